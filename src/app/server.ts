@@ -1,0 +1,49 @@
+import { serve, type ServerType } from '@hono/node-server';
+import type { AddressInfo } from 'node:net';
+import type { Config } from '../config/index.ts';
+import { buildApp } from '../http/app.ts';
+import { createContainer, type Container, type ContainerOptions } from './container.ts';
+
+export interface RunningServer {
+  container: Container;
+  server: ServerType;
+  port: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * `kaixu serve`: config → container → app → listen → background work.
+ * Shutdown is ordered: stop accepting → drain open streams → stop jobs → close pools.
+ */
+export async function startServer(config: Config, opts: ContainerOptions & { port?: number; host?: string } = {}): Promise<RunningServer> {
+  const container = await createContainer(config, opts);
+  await container.start();
+  const app = buildApp(container);
+  const server = await new Promise<ServerType>((resolve) => {
+    const s = serve({ fetch: app.fetch, port: opts.port ?? config.PORT, hostname: opts.host ?? config.HOST }, () => resolve(s));
+  });
+  const addr = server.address() as AddressInfo;
+  const host = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.address;
+  const url = `http://${host}:${addr.port}`;
+  let stopping: Promise<void> | undefined;
+  return {
+    container,
+    server,
+    port: addr.port,
+    url,
+    stop() {
+      stopping ??= (async () => {
+        await new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          // Give open streams a bounded time to finish, then cut them.
+          const t = setTimeout(() => (server as unknown as { closeAllConnections?: () => void }).closeAllConnections?.(), 5_000);
+          t.unref();
+          (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+        });
+        await container.close();
+      })();
+      return stopping;
+    },
+  };
+}

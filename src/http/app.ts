@@ -1,0 +1,119 @@
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { bodyLimit } from 'hono/body-limit';
+import type { Container } from '../app/container.ts';
+import { REQUEST_ID_RE, newRequestId } from '../lib/ids.ts';
+import { AppError } from '../lib/errors.ts';
+import type { App, AppEnv, Surface } from './context.ts';
+import { renderError, toAppError, validationError } from './errors.ts';
+import { cors } from './middleware/cors.ts';
+import { registerRoutes } from './routes.ts';
+
+export const SEED_PREFIXES = ['/.netlify/functions/', '/api/'];
+
+export function surfaceOf(path: string): Surface {
+  if (path.startsWith('/v1/')) return 'openai';
+  if (path.startsWith('/admin/')) return 'admin';
+  for (const p of SEED_PREFIXES) if (path.startsWith(p)) return 'seed';
+  return 'admin';
+}
+
+const DATA_PLANE = (s: Surface) => s === 'seed' || s === 'openai';
+
+interface NodeBindings {
+  incoming?: { socket?: { remoteAddress?: string } };
+}
+
+/** Build the HTTP app from a container. Never listens (see app/server.ts). */
+export function buildApp(c: Container): App {
+  const app = new OpenAPIHono<AppEnv>({
+    defaultHook: (result, ctx) => {
+      if (!result.success) return renderError(ctx as never, validationError(result.error, result.target));
+      return undefined;
+    },
+  });
+  const { config } = c;
+
+  app.use('*', async (ctx, next) => {
+    const t0 = performance.now();
+    const sent = ctx.req.header('x-kaixu-request-id') ?? ctx.req.header('x-request-id');
+    const requestId = sent && REQUEST_ID_RE.test(sent) ? sent : newRequestId();
+    const surface = surfaceOf(ctx.req.path);
+    const bindings = ctx.env as NodeBindings | undefined;
+    const fwd = config.TRUST_PROXY ? ctx.req.header('x-forwarded-for')?.split(',')[0]?.trim() : undefined;
+    const ip = fwd || bindings?.incoming?.socket?.remoteAddress || '127.0.0.1';
+    ctx.set('requestId', requestId);
+    ctx.set('startedAt', t0);
+    ctx.set('surface', surface);
+    ctx.set('clientIp', ip);
+    ctx.set('info', { upstreamMs: 0 });
+    let thrown = false;
+    try {
+      await next();
+    } catch (e) {
+      thrown = true;
+      throw e;
+    } finally {
+      const durationMs = performance.now() - t0;
+      const info = ctx.get('info');
+      const overheadMs = Math.max(0, durationMs - info.upstreamMs);
+      if (ctx.res) {
+        ctx.res.headers.set('x-kaixu-request-id', requestId);
+        if (DATA_PLANE(surface) && !ctx.res.headers.has('x-kaixu-overhead-ms')) ctx.res.headers.set('x-kaixu-overhead-ms', overheadMs.toFixed(3));
+      }
+      if (c.observers.length) {
+        const status = ctx.res?.status ?? 500;
+        const done = {
+          requestId,
+          method: ctx.req.method,
+          path: ctx.req.path,
+          status,
+          durationMs,
+          overheadMs,
+          surface,
+          info,
+          auth: ctx.get('auth'),
+          app: ctx.req.header('x-kaixu-app'),
+          build: ctx.req.header('x-kaixu-build'),
+          userAgent: ctx.req.header('user-agent'),
+          ip,
+          thrown: thrown || info.errorCode === 'INTERNAL',
+          bodyPreview: status >= 400 && info.errorMessage ? info.errorMessage.slice(0, 500) : undefined,
+        };
+        for (const o of c.observers) {
+          try {
+            o(done);
+          } catch {
+            /* an observer must never break a response */
+          }
+        }
+      }
+    }
+  });
+
+  app.use('*', cors(config.ALLOWED_ORIGINS));
+  app.use(
+    '*',
+    bodyLimit({
+      maxSize: config.MAX_BODY_BYTES,
+      onError: (ctx) => renderError(ctx as never, new AppError('PAYLOAD_TOO_LARGE', `Request body exceeds ${config.MAX_BODY_BYTES} bytes`)),
+    }),
+  );
+
+  app.onError((e, ctx) => {
+    const appErr = toAppError(e);
+    if (appErr.code === 'INTERNAL') c.log.error({ err: e, request_id: ctx.get('requestId'), path: ctx.req.path }, 'unhandled error');
+    return renderError(ctx, appErr);
+  });
+  app.notFound((ctx) => renderError(ctx, new AppError('NOT_FOUND', 'Not found')));
+
+  registerRoutes(app, c);
+
+  app.doc31('/openapi.json', {
+    openapi: '3.1.0',
+    info: { title: 'Kaixu Gateway', version: config.version, description: 'Metered AI gateway: seed functions, OpenAI-compatible /v1, admin API.' },
+    security: [],
+  });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'adminBearer', { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' });
+  app.openAPIRegistry.registerComponent('securitySchemes', 'virtualKey', { type: 'http', scheme: 'bearer', description: 'kx_live_… virtual key or user-session JWT' });
+  return app;
+}

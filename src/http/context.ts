@@ -1,0 +1,33 @@
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { Container } from '../app/container.ts';
+import type { AuthContext } from '../keys/auth.ts';
+
+/** Which body shape errors take on this route. */
+export type Surface = 'seed' | 'openai' | 'admin';
+
+export interface RequestInfo {
+  /** Stable operation id (gateway.chat, admin.keys.rotate…) used in logs, metrics and monitor. */
+  operation?: string;
+  provider?: string;
+  model?: string;
+  upstreamStatus?: number;
+  errorCode?: string;
+  errorMessage?: string;
+  /** Time spent waiting on upstreams, subtracted for x-kaixu-overhead-ms. */
+  upstreamMs: number;
+}
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    startedAt: number;
+    surface: Surface;
+    info: RequestInfo;
+    auth?: AuthContext;
+    admin?: { actor: string };
+    clientIp: string;
+  };
+}
+
+export type App = OpenAPIHono<AppEnv>;
+export type RouteDeps = { app: App; c: Container };

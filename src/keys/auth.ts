@@ -1,0 +1,167 @@
+import type { InvalidationBus } from '../cluster/invalidation.ts';
+import type { Clock } from '../lib/clock.ts';
+import { AppError } from '../lib/errors.ts';
+import type { Db } from '../storage/db.ts';
+import { hashKey, KEY_PREFIX } from './key-material.ts';
+import { customerFromRow, keyFromRow, type ApiKey, type Customer } from './policy.ts';
+
+export interface AuthContext {
+  key: ApiKey;
+  customer: Customer;
+  /** How the caller authenticated: a raw virtual key or a user-session JWT. */
+  via: 'key' | 'session';
+}
+
+/** Resolves a session JWT to a key id (issue: billing/session tokens); optional. */
+export type SessionResolver = (token: string) => Promise<string | null>;
+
+interface CacheEntry {
+  ctx: AuthContext;
+  expires: number;
+}
+
+export const AUTH_MESSAGES = {
+  missing: 'Missing Authorization: Bearer <virtual_key>',
+  invalid: 'Invalid or revoked key',
+  disabled: 'Customer disabled',
+} as const;
+
+/**
+ * Bearer virtual key → key + customer.
+ *
+ * Single node (SQLite): an in-memory cache keyed by the key digest, cleared synchronously
+ * by the InvalidationBus on every key/customer change, so a revoke applies on the next request.
+ *
+ * Several nodes (PostgreSQL): the cache still answers "who is this", but every request
+ * re-reads the key's revoked/active state with one indexed query (`strict`), so a key revoked
+ * on node 1 is refused by node 2 on its very next request without waiting for NOTIFY.
+ */
+export class KeyAuthenticator {
+  private cache = new Map<string, CacheEntry>();
+  private byKeyId = new Map<string, string>();
+  sessionResolver?: SessionResolver;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly pepper: string,
+    private readonly ttlMs: number,
+    private readonly strict: boolean,
+    bus: InvalidationBus,
+  ) {
+    bus.on((kind, target) => {
+      if (kind === 'key') this.evictKey(target);
+      else if (kind === 'customer') this.evictCustomer(target);
+      else if (kind === 'all') this.clear();
+    });
+  }
+
+  clear(): void {
+    this.cache.clear();
+    this.byKeyId.clear();
+  }
+
+  private evictKey(keyId: string) {
+    const h = this.byKeyId.get(keyId);
+    if (h) this.cache.delete(h);
+    this.byKeyId.delete(keyId);
+  }
+
+  private evictCustomer(customerId: string) {
+    for (const [h, e] of this.cache) {
+      if (e.ctx.customer.id === customerId) {
+        this.cache.delete(h);
+        this.byKeyId.delete(e.ctx.key.id);
+      }
+    }
+  }
+
+  /** Resolve an Authorization header value. Throws AppError with the seed messages. */
+  async authenticate(authorization: string | undefined): Promise<AuthContext> {
+    const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+    if (!m) throw new AppError('MISSING_KEY', AUTH_MESSAGES.missing);
+    const token = m[1]!;
+    let ctx: AuthContext | null;
+    if (token.startsWith(KEY_PREFIX)) ctx = await this.byDigest(hashKey(this.pepper, token));
+    else if (this.sessionResolver && token.split('.').length === 3) {
+      const keyId = await this.sessionResolver(token);
+      ctx = keyId ? await this.byKeyIdFresh(keyId) : null;
+      if (ctx) ctx = { ...ctx, via: 'session' };
+    } else ctx = null;
+    if (!ctx) throw new AppError('INVALID_KEY', AUTH_MESSAGES.invalid);
+    if (!ctx.customer.is_active) throw new AppError('CUSTOMER_DISABLED', AUTH_MESSAGES.disabled);
+    return ctx;
+  }
+
+  private async byDigest(digest: string): Promise<AuthContext | null> {
+    const now = this.clock.now();
+    const hit = this.cache.get(digest);
+    if (hit && hit.expires > now) {
+      if (!this.strict) return hit.ctx;
+      const fresh = await this.db
+        .selectFrom('api_keys as k')
+        .innerJoin('customers as c', 'c.id', 'k.customer_id')
+        .select(['k.revoked_at', 'k.updated_at as k_upd', 'c.updated_at as c_upd', 'c.is_active'])
+        .where('k.id', '=', hit.ctx.key.id)
+        .executeTakeFirst();
+      if (fresh && fresh.revoked_at == null && Number(fresh.k_upd) === hit.ctx.key.updated_at && Number(fresh.c_upd) === hit.ctx.customer.updated_at) {
+        return hit.ctx;
+      }
+      this.evictKey(hit.ctx.key.id);
+    }
+    const ctx = await this.load('k.key_hash', digest);
+    if (ctx) {
+      this.cache.set(digest, { ctx, expires: now + this.ttlMs });
+      this.byKeyId.set(ctx.key.id, digest);
+    }
+    return ctx;
+  }
+
+  /** Uncached lookup by key id (session tokens): always fresh. */
+  byKeyIdFresh(keyId: string): Promise<AuthContext | null> {
+    return this.load('k.id', keyId);
+  }
+
+  private async load(column: 'k.key_hash' | 'k.id', value: string): Promise<AuthContext | null> {
+    const row = await this.db
+      .selectFrom('api_keys as k')
+      .innerJoin('customers as c', 'c.id', 'k.customer_id')
+      .selectAll('k')
+      .select([
+        'c.email as c_email',
+        'c.plan as c_plan',
+        'c.monthly_cap_cents as c_monthly_cap_cents',
+        'c.is_active as c_is_active',
+        'c.cap_mode as c_cap_mode',
+        'c.max_devices_per_key as c_max_devices_per_key',
+        'c.require_install_id as c_require_install_id',
+        'c.allowed_providers as c_allowed_providers',
+        'c.allowed_models as c_allowed_models',
+        'c.rpm_limit as c_rpm_limit',
+        'c.rpd_limit as c_rpd_limit',
+        'c.created_at as c_created_at',
+        'c.updated_at as c_updated_at',
+      ])
+      .where(column, '=', value)
+      .where('k.revoked_at', 'is', null)
+      .executeTakeFirst();
+    if (!row) return null;
+    const customer = customerFromRow({
+      id: row.customer_id,
+      email: row.c_email,
+      plan: row.c_plan,
+      monthly_cap_cents: row.c_monthly_cap_cents,
+      is_active: row.c_is_active,
+      cap_mode: row.c_cap_mode,
+      max_devices_per_key: row.c_max_devices_per_key,
+      require_install_id: row.c_require_install_id,
+      allowed_providers: row.c_allowed_providers,
+      allowed_models: row.c_allowed_models,
+      rpm_limit: row.c_rpm_limit,
+      rpd_limit: row.c_rpd_limit,
+      created_at: row.c_created_at,
+      updated_at: row.c_updated_at,
+    });
+    return { key: keyFromRow(row), customer, via: 'key' };
+  }
+}

@@ -1,0 +1,36 @@
+/** Injected time source, so tests can move the month boundary. */
+export interface Clock {
+  now(): number;
+}
+
+export const systemClock: Clock = { now: () => Date.now() };
+
+/** A clock tests can set and advance. */
+export class ManualClock implements Clock {
+  constructor(private t: number = Date.UTC(2026, 0, 15, 12)) {}
+  now(): number {
+    return this.t;
+  }
+  set(t: number | Date): void {
+    this.t = typeof t === 'number' ? t : t.getTime();
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+/** UTC month `YYYY-MM` of an epoch-ms time. */
+export function monthOf(ms: number): string {
+  const d = new Date(ms);
+  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+}
+
+export const MONTH_RE = /^\d{4}-(0[1-9]|1[0-2])$/;
+
+/** [start, end) epoch-ms bounds of a UTC month. */
+export function monthBounds(month: string): { start: number; end: number } {
+  const [y, m] = month.split('-').map(Number) as [number, number];
+  return { start: Date.UTC(y, m - 1, 1), end: Date.UTC(y, m, 1) };
+}
+
+export const iso = (ms: number | null | undefined): string | null => (ms == null ? null : new Date(Number(ms)).toISOString());

@@ -20,17 +20,27 @@ export class AdminAuth {
     this.key = new TextEncoder().encode(opts.jwtSecret);
   }
 
-  async login(password: string, ip: string): Promise<{ token: string; expires_at: string }> {
-    const windowMs = this.opts.windowS * 1000;
-    const before = await this.throttle.count(SCOPE, ip, windowMs);
-    if (before.count >= this.opts.maxFails) {
-      throw new AppError('LOGIN_THROTTLED', 'Too many failed logins; try again later', { retry_after: before.retryAfterS }, { 'retry-after': String(before.retryAfterS) });
+  /**
+   * Check the admin password for a client ip under the failure throttle. The attempt is counted
+   * before it is checked, so concurrent guesses cannot overrun the limit; a success takes it back.
+   */
+  private async checkPassword(password: string, ip: string, via: string): Promise<void> {
+    const attempt = await this.throttle.hit(SCOPE, ip, this.opts.windowS * 1000);
+    if (attempt.count > this.opts.maxFails) {
+      if (attempt.count === this.opts.maxFails + 1) {
+        await this.audit.record({ actor: 'anonymous', action: 'ADMIN_LOGIN_THROTTLED', ip, summary: `${this.opts.maxFails} failed logins` });
+      }
+      throw new AppError('LOGIN_THROTTLED', 'Too many failed logins; try again later', { retry_after: attempt.retryAfterS }, { 'retry-after': String(attempt.retryAfterS) });
     }
     if (!safeEqual(password, this.opts.password)) {
-      await this.throttle.hit(SCOPE, ip, windowMs);
-      await this.audit.record({ actor: 'anonymous', action: 'ADMIN_LOGIN_FAIL', ip, summary: 'wrong password' });
-      throw new AppError('INVALID_CREDENTIALS', 'Invalid credentials');
+      await this.audit.record({ actor: 'anonymous', action: 'ADMIN_LOGIN_FAIL', ip, summary: `wrong password (${via})` });
+      throw new AppError(via === 'login' ? 'INVALID_CREDENTIALS' : 'UNAUTHORIZED', via === 'login' ? 'Invalid credentials' : 'Unauthorized');
     }
+    await this.throttle.undo(SCOPE, ip, attempt.windowStart);
+  }
+
+  async login(password: string, ip: string): Promise<{ token: string; expires_at: string }> {
+    await this.checkPassword(password, ip, 'login');
     const nowS = Math.floor(this.clock.now() / 1000);
     const token = await new SignJWT({ role: 'admin' })
       .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
@@ -43,14 +53,14 @@ export class AdminAuth {
     return { token, expires_at: new Date((nowS + TTL_S) * 1000).toISOString() };
   }
 
-  /** Bearer admin JWT, or (opt-in) the seed's x-admin-password header. */
-  async verify(authorization: string | undefined, passwordHeader: string | undefined): Promise<{ actor: string }> {
-    if (passwordHeader !== undefined) {
-      if (this.opts.allowPasswordHeader && safeEqual(passwordHeader, this.opts.password)) return { actor: 'admin' };
-      throw new AppError('UNAUTHORIZED', 'Unauthorized');
+  /** Bearer admin JWT, or (opt-in) the seed's x-admin-password header. A bearer token wins when both are sent. */
+  async verify(authorization: string | undefined, passwordHeader: string | undefined, ip = 'unknown'): Promise<{ actor: string }> {
+    const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
+    if (!m) {
+      if (!passwordHeader || !this.opts.allowPasswordHeader) throw new AppError('UNAUTHORIZED', 'Unauthorized');
+      await this.checkPassword(passwordHeader, ip, 'x-admin-password');
+      return { actor: 'admin' };
     }
-    const m = authorization ? /^Bearer\s+(\S+)$/i.exec(authorization) : null;
-    if (!m) throw new AppError('UNAUTHORIZED', 'Unauthorized');
     try {
       const { payload } = await jwtVerify(m[1]!, this.key, {
         algorithms: ['HS256'],

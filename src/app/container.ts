@@ -1,9 +1,10 @@
 import { AdminAuth } from '../admin/admin-auth.ts';
 import { AuditLog } from '../audit/audit.ts';
+import { createBilling, type Billing } from '../billing/index.ts';
 import { InvalidationBus } from '../cluster/invalidation.ts';
 import type { Config } from '../config/index.ts';
 import type { Governance } from '../gateway/governance.ts';
-import { Ungoverned } from '../gateway/ungoverned.ts';
+import { createGovernance, SWEEP_JOB_KIND, type GovernanceModule } from '../governance/index.ts';
 import { CustomerService } from '../customers/service.ts';
 import type { RequestObserver } from '../http/observer.ts';
 import { KeyAuthenticator } from '../keys/auth.ts';
@@ -12,8 +13,15 @@ import { systemClock, type Clock } from '../lib/clock.ts';
 import { SecretBox } from '../lib/crypto.ts';
 import { createLogger, type Logger } from '../lib/logger.ts';
 import { Throttle } from '../lib/throttle.ts';
+import { ChatService } from '../chat/service.ts';
+import { LaneService } from '../lanes/lanes.ts';
+import { LaneRouter } from '../lanes/router.ts';
+import { UpstreamRegistry } from '../lanes/upstreams.ts';
+import { adapterFor } from '../providers/index.ts';
+import { UpstreamClient } from '../upstream/client.ts';
 import { openStorage, type Storage } from '../storage/db.ts';
 import { migrateToLatest } from '../storage/migrate.ts';
+import { createObservability, type Observability } from './observability.ts';
 
 export interface ContainerOptions {
   clock?: Clock;
@@ -43,8 +51,27 @@ export interface Container {
   adminAuth: AdminAuth;
   /** Admission + metering for data-plane calls (see gateway/governance.ts). */
   governance: Governance;
+  /** Governance and metering internals: pricing, devices, usage queries, limiter, sweeper (governance/index.ts). */
+  gov: GovernanceModule;
   /** Finished-request observers (monitor, metrics). */
   observers: RequestObserver[];
+  /** Monitor events, Prometheus metrics, the durable job runner, heartbeat, timeline (app/observability.ts). */
+  metrics: Observability['metrics'];
+  monitor: Observability['monitor'];
+  jobs: Observability['jobs'];
+  heartbeat: Observability['heartbeat'];
+  timeline: Observability['timeline'];
+  /** Aborted when shutdown begins: live tails and long polls end so the server can drain. */
+  drainSignal: AbortSignal;
+  beginDrain(): void;
+  /** Exports, invoices, top-ups (manual + Stripe), self-service keys, user session tokens. */
+  billing: Billing;
+  /** Chat data plane: upstream registry, lanes, routing, upstream HTTP and the chat service. */
+  upstreams: UpstreamRegistry;
+  lanes: LaneService;
+  laneRouter: LaneRouter;
+  upstreamClient: UpstreamClient;
+  chat: ChatService;
   /** Start background parts (invalidation listener; jobs are started by the server). */
   start(): Promise<void>;
   /** Ordered shutdown hooks, run in reverse registration order by close(). */
@@ -66,6 +93,8 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const keys = new KeyService(storage.db, clock, s.keyPepper, audit, bus);
   const customers = new CustomerService(storage.db, clock, audit, bus, keys, { capCents: config.DEFAULT_CUSTOMER_CAP_CENTS });
   const keyAuth = new KeyAuthenticator(storage.db, clock, s.keyPepper, config.KEY_CACHE_TTL_MS, multiNode, bus);
+  const billing = createBilling({ config, storage, clock, log, audit, bus, throttle, keys });
+  keyAuth.sessionResolver = billing.sessions.resolve;
   const adminAuth = new AdminAuth(
     {
       password: s.adminPassword,
@@ -84,12 +113,35 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   if (ownsStorage) closers.push(() => storage.close());
   closers.push(() => bus.stop());
 
-  return {
+  const secretBox = new SecretBox(s.encryptionKey);
+  const upstreams = new UpstreamRegistry(storage.db, clock, secretBox, audit, bus, config);
+  const lanes = new LaneService(storage.db, clock, audit, bus, upstreams);
+  const upstreamClient = new UpstreamClient();
+  closers.push(() => upstreamClient.destroy());
+
+  const obs = createObservability({ config, clock, log, storage });
+  const drain = new AbortController();
+  // close() runs these in reverse: stop the job runner, then flush the monitor queue, then the rest.
+  closers.push(() => obs.monitor.stop());
+  closers.push(() => obs.jobs.stop());
+
+  const gov = createGovernance({ config, storage, clock, log, audit, bus });
+  gov.service.usageSink = obs.metrics;
+  obs.jobs.register(SWEEP_JOB_KIND, async () => {
+    const released = await gov.sweepExpiredReservations();
+    const pruned = await gov.pruneRateWindows();
+    if (released) log.warn({ released }, 'released expired cap reservations');
+    if (pruned) log.debug({ pruned }, 'pruned rate-limit windows');
+  });
+  obs.jobs.schedule(SWEEP_JOB_KIND, 60_000);
+  closers.push(() => gov.close());
+
+  const container: Container = {
     config,
     clock,
     log,
     storage,
-    secretBox: new SecretBox(s.encryptionKey),
+    secretBox,
     bus,
     throttle,
     audit,
@@ -97,15 +149,38 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
     customers,
     keyAuth,
     adminAuth,
-    governance: new Ungoverned(clock),
-    observers: [],
+    governance: gov.service,
+    gov,
+    observers: [...obs.observers],
+    metrics: obs.metrics,
+    monitor: obs.monitor,
+    jobs: obs.jobs,
+    heartbeat: obs.heartbeat,
+    timeline: obs.timeline,
+    drainSignal: drain.signal,
+    beginDrain: () => drain.abort(),
+    billing,
+    upstreams,
+    lanes,
+    laneRouter: new LaneRouter(lanes, upstreams),
+    upstreamClient,
+    chat: new ChatService({
+      governance: () => container.governance,
+      upstreams,
+      client: upstreamClient,
+      adapterFor,
+      maxRetryAfterMs: config.UPSTREAM_MAX_RETRY_AFTER_MS,
+    }),
     async start() {
       await bus.start();
+      await gov.start();
+      obs.monitor.start();
     },
     onClose(fn) {
       closers.push(fn);
     },
     async close() {
+      drain.abort();
       for (const fn of closers.splice(0).reverse()) {
         try {
           await fn();
@@ -115,4 +190,5 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
       }
     },
   };
+  return container;
 }

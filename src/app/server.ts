@@ -20,12 +20,22 @@ export async function startServer(config: Config, opts: ContainerOptions & { por
   const container = await createContainer(config, opts);
   await container.start();
   const app = buildApp(container);
-  const server = await new Promise<ServerType>((resolve) => {
+  const server = await new Promise<ServerType>((resolve, reject) => {
     const s = serve({ fetch: app.fetch, port: opts.port ?? config.PORT, hostname: opts.host ?? config.HOST }, () => resolve(s));
+    // A port in use (or not permitted) is a clear startup error, not an unhandled 'error' event.
+    s.once('error', (e: NodeJS.ErrnoException) => {
+      const where = `${opts.host ?? config.HOST}:${opts.port ?? config.PORT}`;
+      reject(new Error(e.code === 'EADDRINUSE' ? `Port already in use: ${where}` : `Cannot listen on ${where}: ${e.code ?? e.message}`));
+    });
+  }).catch(async (e: unknown) => {
+    await container.close();
+    throw e;
   });
   const addr = server.address() as AddressInfo;
   const host = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.address;
   const url = `http://${host}:${addr.port}`;
+  container.heartbeat.useSelfUrl(`${url}/health`);
+  if (config.JOBS_ENABLED) container.jobs.start();
   let stopping: Promise<void> | undefined;
   return {
     container,
@@ -34,6 +44,9 @@ export async function startServer(config: Config, opts: ContainerOptions & { por
     url,
     stop() {
       stopping ??= (async () => {
+        // Stop accepting, end live tails (drainSignal), let open streams finish; then
+        // container.close() stops the job runner, flushes the monitor queue and closes pools.
+        container.beginDrain();
         await new Promise<void>((resolve) => {
           server.close(() => resolve());
           // Give open streams a bounded time to finish, then cut them.

@@ -1,20 +1,27 @@
-/** Minimal client for the admin API, used by the CLI commands. */
+/** Minimal client for the admin API, used by the CLI commands. Errors are one readable line (plus field details). */
 export class AdminClient {
   private token?: string;
-  constructor(
-    private readonly baseUrl: string,
-    opts: { token?: string; password?: string },
-  ) {
+  private readonly password?: string;
+  private readonly baseUrl: string;
+
+  constructor(baseUrl: string, opts: { token?: string; password?: string; timeoutMs?: number }) {
+    // Keep any path prefix of the URL (a gateway behind a reverse proxy at /kaixu).
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.token = opts.token;
     this.password = opts.password;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
   }
-  private readonly password?: string;
+  private readonly timeoutMs: number;
 
   private async ensureToken(): Promise<string> {
     if (this.token) return this.token;
     if (!this.password) throw new Error('No admin credentials: pass --token or --password (or set KAIXU_ADMIN_TOKEN / KAIXU_ADMIN_PASSWORD)');
-    const res = await this.raw('POST', '/admin/api/login', { password: this.password }, false);
-    this.token = (res as { token: string }).token;
+    try {
+      const res = await this.raw('POST', '/admin/api/login', { password: this.password }, false);
+      this.token = (res as { token: string }).token;
+    } catch (e) {
+      throw new Error(`Admin login failed: ${(e as Error).message}`);
+    }
     return this.token;
   }
 
@@ -26,13 +33,16 @@ export class AdminClient {
   private async raw(method: string, path: string, body: unknown, auth: boolean): Promise<unknown> {
     let res: Response;
     try {
-      res = await fetch(new URL(path, this.baseUrl), {
+      res = await fetch(this.baseUrl + path, {
         method,
         headers: { 'content-type': 'application/json', ...(auth && this.token ? { authorization: `Bearer ${this.token}` } : {}) },
         body: body === undefined ? undefined : JSON.stringify(body),
+        signal: AbortSignal.timeout(this.timeoutMs),
       });
     } catch (e) {
-      throw new Error(`Cannot reach the gateway at ${this.baseUrl}: ${(e as Error).message}`);
+      const err = e as Error & { cause?: { code?: string; message?: string } };
+      const why = err.name === 'TimeoutError' ? `no answer within ${this.timeoutMs / 1000}s` : (err.cause?.code ?? err.cause?.message ?? err.message);
+      throw new Error(`Cannot reach the gateway at ${this.baseUrl}: ${why}`);
     }
     const text = await res.text();
     let json: unknown;
@@ -44,7 +54,8 @@ export class AdminClient {
     if (!res.ok) {
       const er = (json as { error?: { code?: string; message?: string; fields?: { path: string; message: string }[] } }).error;
       const fields = er?.fields?.map((f) => `\n  - ${f.path}: ${f.message}`).join('') ?? '';
-      throw new Error(`${res.status} ${er?.code ?? ''} ${er?.message ?? text}${fields}`.trim());
+      const message = er?.message ?? (text.slice(0, 200) || res.statusText);
+      throw new Error([res.status, er?.code, message].filter(Boolean).join(' ') + fields);
     }
     return json;
   }

@@ -1,5 +1,6 @@
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadConfig, ConfigError } from '../config/index.ts';
+import { loadConfig, parseEnv, databaseOf, ConfigError } from '../config/index.ts';
 import { cliEnv } from '../config/cli-env.ts';
 import { AdminClient } from './admin-client.ts';
 
@@ -18,15 +19,17 @@ Admin commands talk to a running gateway: --url (KAIXU_URL, default http://127.0
 and --token (KAIXU_ADMIN_TOKEN) or --password (KAIXU_ADMIN_PASSWORD).`;
 
 async function serve(): Promise<void> {
-  const { startServer } = await import('../app/server.ts');
+  // Config first: a bad environment is reported before the whole app is loaded.
   const config = loadConfig();
+  const { startServer } = await import('../app/server.ts');
   const generated = (config as { _generatedAdminPassword?: string })._generatedAdminPassword;
+  if (generated) {
+    // Printed once, to the terminal only (never to the structured log), and before listening so
+    // a start that fails (port taken…) still shows it.
+    process.stdout.write(`\n  Admin password (generated, stored in ${resolve(config.DATA_DIR, 'secrets.json')} — shown once):\n  ${generated}\n\n`);
+  }
   const running = await startServer(config);
   const log = running.container.log;
-  if (generated) {
-    // Printed once, to the terminal only (never to the structured log).
-    process.stdout.write(`\n  Admin password (generated, stored in ${config.DATA_DIR}/secrets.json — shown once):\n  ${generated}\n\n`);
-  }
   log.info({ url: running.url, db: config.database.kind, version: config.version, node: config.nodeId }, 'kaixu gateway listening');
   let shuttingDown = false;
   const shutdown = (sig: string) => {
@@ -45,8 +48,9 @@ async function serve(): Promise<void> {
 async function migrate(): Promise<void> {
   const { openStorage } = await import('../storage/db.ts');
   const { migrateToLatest } = await import('../storage/migrate.ts');
-  const config = loadConfig();
-  const storage = openStorage(config.database);
+  // Only the database settings: migrating must not generate (and so never print) the secrets.
+  const env = parseEnv();
+  const storage = openStorage(databaseOf(env), { poolMax: 2 });
   try {
     const res = await migrateToLatest(storage.db);
     const applied = res.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
@@ -58,6 +62,10 @@ async function migrate(): Promise<void> {
 
 function print(v: unknown) {
   console.log(JSON.stringify(v, null, 2));
+  const issued = v as { key?: unknown; master_key?: { key?: unknown } } | null;
+  if (typeof issued?.key === 'string' || typeof issued?.master_key?.key === 'string') {
+    console.error('Note: the key above is shown only once; the gateway keeps only its digest. Store it now.');
+  }
 }
 
 async function admin(group: string, action: string | undefined, argv: string[]): Promise<void> {

@@ -8,6 +8,12 @@ export type InvalidationKind = 'key' | 'customer' | 'lanes' | 'pricing' | 'upstr
 export type InvalidationListener = (kind: InvalidationKind, target: string) => void;
 
 const CHANNEL = 'kaixu_invalidate';
+/** How long a skipped id is looked for (a transaction that long between insert and commit is not expected). */
+const GAP_GRACE_MS = 60_000;
+const MAX_GAPS = 10_000;
+/** Rows are only needed until every node has polled them; keep an hour, prune every 10 minutes. */
+const KEEP_MS = 3_600_000;
+const PRUNE_EVERY_MS = 600_000;
 
 /**
  * Tells every gateway process that cached state (keys, customers, lanes, pricing) changed.
@@ -22,6 +28,8 @@ export class InvalidationBus {
   private timer?: NodeJS.Timeout;
   private listenClient?: pg.PoolClient;
   private polling = false;
+  private gaps = new Map<number, number>();
+  private lastPrune = Date.now();
 
   constructor(
     private readonly storage: Storage,
@@ -48,7 +56,14 @@ export class InvalidationBus {
   }
 
   private dispatch(kind: InvalidationKind, target: string) {
-    for (const fn of this.listeners) fn(kind, target);
+    for (const fn of this.listeners) {
+      try {
+        fn(kind, target);
+      } catch {
+        // A failing cache listener must not turn a committed change into an error response
+        // (nor stop the other listeners); the poll and the strict auth check still apply.
+      }
+    }
   }
 
   async start(): Promise<void> {
@@ -71,21 +86,37 @@ export class InvalidationBus {
     this.timer.unref();
   }
 
-  /** Catch up on changes made by other nodes (fallback when a NOTIFY is missed). */
+  /**
+   * Catch up on changes made by other nodes (fallback when a NOTIFY is missed).
+   * PostgreSQL hands out ids at insert but rows appear at commit, so a lower id can show up
+   * after a higher one: ids skipped over are remembered as gaps and looked for again until
+   * GAP_GRACE_MS passes (a gap that never fills was a rolled-back transaction).
+   */
   async poll(): Promise<void> {
     if (this.polling) return;
     this.polling = true;
     try {
+      const gapIds = [...this.gaps.keys()];
       const rows = await this.storage.db
         .selectFrom('invalidations')
         .select(['id', 'kind', 'target'])
-        .where('id', '>', this.lastId)
+        .where((eb) => (gapIds.length ? eb.or([eb('id', '>', this.lastId), eb('id', 'in', gapIds)]) : eb('id', '>', this.lastId)))
         .orderBy('id')
         .limit(1000)
         .execute();
+      const now = Date.now();
       for (const r of rows) {
-        this.lastId = Number(r.id);
+        const id = Number(r.id);
+        if (id > this.lastId) {
+          for (let g = this.lastId + 1; g < id && this.gaps.size < MAX_GAPS; g++) this.gaps.set(g, now);
+          this.lastId = id;
+        } else this.gaps.delete(id);
         this.dispatch(r.kind as InvalidationKind, r.target);
+      }
+      for (const [g, at] of this.gaps) if (now - at > GAP_GRACE_MS) this.gaps.delete(g);
+      if (now - this.lastPrune > PRUNE_EVERY_MS) {
+        this.lastPrune = now;
+        await this.storage.db.deleteFrom('invalidations').where('created_at', '<', this.clock.now() - KEEP_MS).execute();
       }
     } catch {
       /* database briefly unavailable: try again next tick */

@@ -1,2 +1,2 @@
-export { loadConfig, testConfig, parseEnv, buildConfig, resolveSecrets, ConfigError } from './load.ts';
+export { loadConfig, testConfig, parseEnv, buildConfig, resolveSecrets, databaseOf, ConfigError } from './load.ts';
 export type { Config, Env, Secrets } from './schema.ts';

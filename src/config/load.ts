@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
+import { z } from 'zod';
 import { envSchema, type Config, type Env, type Secrets } from './schema.ts';
 import { VERSION } from './version.ts';
 
@@ -19,7 +20,7 @@ function clean(env: Record<string, string | undefined>): Record<string, string> 
   return out;
 }
 
-export function parseEnv(raw: Record<string, string | undefined>): Env {
+export function parseEnv(raw: Record<string, string | undefined> = process.env): Env {
   const result = envSchema.safeParse(clean(raw));
   if (!result.success) {
     throw new ConfigError(result.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`));
@@ -52,10 +53,15 @@ export function resolveSecrets(env: Env): SecretsOutcome {
     return { secrets: fromEnv as Secrets };
   }
   const dir = resolve(env.DATA_DIR);
-  mkdirSync(dir, { recursive: true });
+  const fsProblem = (what: string, e: unknown) =>
+    new ConfigError([`DATA_DIR: cannot ${what} ${dir} (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); secrets that are not in the environment are kept there`]);
+  try {
+    mkdirSync(dir, { recursive: true });
+  } catch (e) {
+    throw fsProblem('create', e);
+  }
   const file = join(dir, SECRET_FILE);
-  let stored: Partial<Secrets> = {};
-  if (existsSync(file)) stored = JSON.parse(readFileSync(file, 'utf8')) as Partial<Secrets>;
+  const stored = existsSync(file) ? readSecretsFile(file) : {};
   let generatedAdminPassword: string | undefined;
   const merged: Secrets = {
     adminPassword: fromEnv.adminPassword ?? stored.adminPassword ?? (generatedAdminPassword = strong(18)),
@@ -65,12 +71,39 @@ export function resolveSecrets(env: Env): SecretsOutcome {
   };
   const toStore: Partial<Secrets> = {};
   for (const k of Object.keys(merged) as (keyof Secrets)[]) if (!fromEnv[k]) toStore[k] = merged[k];
-  writeFileSync(file, JSON.stringify(toStore, null, 2), { mode: 0o600 });
-  chmodSync(file, 0o600);
+  try {
+    writeFileSync(file, JSON.stringify(toStore, null, 2), { mode: 0o600 });
+    chmodSync(file, 0o600);
+  } catch (e) {
+    throw fsProblem('write secrets.json in', e);
+  }
   return { secrets: merged, generatedAdminPassword, file };
 }
 
-function databaseOf(env: Env): Config['database'] {
+const storedSecretsSchema = z
+  .object({
+    adminPassword: z.string().min(12),
+    jwtSecret: z.string().min(32),
+    keyPepper: z.string().min(32),
+    encryptionKey: z.string().min(32),
+  })
+  .partial();
+
+/** The generated-secrets file, validated: a corrupt file stops the boot instead of minting new keys. */
+function readSecretsFile(file: string): Partial<Secrets> {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ConfigError([`${file}: cannot be read as JSON (${(e as Error).name}); fix or remove it`]);
+  }
+  const res = storedSecretsSchema.safeParse(raw);
+  if (!res.success) throw new ConfigError(res.error.issues.map((i) => `${file}: ${i.path.join('.') || '(root)'}: ${i.message}`));
+  return res.data;
+}
+
+/** The database a parsed environment points at (no secrets needed: `kaixu migrate` uses this). */
+export function databaseOf(env: Env): Config['database'] {
   const u = env.DATABASE_URL;
   if (u && /^postgres(ql)?:\/\//.test(u)) return { kind: 'postgres', url: u };
   if (u) {
@@ -96,7 +129,11 @@ export function loadConfig(raw: Record<string, string | undefined> = process.env
   const env = parseEnv(raw);
   const { secrets, generatedAdminPassword } = resolveSecrets(env);
   const cfg = buildConfig(env, secrets);
-  return generatedAdminPassword ? Object.assign(Object.create(cfg) as Config, { _generatedAdminPassword: generatedAdminPassword }) : cfg;
+  if (!generatedAdminPassword) return cfg;
+  // Non-enumerable, so spreading or logging the config never carries it along.
+  return Object.freeze(Object.defineProperty({ ...cfg }, '_generatedAdminPassword', { value: generatedAdminPassword, enumerable: false })) as Config & {
+    _generatedAdminPassword?: string;
+  };
 }
 
 /** Tests and tools: a config from explicit values, with fixed secrets and no files. */

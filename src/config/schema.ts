@@ -5,8 +5,9 @@ import { z } from 'zod';
  * (see load.ts), frozen, and injected; nothing else reads process.env.
  * Empty strings count as missing.
  */
-const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).default(def);
-const optInt = (min = 0, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max).optional();
+const num = () => z.coerce.number({ error: 'must be a whole number' }).int('must be a whole number');
+const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) => num().min(min).max(max).default(def);
+const optInt = (min = 0, max = Number.MAX_SAFE_INTEGER) => num().min(min).max(max).optional();
 const bool = (def: boolean) =>
   z
     .enum(['1', '0', 'true', 'false', 'yes', 'no', 'on', 'off'])
@@ -46,9 +47,9 @@ export const envSchema = z.object({
   ALLOWED_ORIGINS: list(),
   MAX_BODY_BYTES: int(1_048_576, 1024, 64 * 1024 * 1024),
 
-  // Multi-node: when several gateway processes share one PostgreSQL.
+  // Multi-node: several gateway processes share one PostgreSQL (a PostgreSQL DATABASE_URL means
+  // "may run as several nodes": shared state never lives only in process memory).
   NODE_ID: optStr(),
-  CLUSTER_MODE: z.enum(['single', 'multi']).default('single'),
   REDIS_URL: z.string().regex(/^rediss?:\/\//, 'must be redis://… or rediss://…').optional(),
   REDIS_PREFIX: z.string().default('kaixu:'),
   KEY_CACHE_TTL_MS: int(30_000, 0, 3_600_000),
@@ -108,6 +109,13 @@ export const envSchema = z.object({
   JOBS_POLL_MS: int(1_000, 10, 600_000),
   JOBS_LEASE_MS: int(60_000, 100, 3_600_000),
   JOBS_MAX_ATTEMPTS: int(8, 1, 100),
+  JOBS_CONCURRENCY: int(4, 1, 64),
+  JOBS_BACKOFF_BASE_MS: int(1_000, 1, 3_600_000),
+  JOBS_BACKOFF_MAX_MS: int(300_000, 1, 86_400_000),
+  JOBS_RETENTION_DAYS: int(7, 1, 3650),
+  MONITOR_STREAM_POLL_MS: int(1_000, 20, 60_000),
+  HEARTBEAT_TIMEOUT_MS: int(10_000, 50, 600_000),
+  CLIENT_ERROR_PER_IP_PER_MIN: int(60, 1, 1_000_000),
 });
 
 export type Env = z.infer<typeof envSchema>;

@@ -52,9 +52,25 @@ export interface SettleResult {
   month: MonthView;
 }
 
+/** Rate-limit state after this call was counted (RateLimit-* headers; see governance/rate-limit/headers.ts). */
+export interface RateLimitInfo {
+  scope: 'minute' | 'day';
+  limit: number;
+  remaining: number;
+  /** Seconds until the reported window resets. */
+  reset: number;
+  /** e.g. `5;w=60` (RateLimit-Policy). */
+  policy: string;
+}
+
 export interface Admission {
   /** Pre-call month view (for the stream `meta` frame). */
   month: MonthView;
+  /**
+   * Set when the key has an RPM/RPD limit: pass it to `applyRateLimitHeaders(headers, info)`
+   * (src/governance/rate-limit/headers.ts) on every data-plane response.
+   */
+  rateLimit?: RateLimitInfo | null;
   settle(input: SettleInput): Promise<SettleResult>;
   release(): Promise<void>;
 }

@@ -1,5 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
+import type { Context } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { matchedRoutes } from 'hono/route';
 import type { Container } from '../app/container.ts';
 import { REQUEST_ID_RE, newRequestId } from '../lib/ids.ts';
 import { AppError } from '../lib/errors.ts';
@@ -39,7 +41,9 @@ export function buildApp(c: Container): App {
     const requestId = sent && REQUEST_ID_RE.test(sent) ? sent : newRequestId();
     const surface = surfaceOf(ctx.req.path);
     const bindings = ctx.env as NodeBindings | undefined;
-    const fwd = config.TRUST_PROXY ? ctx.req.header('x-forwarded-for')?.split(',')[0]?.trim() : undefined;
+    // Behind one trusted reverse proxy, the client is the address that proxy appended (the last
+    // x-forwarded-for entry); earlier entries are whatever the client sent and cannot be trusted.
+    const fwd = config.TRUST_PROXY ? ctx.req.header('x-forwarded-for')?.split(',').pop()?.trim() : undefined;
     const ip = fwd || bindings?.incoming?.socket?.remoteAddress || '127.0.0.1';
     ctx.set('requestId', requestId);
     ctx.set('startedAt', t0);
@@ -57,11 +61,21 @@ export function buildApp(c: Container): App {
       const info = ctx.get('info');
       const overheadMs = Math.max(0, durationMs - info.upstreamMs);
       if (ctx.res) {
-        ctx.res.headers.set('x-kaixu-request-id', requestId);
-        if (DATA_PLANE(surface) && !ctx.res.headers.has('x-kaixu-overhead-ms')) ctx.res.headers.set('x-kaixu-overhead-ms', overheadMs.toFixed(3));
+        const extra: [string, string][] = [['x-kaixu-request-id', requestId]];
+        if (DATA_PLANE(surface) && !ctx.res.headers.has('x-kaixu-overhead-ms')) extra.push(['x-kaixu-overhead-ms', overheadMs.toFixed(3)]);
+        try {
+          for (const [k, v] of extra) ctx.res.headers.set(k, v);
+        } catch {
+          // A passed-through fetch() Response has immutable headers: re-wrap it once.
+          ctx.res = new Response(ctx.res.body, ctx.res);
+          for (const [k, v] of extra) ctx.res.headers.set(k, v);
+        }
       }
+      const status = ctx.res?.status ?? 500;
+      // Rejected before its handler ran (auth, validation): name it by the matched route's operationId.
+      if (!info.operation) info.operation = operationOf(ctx);
+      // The access log line is one of the observers (monitor/access-log.ts).
       if (c.observers.length) {
-        const status = ctx.res?.status ?? 500;
         const done = {
           requestId,
           method: ctx.req.method,
@@ -107,6 +121,15 @@ export function buildApp(c: Container): App {
   app.notFound((ctx) => renderError(ctx, new AppError('NOT_FOUND', 'Not found')));
 
   registerRoutes(app, c);
+  const opIds = new Map<string, string>();
+  for (const d of app.openAPIRegistry.definitions) {
+    if (d.type === 'route' && d.route.operationId) opIds.set(`${d.route.method.toUpperCase()} ${d.route.path.replace(/\{(\w+)\}/g, ':$1')}`, d.route.operationId);
+  }
+  const operationOf = (ctx: Context<AppEnv>): string | undefined => {
+    const route = matchedRoutes(ctx).findLast((r) => r.method !== 'ALL');
+    // Seed functions are mounted twice; their operationIds differ only by a `.api` suffix.
+    return route ? opIds.get(`${route.method} ${route.path}`)?.replace(/\.api$/, '') : undefined;
+  };
 
   app.doc31('/openapi.json', {
     openapi: '3.1.0',

@@ -2,7 +2,7 @@ import type { InvalidationBus } from '../cluster/invalidation.ts';
 import type { Clock } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Db } from '../storage/db.ts';
-import { hashKey, KEY_PREFIX } from './key-material.ts';
+import { hashKey, KEY_PREFIX, KEY_RE } from './key-material.ts';
 import { customerFromRow, keyFromRow, type ApiKey, type Customer } from './policy.ts';
 
 export interface AuthContext {
@@ -82,7 +82,8 @@ export class KeyAuthenticator {
     if (!m) throw new AppError('MISSING_KEY', AUTH_MESSAGES.missing);
     const token = m[1]!;
     let ctx: AuthContext | null;
-    if (token.startsWith(KEY_PREFIX)) ctx = await this.byDigest(hashKey(this.pepper, token));
+    // A malformed kx_live_ token cannot match: refuse it without a database lookup.
+    if (token.startsWith(KEY_PREFIX)) ctx = KEY_RE.test(token) ? await this.byDigest(hashKey(this.pepper, token)) : null;
     else if (this.sessionResolver && token.split('.').length === 3) {
       const keyId = await this.sessionResolver(token);
       ctx = keyId ? await this.byKeyIdFresh(keyId) : null;

@@ -1,4 +1,4 @@
-import type { Kysely, Updateable } from 'kysely';
+import { PostgresAdapter, type Kysely, type Updateable } from 'kysely';
 import type { AuditLog } from '../audit/audit.ts';
 import type { InvalidationBus } from '../cluster/invalidation.ts';
 import { AppError } from '../lib/errors.ts';
@@ -20,6 +20,13 @@ export interface KeyOverrides {
   allowed_providers?: string[] | null;
   allowed_models?: ModelAllowlist | null;
 }
+
+/** Restrict an operation to one customer's keys (tenancy): a key outside it is "not found". */
+export interface KeyScope {
+  customerId?: string;
+}
+
+const inScope = (row: { customer_id: string }, scope: KeyScope) => scope.customerId === undefined || row.customer_id === scope.customerId;
 
 export interface Actor {
   actor: string;
@@ -56,10 +63,15 @@ export class KeyService {
     private readonly pepper: string,
     private readonly audit: AuditLog,
     private readonly bus: InvalidationBus,
-  ) {}
+  ) {
+    this.pg = db.getExecutor().adapter instanceof PostgresAdapter;
+  }
+
+  /** PostgreSQL needs row locks (FOR UPDATE); SQLite transactions already hold the one write lock. */
+  private readonly pg: boolean;
 
   /** Insert a new key inside a caller's transaction (customer creation, self-service). */
-  async issueIn(trx: Kysely<Database>, customerId: string, kind: string, o: KeyOverrides): Promise<IssuedKey> {
+  async issueIn(trx: Kysely<Database>, customerId: string, kind: string, o: KeyOverrides & { rotated_from?: string }): Promise<IssuedKey> {
     const minted = mintKey(this.pepper);
     const now = this.clock.now();
     const row: ApiKeysTable = {
@@ -81,7 +93,7 @@ export class KeyService {
       updated_at: now,
       revoked_at: null,
       last_seen_at: null,
-      rotated_from: null,
+      rotated_from: o.rotated_from ?? null,
     };
     await trx.insertInto('api_keys').values(row).execute();
     return { key: minted.key, api_key: keyFromRow(row) };
@@ -100,9 +112,9 @@ export class KeyService {
     });
   }
 
-  async get(keyId: string): Promise<ApiKey | null> {
+  async get(keyId: string, scope: KeyScope = {}): Promise<ApiKey | null> {
     const r = await this.db.selectFrom('api_keys').selectAll().where('id', '=', keyId).executeTakeFirst();
-    return r ? keyFromRow(r) : null;
+    return r && inScope(r, scope) ? keyFromRow(r) : null;
   }
 
   async listForCustomer(customerId: string, opts: { includeRevoked?: boolean; limit: number; offset: number }) {
@@ -112,12 +124,20 @@ export class KeyService {
     return rows.map(keyFromRow);
   }
 
-  async update(keyId: string, o: KeyOverrides, by: Actor): Promise<ApiKey> {
+  /** The key row, locked against concurrent changes for the rest of the transaction; NOT_FOUND outside the scope. */
+  private async lockedRow(trx: Kysely<Database>, keyId: string, scope: KeyScope): Promise<ApiKeysTable> {
+    const q = trx.selectFrom('api_keys').selectAll().where('id', '=', keyId);
+    const row = await (this.pg ? q.forUpdate() : q).executeTakeFirst();
+    if (!row || !inScope(row, scope)) throw new AppError('NOT_FOUND', 'Key not found');
+    return row;
+  }
+
+  async update(keyId: string, o: KeyOverrides, by: Actor, scope: KeyScope = {}): Promise<ApiKey> {
     const key = await this.db.transaction().execute(async (trx) => {
+      const old = await this.lockedRow(trx, keyId, scope);
       const patch = { ...overridesToRow(o), updated_at: this.clock.now() };
-      const res = await trx.updateTable('api_keys').set(patch).where('id', '=', keyId).executeTakeFirst();
-      if (Number(res.numUpdatedRows) === 0) throw new AppError('NOT_FOUND', 'Key not found');
-      const row = await trx.selectFrom('api_keys').selectAll().where('id', '=', keyId).executeTakeFirstOrThrow();
+      await trx.updateTable('api_keys').set(patch).where('id', '=', keyId).execute();
+      const row = { ...old, ...patch } as ApiKeysTable;
       await this.bus.record(trx, 'key', keyId);
       await this.audit.record(
         { ...by, action: 'KEY_UPDATE', target: `key:${keyId}`, customerId: row.customer_id, summary: Object.keys(o).join(','), meta: { changes: o } },
@@ -129,10 +149,10 @@ export class KeyService {
     return key;
   }
 
-  async revoke(keyId: string, by: Actor, action = 'KEY_REVOKE'): Promise<ApiKey> {
+  /** Revoke a key (idempotent: a revoked key stays revoked, without a second audit event). */
+  async revoke(keyId: string, by: Actor, action = 'KEY_REVOKE', scope: KeyScope = {}): Promise<ApiKey> {
     const key = await this.db.transaction().execute(async (trx) => {
-      const row = await trx.selectFrom('api_keys').selectAll().where('id', '=', keyId).executeTakeFirst();
-      if (!row) throw new AppError('NOT_FOUND', 'Key not found');
+      const row = await this.lockedRow(trx, keyId, scope);
       if (row.revoked_at == null) {
         const now = this.clock.now();
         await trx.updateTable('api_keys').set({ revoked_at: now, updated_at: now }).where('id', '=', keyId).execute();
@@ -147,12 +167,17 @@ export class KeyService {
     return key;
   }
 
-  /** New key with the same settings; the old one is revoked in the same transaction. */
-  async rotate(keyId: string, by: Actor): Promise<{ old_key_id: string } & IssuedKey> {
+  /**
+   * New key with the same settings; the old one is revoked in the same transaction.
+   * The old row is locked (PostgreSQL) or the write lock is held (SQLite), so two concurrent
+   * rotations of one key yield one successor and a 409 for the other.
+   */
+  async rotate(keyId: string, by: Actor, scope: KeyScope = {}): Promise<{ old_key_id: string } & IssuedKey> {
     const out = await this.db.transaction().execute(async (trx) => {
-      const old = await trx.selectFrom('api_keys').selectAll().where('id', '=', keyId).executeTakeFirst();
-      if (!old) throw new AppError('NOT_FOUND', 'Key not found');
+      const old = await this.lockedRow(trx, keyId, scope);
       if (old.revoked_at != null) throw new AppError('CONFLICT', 'Key is already revoked; issue a new key instead');
+      const now = this.clock.now();
+      await trx.updateTable('api_keys').set({ revoked_at: now, updated_at: now }).where('id', '=', keyId).execute();
       const prev = keyFromRow(old);
       const issued = await this.issueIn(trx, old.customer_id, old.kind, {
         label: prev.label,
@@ -164,11 +189,8 @@ export class KeyService {
         require_install_id: prev.require_install_id,
         allowed_providers: prev.allowed_providers,
         allowed_models: prev.allowed_models,
+        rotated_from: keyId,
       });
-      await trx.updateTable('api_keys').set({ rotated_from: keyId }).where('id', '=', issued.api_key.id).execute();
-      issued.api_key.rotated_from = keyId;
-      const now = this.clock.now();
-      await trx.updateTable('api_keys').set({ revoked_at: now, updated_at: now }).where('id', '=', keyId).execute();
       await this.bus.record(trx, 'key', keyId);
       await this.audit.record(
         { ...by, action: 'KEY_ROTATE', target: `key:${keyId}`, customerId: old.customer_id, summary: `new=${issued.api_key.id} last4=${issued.api_key.key_last4}` },

@@ -31,8 +31,8 @@ export class Throttle {
     return { count: row ? Number(row.count) : 0, retryAfterS: w.retryAfterS };
   }
 
-  /** Count one hit atomically and return the new count. */
-  async hit(scope: string, key: string, windowMs: number): Promise<{ count: number; retryAfterS: number }> {
+  /** Count one hit atomically and return the new count (and the window it landed in). */
+  async hit(scope: string, key: string, windowMs: number): Promise<{ count: number; retryAfterS: number; windowStart: number }> {
     const w = this.window(windowMs);
     const row = await this.db
       .insertInto('throttle_counters')
@@ -40,7 +40,19 @@ export class Throttle {
       .onConflict((oc) => oc.columns(['scope', 'key', 'window_start']).doUpdateSet({ count: sql`throttle_counters.count + 1` }))
       .returning('count')
       .executeTakeFirstOrThrow();
-    return { count: Number(row.count), retryAfterS: w.retryAfterS };
+    return { count: Number(row.count), retryAfterS: w.retryAfterS, windowStart: w.start };
+  }
+
+  /** Take back one hit counted by `hit` (an attempt that turned out not to count, e.g. a successful login). */
+  async undo(scope: string, key: string, windowStart: number): Promise<void> {
+    await this.db
+      .updateTable('throttle_counters')
+      .set({ count: sql`count - 1` })
+      .where('scope', '=', scope)
+      .where('key', '=', key)
+      .where('window_start', '=', windowStart)
+      .where('count', '>', 0)
+      .execute();
   }
 
   async prune(olderThanMs: number): Promise<void> {

@@ -5,7 +5,7 @@ import type { AppEnv } from '../context.ts';
 /** Admin JWT (or opt-in x-admin-password) for /admin/api/*. */
 export function requireAdmin(c: Container): MiddlewareHandler<AppEnv> {
   return async (ctx, next) => {
-    const admin = await c.adminAuth.verify(ctx.req.header('authorization'), ctx.req.header('x-admin-password'));
+    const admin = await c.adminAuth.verify(ctx.req.header('authorization'), ctx.req.header('x-admin-password'), ctx.get('clientIp'));
     ctx.set('admin', admin);
     await next();
   };

@@ -1,5 +1,9 @@
 import type { Migration } from 'kysely';
 import * as m001 from './001_core.ts';
+import * as m002 from './002_chat.ts';
+import * as m003 from './003_governance.ts';
+import * as m004 from './004_billing.ts';
+import * as m005 from './005_observability.ts';
 
 /**
  * The ordered list of migrations. Each area appends its own file here
@@ -7,4 +11,8 @@ import * as m001 from './001_core.ts';
  */
 export const migrations: Record<string, Migration> = {
   '001_core': m001,
+  '002_chat': m002,
+  '003_governance': m003,
+  '004_billing': m004,
+  '005_observability': m005,
 };

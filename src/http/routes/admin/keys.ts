@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../../lib/errors.ts';
 import { keyView } from '../../../keys/policy.ts';
+import type { KeyScope } from '../../../keys/service.ts';
 import type { RouteDeps } from '../../context.ts';
 import { requireAdmin } from '../../middleware/auth.ts';
 import { actorOf, errorResponses, jsonBody, jsonResponse, PageQuery } from '../../route-kit.ts';
@@ -9,6 +10,7 @@ import { CreateKeyBody, IssuedKeyView, KeyView, UpdateKeyBody } from './schemas.
 const security = [{ adminBearer: [] }];
 const CustomerParam = z.object({ customer_id: z.string().min(1).max(100) });
 const KeyParam = z.object({ key_id: z.string().min(1).max(100) });
+const CustomerKeyParam = CustomerParam.extend(KeyParam.shape);
 
 export function registerAdminKeys({ app, c }: RouteDeps) {
   const mw = [requireAdmin(c)];
@@ -54,78 +56,93 @@ export function registerAdminKeys({ app, c }: RouteDeps) {
     },
   );
 
-  app.openapi(
-    createRoute({
-      operationId: 'admin.keys.get',
-      method: 'get',
-      path: '/admin/api/keys/{key_id}',
-      tags: ['admin'],
-      security,
-      middleware: mw,
-      request: { params: KeyParam },
-      responses: { 200: jsonResponse(z.object({ api_key: KeyView })), ...errorResponses(401, 404) },
-    }),
-    async (ctx) => {
-      ctx.get('info').operation = 'admin.keys.get';
-      const key = await c.keys.get(ctx.req.valid('param').key_id);
-      if (!key) throw new AppError('NOT_FOUND', 'Key not found');
-      return ctx.json({ api_key: keyView(key) }, 200);
-    },
-  );
+  // Each key operation exists globally (/admin/api/keys/{key_id}) and under its customer
+  // (/admin/api/customers/{customer_id}/keys/{key_id}); the nested form is tenancy-checked:
+  // another customer's key id there is "not found" and is never read or changed.
+  for (const v of [
+    { base: '/admin/api/keys/{key_id}', op: 'admin.keys', params: KeyParam },
+    { base: '/admin/api/customers/{customer_id}/keys/{key_id}', op: 'admin.customers.keys', params: CustomerKeyParam as unknown as typeof KeyParam },
+  ]) {
+    const scopeOf = (p: { key_id: string; customer_id?: string }): KeyScope => ({ customerId: p.customer_id });
 
-  app.openapi(
-    createRoute({
-      operationId: 'admin.keys.update',
-      method: 'patch',
-      path: '/admin/api/keys/{key_id}',
-      tags: ['admin'],
-      security,
-      middleware: mw,
-      request: { params: KeyParam, ...jsonBody(UpdateKeyBody) },
-      responses: { 200: jsonResponse(z.object({ api_key: KeyView })), ...errorResponses(400, 401, 404) },
-    }),
-    async (ctx) => {
-      ctx.get('info').operation = 'admin.keys.update';
-      const key = await c.keys.update(ctx.req.valid('param').key_id, ctx.req.valid('json'), actorOf(ctx));
-      return ctx.json({ api_key: keyView(key) }, 200);
-    },
-  );
+    app.openapi(
+      createRoute({
+        operationId: `${v.op}.get`,
+        method: 'get',
+        path: v.base,
+        tags: ['admin'],
+        security,
+        middleware: mw,
+        request: { params: v.params },
+        responses: { 200: jsonResponse(z.object({ api_key: KeyView })), ...errorResponses(401, 404) },
+      }),
+      async (ctx) => {
+        ctx.get('info').operation = `${v.op}.get`;
+        const p = ctx.req.valid('param');
+        const key = await c.keys.get(p.key_id, scopeOf(p));
+        if (!key) throw new AppError('NOT_FOUND', 'Key not found');
+        return ctx.json({ api_key: keyView(key) }, 200);
+      },
+    );
 
-  app.openapi(
-    createRoute({
-      operationId: 'admin.keys.rotate',
-      method: 'post',
-      path: '/admin/api/keys/{key_id}/rotate',
-      tags: ['admin'],
-      security,
-      middleware: mw,
-      summary: 'New key with the same settings; the old key is revoked in the same transaction',
-      request: { params: KeyParam },
-      responses: { 200: jsonResponse(IssuedKeyView.extend({ old_key_id: z.string() })), ...errorResponses(401, 404, 409) },
-    }),
-    async (ctx) => {
-      ctx.get('info').operation = 'admin.keys.rotate';
-      const r = await c.keys.rotate(ctx.req.valid('param').key_id, actorOf(ctx));
-      return ctx.json({ old_key_id: r.old_key_id, key: r.key, api_key: keyView(r.api_key) }, 200);
-    },
-  );
+    app.openapi(
+      createRoute({
+        operationId: `${v.op}.update`,
+        method: 'patch',
+        path: v.base,
+        tags: ['admin'],
+        security,
+        middleware: mw,
+        summary: 'Update a key label, role and overrides (null = inherit from the customer)',
+        request: { params: v.params, ...jsonBody(UpdateKeyBody) },
+        responses: { 200: jsonResponse(z.object({ api_key: KeyView })), ...errorResponses(400, 401, 404) },
+      }),
+      async (ctx) => {
+        ctx.get('info').operation = `${v.op}.update`;
+        const p = ctx.req.valid('param');
+        const key = await c.keys.update(p.key_id, ctx.req.valid('json'), actorOf(ctx), scopeOf(p));
+        return ctx.json({ api_key: keyView(key) }, 200);
+      },
+    );
 
-  app.openapi(
-    createRoute({
-      operationId: 'admin.keys.revoke',
-      method: 'post',
-      path: '/admin/api/keys/{key_id}/revoke',
-      tags: ['admin'],
-      security,
-      middleware: mw,
-      summary: 'Revoke a key; it is refused on the next request on every node',
-      request: { params: KeyParam },
-      responses: { 200: jsonResponse(z.object({ api_key: KeyView })), ...errorResponses(401, 404) },
-    }),
-    async (ctx) => {
-      ctx.get('info').operation = 'admin.keys.revoke';
-      const key = await c.keys.revoke(ctx.req.valid('param').key_id, actorOf(ctx));
-      return ctx.json({ api_key: keyView(key) }, 200);
-    },
-  );
+    app.openapi(
+      createRoute({
+        operationId: `${v.op}.rotate`,
+        method: 'post',
+        path: `${v.base}/rotate`,
+        tags: ['admin'],
+        security,
+        middleware: mw,
+        summary: 'New key with the same settings; the old key is revoked in the same transaction',
+        request: { params: v.params },
+        responses: { 200: jsonResponse(IssuedKeyView.extend({ old_key_id: z.string() })), ...errorResponses(401, 404, 409) },
+      }),
+      async (ctx) => {
+        ctx.get('info').operation = `${v.op}.rotate`;
+        const p = ctx.req.valid('param');
+        const r = await c.keys.rotate(p.key_id, actorOf(ctx), scopeOf(p));
+        return ctx.json({ old_key_id: r.old_key_id, key: r.key, api_key: keyView(r.api_key) }, 200);
+      },
+    );
+
+    app.openapi(
+      createRoute({
+        operationId: `${v.op}.revoke`,
+        method: 'post',
+        path: `${v.base}/revoke`,
+        tags: ['admin'],
+        security,
+        middleware: mw,
+        summary: 'Revoke a key; it is refused on the next request on every node',
+        request: { params: v.params },
+        responses: { 200: jsonResponse(z.object({ api_key: KeyView })), ...errorResponses(401, 404) },
+      }),
+      async (ctx) => {
+        ctx.get('info').operation = `${v.op}.revoke`;
+        const p = ctx.req.valid('param');
+        const key = await c.keys.revoke(p.key_id, actorOf(ctx), 'KEY_REVOKE', scopeOf(p));
+        return ctx.json({ api_key: keyView(key) }, 200);
+      },
+    );
+  }
 }

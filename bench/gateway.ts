@@ -1,0 +1,193 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import pg from 'pg';
+import { request } from 'undici';
+import { freePort, sleep, spawnNode, type Child } from './procs.ts';
+
+/**
+ * Starts one `kaixu serve` process for the bench (SQLite in a temp DATA_DIR, or a fresh
+ * PostgreSQL database dropped at the end) and provisions, through the admin API only, a customer
+ * and a key with every governance feature switched on.
+ */
+
+export interface GatewayOpts {
+  kind: 'sqlite' | 'postgres';
+  root: string;
+  cores: string | null;
+  upstreamBase: string;
+  upstreamKey: string;
+  model: string;
+  /** Base URL used only to create/drop the throwaway database. */
+  pgAdminUrl: string;
+  /** Write a V8 CPU profile into this directory (node --cpu-prof). */
+  profileDir?: string;
+}
+
+export interface Gateway {
+  child: Child;
+  url: string;
+  key: string;
+  installId: string;
+  /** What the setup checks saw: governance refusing what it must refuse. */
+  refusals: string;
+  /** After the load: what the ledger, the seat table and the monitor recorded (one line). */
+  audit(): Promise<string>;
+  stop(): Promise<void>;
+}
+
+export const INSTALL_ID = 'bench-install-0001';
+
+async function http(method: string, url: string, body?: unknown, token?: string): Promise<{ status: number; json: unknown; text: string }> {
+  const res = await request(url, {
+    method: method as 'POST',
+    headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.body.text();
+  let json: unknown = null;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.statusCode, json, text };
+}
+
+async function must(what: string, p: Promise<{ status: number; json: unknown; text: string }>, ok = [200, 201]) {
+  const r = await p;
+  if (!ok.includes(r.status)) throw new Error(`${what}: HTTP ${r.status} ${r.text.slice(0, 400)}`);
+  return r.json as Record<string, unknown>;
+}
+
+async function createDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+  const name = `kaixu_bench_${randomBytes(5).toString('hex')}`;
+  const c = new pg.Client({ connectionString: adminUrl });
+  await c.connect();
+  try {
+    await c.query(`CREATE DATABASE ${name}`);
+  } finally {
+    await c.end();
+  }
+  const u = new URL(adminUrl);
+  u.pathname = `/${name}`;
+  return {
+    url: u.toString(),
+    async drop() {
+      const d = new pg.Client({ connectionString: adminUrl });
+      await d.connect();
+      try {
+        await d.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      } finally {
+        await d.end();
+      }
+    },
+  };
+}
+
+/**
+ * Proof that governance is on rather than assumed: without the install id, and with a model
+ * outside the allowlist, the gateway must refuse. Throws when it answers 200.
+ */
+async function checkRefusals(url: string, key: string, model: string): Promise<string> {
+  const call = (headers: Record<string, string>, m: string) =>
+    request(`${url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, ...headers },
+      body: JSON.stringify({ model: m, messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 }),
+    }).then(async (r) => ({ status: r.statusCode, text: await r.body.text() }));
+  const noSeat = await call({}, model);
+  const offList = await call({ 'x-kaixu-install-id': INSTALL_ID }, model === 'gpt-4o' ? 'gpt-4.1' : 'gpt-4o');
+  if (noSeat.status === 200) throw new Error('governance is off: a call without x-kaixu-install-id was answered (require_install_id is set)');
+  if (offList.status === 200) throw new Error('governance is off: a model outside the allowlist was answered');
+  return `no install id → ${noSeat.status}, model outside the allowlist → ${offList.status}`;
+}
+
+async function auditLine(url: string, token: string, customerId: string): Promise<string> {
+  const get = (path: string) => must(path, http('GET', `${url}${path}`, undefined, token));
+  try {
+    const usage = (await get(`/admin/api/customers/${customerId}/usage?limit=1`)) as { rollup: { calls: number; spent_cents: number; reserved_cents: number } };
+    const devices = (await get(`/admin/api/customers/${customerId}/devices`)) as { devices: unknown[] };
+    const mon = (await get('/admin/api/monitor/stats')) as { written: number; dropped: number; write_errors: number };
+    const u = usage.rollup;
+    return `ledger ${u.calls} calls, ${u.spent_cents} ¢ spent, ${u.reserved_cents} ¢ still reserved; ${devices.devices.length} device seat(s); monitor ${mon.written} events written, ${mon.dropped} dropped, ${mon.write_errors} write errors`;
+  } catch (e) {
+    return `could not read the audit trail: ${(e as Error).message.split('\n')[0]}`;
+  }
+}
+
+export async function startGateway(o: GatewayOpts): Promise<Gateway> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'kaixu-bench-'));
+  let db: { url: string; drop(): Promise<void> } | undefined;
+  let child: Child | undefined;
+  const cleanup = async () => {
+    await child?.stop();
+    await db?.drop().catch(() => {});
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  try {
+    if (o.kind === 'postgres') db = await createDatabase(o.pgAdminUrl);
+    const port = await freePort();
+    const password = randomBytes(18).toString('base64url');
+    const env: NodeJS.ProcessEnv = {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      DATA_DIR: dataDir,
+      LOG_LEVEL: 'warn',
+      ADMIN_PASSWORD: password,
+      OPENAI_BASE_URL: o.upstreamBase,
+      OPENAI_API_KEY: o.upstreamKey,
+      ...(db ? { DATABASE_URL: db.url } : {}),
+    };
+    const nodeFlags = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
+    child = spawnNode('src/cli/main.ts', ['serve'], { cores: o.cores, env, cwd: o.root, nodeFlags });
+    const url = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (!child.alive()) throw new Error(`gateway exited during start\n${child.tail()}`);
+      const h = await http('GET', `${url}/health`).catch(() => null);
+      if (h?.status === 200) break;
+      if (Date.now() > deadline) throw new Error(`gateway not healthy after 60 s (last: ${h ? `HTTP ${h.status}` : 'no answer'})\n${child.tail()}`);
+      await sleep(100);
+    }
+    const { token } = (await must('admin login', http('POST', `${url}/admin/api/login`, { password }))) as { token: string };
+    const created = await must(
+      'create customer',
+      http(
+        'POST',
+        `${url}/admin/api/customers`,
+        {
+          email: 'bench@example.com',
+          monthly_cap_cents: 10_000_000_000,
+          require_install_id: true,
+          max_devices_per_key: 5,
+          allowed_providers: ['openai'],
+          allowed_models: { openai: [o.model] },
+          rpm_limit: 10_000_000,
+        },
+        token,
+      ),
+    );
+    const customerId = (created.customer as { id: string }).id;
+    const issued = await must('create key', http('POST', `${url}/admin/api/customers/${customerId}/keys`, { label: 'bench', monthly_cap_cents: 10_000_000_000, rpm_limit: 10_000_000 }, token));
+    const key = issued.key as string;
+    const refusals = await checkRefusals(url, key, o.model);
+    const c = child;
+    return {
+      child: c,
+      url,
+      key,
+      installId: INSTALL_ID,
+      refusals,
+      audit: () => auditLine(url, token, customerId),
+      stop: cleanup,
+    };
+  } catch (e) {
+    await cleanup();
+    throw e;
+  }
+}

@@ -1,0 +1,86 @@
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Gateway } from './gateway.ts';
+import { LoadClient } from './load-client.ts';
+import type { Pinning } from './procs.ts';
+import { readProfile, renderProfile, type CpuProfile } from './profile.ts';
+import { gatewayRuntimes, startGatewaySafe, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
+
+/**
+ * `npm run bench -- --profile`: one gateway under node --cpu-prof, non-streaming chat at
+ * concurrency 16 for N seconds, then where its CPU went (boot excluded).
+ */
+
+export interface ProfileOpts {
+  root: string;
+  pinning: Pinning;
+  model: string;
+  seconds: number;
+  kind: 'sqlite' | 'postgres';
+  pgAdminUrl: string;
+  log(s: string): void;
+  stoppers: (() => Promise<void>)[];
+}
+
+/** Drop the samples taken before `fromUs` after the profile's start (process boot, migrations). */
+export function sliceProfile(p: CpuProfile, fromUs: number): CpuProfile {
+  let t = 0;
+  let i = 0;
+  while (i < p.timeDeltas.length && t + p.timeDeltas[i] < fromUs) t += p.timeDeltas[i++];
+  return { ...p, samples: p.samples.slice(i), timeDeltas: p.timeDeltas.slice(i) };
+}
+
+export async function runProfile(o: ProfileOpts): Promise<string> {
+  const dir = mkdtempSync(join(tmpdir(), 'kaixu-prof-'));
+  o.stoppers.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const upstream = await startUpstream(o.root, o.pinning.servers);
+  o.stoppers.push(() => upstream.child.stop());
+  const spawnedAt = Date.now();
+  const gw = await startGatewaySafe({
+    kind: o.kind,
+    root: o.root,
+    cores: o.pinning.servers,
+    upstreamBase: `${upstream.url}/v1`,
+    upstreamKey: UPSTREAM_KEY,
+    model: o.model,
+    pgAdminUrl: o.pgAdminUrl,
+    profileDir: dir,
+  });
+  if (gw instanceof Error) throw gw;
+  o.stoppers.push(() => (gw as Gateway).stop());
+  const load = await LoadClient.start(o.root, o.pinning.load);
+  o.stoppers.push(() => load.stop());
+  const [rt] = gatewayRuntimes(o.kind === 'sqlite' ? 'gw-sqlite' : 'gw-pg', gw, o.model);
+  o.log(`profiling gateway/${o.kind}: warm-up 1 s, then ${o.seconds} s at concurrency 16`);
+  const warm = await load.closed({ req: rt.chat, concurrency: 16, durationMs: 1_000 });
+  if (warm.latNs.length === 0) throw new Error(`gateway does not answer: ${warm.firstError}`);
+  const measuredFrom = Date.now();
+  const res = await load.closed({ req: rt.chat, concurrency: 16, durationMs: o.seconds * 1_000 });
+  const measuredTo = Date.now();
+  await load.stop();
+  await gw.child.stop('SIGTERM', 15_000); // --cpu-prof writes the profile at exit
+  const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile written (gateway exit: ${gw.child.tail().slice(-400)})`);
+  const full = readProfile(join(dir, file));
+  // The profile clock starts with the process; cut boot + warm-up, keep the measured window.
+  const cut = sliceProfile(full, (measuredFrom - spawnedAt) * 1000);
+  const kept = { ...cut, ...sliceTail(cut, (measuredTo - measuredFrom) * 1000) };
+  await gw.stop();
+  return [
+    `# Gateway CPU profile (${o.kind}, non-streaming chat, concurrency 16, ${o.seconds} s)`,
+    '',
+    `${res.latNs.length} requests answered, ${res.errors} errors, ${Math.round(res.latNs.length / (res.elapsedNs / 1e9))} req/s under the profiler (slower than unprofiled).`,
+    '',
+    renderProfile(kept, { top: 30, requests: res.latNs.length }),
+    '',
+  ].join('\n');
+}
+
+/** Keep only the first `durUs` of samples. */
+function sliceTail(p: CpuProfile, durUs: number): Pick<CpuProfile, 'samples' | 'timeDeltas'> {
+  let t = 0;
+  let i = 0;
+  while (i < p.timeDeltas.length && t + p.timeDeltas[i] <= durUs) t += p.timeDeltas[i++];
+  return { samples: p.samples.slice(0, i), timeDeltas: p.timeDeltas.slice(0, i) };
+}

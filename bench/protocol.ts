@@ -1,0 +1,78 @@
+import type { StreamFormat } from './sse.ts';
+
+/** Messages between the orchestrator (run.ts) and the load generator process (load.ts). */
+
+export interface RequestSpec {
+  url: string;
+  headers: Record<string, string>;
+  body: string;
+  /** Substring a 200 body must contain to count as an answer (cheap sanity check). */
+  expect: string;
+}
+
+export interface ClosedLoopCmd {
+  cmd: 'closed';
+  req: RequestSpec;
+  concurrency: number;
+  durationMs: number;
+}
+
+export interface ClosedLoopResult {
+  /** Latency of every successful request, ns. */
+  latNs: number[];
+  errors: number;
+  firstError: string | null;
+  elapsedNs: number;
+}
+
+export interface StreamCmd {
+  cmd: 'stream';
+  req: RequestSpec;
+  format: StreamFormat;
+  /** Sequential streams (concurrency 1) for this long. */
+  durationMs: number;
+  expectChunks: number;
+}
+
+export interface OneStream {
+  ttfbNs: number;
+  totalNs: number;
+  content: number;
+  readsWithContent: number;
+  /** Content chunks that arrived alone in their network read. */
+  alone: number;
+  maxPerRead: number;
+  complete: boolean;
+}
+
+export interface StreamResult {
+  streams: OneStream[];
+  errors: number;
+  firstError: string | null;
+}
+
+export interface ManyStreamsCmd {
+  cmd: 'many';
+  req: RequestSpec;
+  format: StreamFormat;
+  n: number;
+  expectChunks: number;
+  /** Open the streams in batches (a listen backlog is finite), e.g. 100 every 20 ms. */
+  rampBatch: number;
+  rampGapMs: number;
+  timeoutMs: number;
+}
+
+export interface ManyStreamsResult {
+  completed: number;
+  failed: number;
+  firstError: string | null;
+  /** Most streams open at the same moment (as seen by the client). */
+  peakOpen: number;
+  elapsedNs: number;
+  ttfbNs: number[];
+}
+
+export type LoadCmd = ClosedLoopCmd | StreamCmd | ManyStreamsCmd;
+export type LoadRequest = LoadCmd & { id: number };
+export type LoadReply = { id: number; ok: true; result: unknown } | { id: number; ok: false; error: string };

@@ -1,0 +1,166 @@
+import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type ChatCell } from './results.ts';
+import { overhead } from './stats.ts';
+import { evaluateTargets, separateShare, type TargetCheck } from './targets.ts';
+
+/** Markdown rendering of a run: machine, settings, one table per workload, the targets. */
+
+type Align = 'l' | 'r';
+
+const esc = (s: string) => s.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+
+/** A GitHub-flavoured markdown table; columns padded so the raw text lines up too. */
+export function mdTable(headers: string[], rows: (string | number)[][], align: Align[] = []): string {
+  const cells = [headers, ...rows.map((r) => r.map((c) => String(c)))].map((r) => r.map(esc));
+  for (const r of cells) if (r.length !== headers.length) throw new Error(`row has ${r.length} cells, expected ${headers.length}`);
+  const width = headers.map((_, i) => Math.max(3, ...cells.map((r) => [...r[i]].length)));
+  const pad = (s: string, i: number) => {
+    const fill = ' '.repeat(width[i] - [...s].length);
+    return align[i] === 'r' ? fill + s : s + fill;
+  };
+  const line = (r: string[]) => `| ${r.map(pad).join(' | ')} |`;
+  const rule = `|${width.map((w, i) => (align[i] === 'r' ? `${'-'.repeat(w + 1)}:` : `:${'-'.repeat(w + 1)}`)).join('|')}|`;
+  return [line(cells[0]), rule, ...cells.slice(1).map(line)].join('\n');
+}
+
+/** Nanoseconds as whole microseconds ("—" when not a number). */
+export const fmtUs = (ns: number) => (Number.isFinite(ns) ? String(Math.round(ns / 1000)) : '—');
+/** Signed microseconds ("+212", "-3"). */
+export const fmtAddedUs = (ns: number) => (Number.isFinite(ns) ? `${ns >= 0 ? '+' : ''}${Math.round(ns / 1000)}` : '—');
+export const fmtRatio = (r: number) => (Number.isFinite(r) ? `${r.toFixed(2)}×` : '—');
+export const fmtInt = (n: number | null | undefined) => (n != null && Number.isFinite(n) ? String(Math.round(n)) : '—');
+const fmtMB = (b: number) => (b / 1_000_000).toFixed(1);
+const fmtMs = (ns: number) => (Number.isFinite(ns) ? (ns / 1e6).toFixed(1) : '—');
+
+export const VERDICT_MARK: Record<TargetCheck['verdict'], string> = { met: '✅ met', missed: '❌ missed', 'not measured': '⚠️ not measured (missed)' };
+
+function failedNote(status: { ok: false; error: string }) {
+  return `FAILED: ${status.error.split('\n')[0].slice(0, 160)}`;
+}
+
+function chatTable(r: BenchResults): string {
+  const rows: (string | number)[][] = [];
+  const direct = (c: number) => r.chat.find((k) => k.target === 'direct' && k.concurrency === c && k.status.ok && k.n > 0);
+  for (const c of r.settings.concurrencies) {
+    for (const cell of r.chat.filter((k) => k.concurrency === c)) {
+      const label = TARGET_LABEL[cell.target];
+      const route = TARGET_ROUTE[cell.target];
+      if (!cell.status.ok) {
+        rows.push([label, route, c, failedNote(cell.status), '', '', '', '', '', '', '', '']);
+        continue;
+      }
+      const d = cell.target === 'direct' ? undefined : direct(c);
+      const o50 = d ? overhead(cell.lat.p50, d.lat.p50) : undefined;
+      const o99 = d ? overhead(cell.lat.p99, d.lat.p99) : undefined;
+      rows.push([
+        label,
+        route,
+        c,
+        fmtInt(cell.rps),
+        fmtUs(cell.lat.p50),
+        fmtUs(cell.lat.p90),
+        fmtUs(cell.lat.p99),
+        o50 ? fmtAddedUs(o50.addedNs) : '',
+        o50 ? fmtRatio(o50.ratio) : '',
+        o99 ? fmtAddedUs(o99.addedNs) : '',
+        cpuCell(cell),
+        `${cell.n}/${cell.errors}`,
+      ]);
+    }
+  }
+  return mdTable(
+    ['target', 'route', 'conc.', 'req/s', 'p50 µs', 'p90 µs', 'p99 µs', 'added p50 µs', 'p50 ratio', 'added p99 µs', 'server CPU µs/req', 'ok/errors'],
+    rows,
+    ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+}
+
+const cpuCell = (cell: ChatCell) => (cell.cpuUsPerReq == null ? '—' : `${fmtInt(cell.cpuUsPerReq)}${cell.target === 'direct' ? ' (upstream)' : ''}`);
+
+function streamTable(r: BenchResults): string {
+  const d = r.stream.find((s) => s.target === 'direct' && s.status.ok && s.n > 0);
+  const rows = r.stream.map((s) => {
+    if (!s.status.ok) return [TARGET_LABEL[s.target], failedNote(s.status), '', '', '', '', '', ''];
+    const rel = d && s.target !== 'direct';
+    return [
+      TARGET_LABEL[s.target],
+      s.n,
+      fmtUs(s.ttfb.p50),
+      fmtUs(s.ttfb.p99),
+      rel ? fmtAddedUs(s.ttfb.p50 - d.ttfb.p50) : '',
+      fmtMs(s.total.p50),
+      rel ? fmtAddedUs(s.total.p50 - d.total.p50) : '',
+      `${(100 * separateShare(s)).toFixed(1)} % (${s.n - s.coalesced}/${s.n} streams fully)`,
+    ];
+  });
+  return mdTable(
+    ['target', 'streams', 'TTFB p50 µs', 'TTFB p99 µs', 'added TTFB p50 µs', 'total p50 ms', 'added total p50 µs', 'chunks arriving alone'],
+    rows,
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+  );
+}
+
+function manyTable(r: BenchResults): string {
+  const rows = r.many.map((m) => {
+    if (!m.status.ok) return [TARGET_LABEL[m.target], failedNote(m.status), '', '', '', '', '', '', ''];
+    return [
+      TARGET_LABEL[m.target],
+      `${m.completed}/${m.n}`,
+      m.failed,
+      m.peakOpen,
+      (m.elapsedMs / 1000).toFixed(2),
+      m.rss ? fmtMB(m.rss.before) : '—',
+      m.rss ? fmtMB(m.rss.peak) : '—',
+      m.rss ? fmtMB(m.rss.after) : '—',
+      m.rss ? `+${fmtMB(m.rss.peak - m.rss.before)}` : '—',
+    ];
+  });
+  const errors = r.many.filter((m) => m.status.ok && m.firstError).map((m) => `\n\n${TARGET_LABEL[m.target]}: first failure: ${m.firstError!.split('\n')[0].slice(0, 200)}`);
+  return mdTable(
+    ['target', 'completed', 'failed', 'peak open', 'duration s', 'RSS before MB', 'RSS peak MB', 'RSS after MB', 'growth MB'],
+    rows,
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  ) + errors.join('');
+}
+
+export function targetsTable(checks: TargetCheck[]): string {
+  return mdTable(['target (issue 7)', 'measured', 'result'], checks.map((c) => [c.target, c.measured, VERDICT_MARK[c.verdict]]));
+}
+
+export function renderReport(r: BenchResults): string {
+  const m = r.machine;
+  const s = r.settings;
+  const checks = evaluateTargets(r);
+  const met = checks.filter((c) => c.verdict === 'met').length;
+  const parts = [
+    '# Kaixu Gateway benchmark',
+    '',
+    `- **Machine**: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, ${m.os}`,
+    `- **Node**: ${m.node} · **date**: ${m.date} · **commit**: ${m.commit} · **load average** (start → end): ${m.loadavg}`,
+    `- **Pinning**: ${s.pinning}`,
+    `- **Method**: closed-loop load from a separate undici keep-alive process, timed with process.hrtime.bigint(); ${s.rounds} interleaved rounds × ${s.windowMs} ms per target and cell (after a ${s.warmupMs} ms warm-up), targets rotated each round so machine noise hits all of them; model \`${s.model}\`; run took ${(r.durationMs / 1000).toFixed(0)} s.`,
+    '- **Gateway**: one `kaixu serve` process, LOG_LEVEL=warn, full governance: virtual key, model allowlist, device seat (`x-kaixu-install-id`, install id required), RPM limit, cap reservation, usage ledger, monitor events.',
+    '- **CPU µs/req**: user+system time of the server process (/proc/<pid>/stat) over the measured windows ÷ answered requests; for *direct* it is the fake upstream’s own cost.',
+    '',
+    `## Targets — ${met}/${checks.length} met`,
+    '',
+    targetsTable(checks),
+    '',
+    '## Non-streaming chat',
+    '',
+    chatTable(r),
+    '',
+    `## Streaming chat — ${s.streamChunks} chunks, ${s.streamChunkDelayMs} ms apart, one stream at a time`,
+    '',
+    streamTable(r),
+    '',
+    `## ${s.manyStreams} concurrent streams held open (${s.streamChunks} chunks, ${s.manyChunkDelayMs} ms apart)`,
+    '',
+    manyTable(r),
+  ];
+  if (r.failures.length) {
+    parts.push('', '## Targets that did not run', '');
+    for (const f of r.failures) parts.push(`- **${TARGET_LABEL[f.target]}** (${f.target}): ${f.error.split('\n').slice(0, 6).join(' ⏎ ').slice(0, 600)}`);
+  }
+  if (r.notes.length) parts.push('', '## Notes', '', ...r.notes.map((n) => `- ${n}`));
+  return parts.join('\n') + '\n';
+}

@@ -1,0 +1,103 @@
+import type { Summary } from './stats.ts';
+
+/** What one bench run produced; report.ts and targets.ts read only this. */
+
+export type TargetId = 'direct' | 'floor' | 'gw-sqlite' | 'gw-pg' | 'seed-sqlite';
+
+export const TARGET_LABEL: Record<TargetId, string> = {
+  direct: 'direct',
+  floor: 'floor proxy',
+  'gw-sqlite': 'gateway / SQLite',
+  'gw-pg': 'gateway / PostgreSQL',
+  'seed-sqlite': 'gateway / SQLite',
+};
+
+export const TARGET_ROUTE: Record<TargetId, string> = {
+  direct: 'POST /v1/chat/completions (fake upstream)',
+  floor: 'POST /v1/chat/completions',
+  'gw-sqlite': 'POST /v1/chat/completions',
+  'gw-pg': 'POST /v1/chat/completions',
+  'seed-sqlite': 'POST /.netlify/functions/gateway-chat',
+};
+
+export type CellStatus = { ok: true } | { ok: false; error: string };
+
+export interface ChatCell {
+  target: TargetId;
+  concurrency: number;
+  status: CellStatus;
+  /** Successful requests over all rounds. */
+  n: number;
+  errors: number;
+  rps: number;
+  lat: Summary;
+  /** CPU of the server process (direct: the fake upstream) per request, µs. */
+  cpuUsPerReq: number | null;
+}
+
+export interface StreamRow {
+  target: TargetId;
+  status: CellStatus;
+  n: number;
+  expectChunks: number;
+  ttfb: Summary;
+  total: Summary;
+  /** Streams in which some content chunks shared a network read (were coalesced). */
+  coalesced: number;
+  /** Fewest separate reads carrying content in any stream (expectChunks = one by one). */
+  minReads: number;
+  /** Content chunks over all streams, and how many of them arrived in a read of their own. */
+  chunks: number;
+  chunksSeparate: number;
+}
+
+export interface ManyStreamsRow {
+  target: TargetId;
+  status: CellStatus;
+  n: number;
+  completed: number;
+  failed: number;
+  /** First failure, when some streams failed. */
+  firstError: string | null;
+  peakOpen: number;
+  elapsedMs: number;
+  /** Bytes of the server process; null when /proc is unreadable. */
+  rss: { before: number; peak: number; after: number } | null;
+}
+
+export interface Machine {
+  cpu: string;
+  cores: number;
+  memory: string;
+  node: string;
+  os: string;
+  date: string;
+  commit: string;
+  /** /proc/loadavg at the start and the end of the run (other tenants skew numbers). */
+  loadavg: string;
+}
+
+export interface BenchSettings {
+  windowMs: number;
+  warmupMs: number;
+  rounds: number;
+  concurrencies: number[];
+  streamChunks: number;
+  streamChunkDelayMs: number;
+  manyStreams: number;
+  manyChunkDelayMs: number;
+  pinning: string;
+  model: string;
+}
+
+export interface BenchResults {
+  machine: Machine;
+  settings: BenchSettings;
+  chat: ChatCell[];
+  stream: StreamRow[];
+  many: ManyStreamsRow[];
+  /** Targets that could not start at all (and why). */
+  failures: { target: TargetId; error: string }[];
+  notes: string[];
+  durationMs: number;
+}

@@ -1,0 +1,170 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import type { Gateway } from './gateway.ts';
+import { LoadClient } from './load-client.ts';
+import { describeMachine, loadavg } from './machine.ts';
+import { planPinning } from './procs.ts';
+import { runProfile } from './profile-run.ts';
+import { renderReport } from './report.ts';
+import { TARGET_LABEL, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type StreamRow, type TargetId } from './results.ts';
+import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
+import { evaluateTargets } from './targets.ts';
+import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from './workloads.ts';
+
+/**
+ * `npm run bench`: direct vs floor proxy vs gateway (SQLite, PostgreSQL) in one interleaved run.
+ *   --quick            short windows (harness check, numbers not meaningful)
+ *   --only a,b         targets among direct,floor,gw-sqlite,gw-pg (seed row follows gw-sqlite)
+ *   --window MS --rounds N --warmup MS --streams N --model M --out FILE --no-write
+ *   --profile [--profile-seconds S] [--profile-target sqlite|postgres]
+ *                      profile the gateway with node --cpu-prof instead, print the top functions
+ */
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+const log = (s: string) => process.stderr.write(`${s}\n`);
+
+const { values: args } = parseArgs({
+  options: {
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    window: { type: 'string' },
+    rounds: { type: 'string' },
+    warmup: { type: 'string' },
+    streams: { type: 'string' },
+    model: { type: 'string', default: 'gpt-4o-mini' },
+    out: { type: 'string', default: join(ROOT, 'bench/results/latest.md') },
+    'no-write': { type: 'boolean', default: false },
+    profile: { type: 'boolean', default: false },
+    'profile-seconds': { type: 'string', default: '10' },
+    'profile-target': { type: 'string', default: 'sqlite' },
+    'pg-url': { type: 'string' },
+  },
+  strict: true,
+});
+
+const num = (v: string | undefined, def: number) => (v === undefined ? def : Number(v));
+const quick = args.quick;
+const pinning = planPinning();
+const settings: BenchSettings = {
+  windowMs: num(args.window, quick ? 300 : 1500),
+  warmupMs: num(args.warmup, quick ? 150 : 400),
+  rounds: num(args.rounds, quick ? 2 : 3),
+  concurrencies: [1, 16, 64],
+  streamChunks: 20,
+  streamChunkDelayMs: 5,
+  manyStreams: num(args.streams, quick ? 200 : 1000),
+  manyChunkDelayMs: 100,
+  pinning: pinning.note,
+  model: args.model,
+};
+const only = new Set((args.only ?? 'direct,floor,gw-sqlite,gw-pg').split(',').map((s) => s.trim()));
+const pgAdminUrl = args['pg-url'] ?? process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+const stoppers: (() => Promise<void>)[] = [];
+async function cleanup() {
+  for (const s of stoppers.splice(0).reverse()) await s().catch(() => {});
+}
+process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
+
+async function bench(): Promise<BenchResults> {
+  const started = Date.now();
+  const machine = describeMachine(ROOT);
+  log(`kaixu bench — ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; ${pinning.note}`);
+  const failures: BenchResults['failures'] = [];
+  const notes: string[] = [];
+
+  const upstream = await startUpstream(ROOT, pinning.servers);
+  stoppers.push(() => upstream.child.stop());
+  const runtimes: (Runtime & { smokeFailure?: string })[] = [];
+  if (only.has('direct')) runtimes.push(directRuntime(upstream, settings.model));
+  if (only.has('floor')) {
+    const floor = await startFloor(ROOT, pinning.servers, upstream.url);
+    stoppers.push(() => floor.child.stop());
+    runtimes.push(floorRuntime(floor, settings.model));
+  }
+  const gwKinds = (['sqlite', 'postgres'] as const).filter((k) => only.has(k === 'sqlite' ? 'gw-sqlite' : 'gw-pg'));
+  log(`starting ${gwKinds.map((k) => `gateway/${k}`).join(', ') || 'no gateway'}…`);
+  const gws = await Promise.all(
+    gwKinds.map((kind) =>
+      startGatewaySafe({ kind, root: ROOT, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl }),
+    ),
+  );
+  const gateways: { id: TargetId; gw: Gateway }[] = [];
+  gwKinds.forEach((kind, i) => {
+    const id: TargetId = kind === 'sqlite' ? 'gw-sqlite' : 'gw-pg';
+    const g = gws[i];
+    if (g instanceof Error) {
+      failures.push({ target: id, error: g.message });
+      log(`  ${id} did not start: ${g.message.split('\n')[0]}`);
+      return;
+    }
+    stoppers.push(() => (g as Gateway).stop());
+    gateways.push({ id, gw: g });
+    runtimes.push(...gatewayRuntimes(id, g, settings.model));
+  });
+
+  const load = await LoadClient.start(ROOT, pinning.load);
+  stoppers.push(() => load.stop());
+  await upstream.setDefault({ kind: 'ok' });
+  await smoke(load, runtimes);
+  for (const rt of runtimes) if (rt.smokeFailure) log(`  ${rt.id}: ${rt.smokeFailure.split('\n')[0].slice(0, 200)}`);
+
+  const phase: Phase = { windowMs: settings.windowMs, warmupMs: settings.warmupMs, rounds: settings.rounds };
+  const chat: ChatCell[] = [];
+  for (const c of settings.concurrencies) {
+    log(`non-streaming chat, concurrency ${c}`);
+    chat.push(...(await runChatCell(load, runtimes, c, phase, log)));
+  }
+
+  log(`streaming chat, ${settings.streamChunks} chunks ${settings.streamChunkDelayMs} ms apart`);
+  await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
+  const stream: StreamRow[] = await runStreamCell(load, runtimes, settings.streamChunks, phase, log);
+
+  log(`${settings.manyStreams} concurrent streams, chunks ${settings.manyChunkDelayMs} ms apart`);
+  await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.manyChunkDelayMs });
+  const many: ManyStreamsRow[] = [];
+  for (const rt of runtimes.filter((r) => r.stream)) {
+    many.push(await runMany(load, rt, { n: settings.manyStreams, expectChunks: settings.streamChunks, timeoutMs: 60_000, settleMs: 1_000 }, log));
+  }
+
+  if (quick) notes.push('`--quick` run: windows too short for meaningful numbers (harness check only).');
+  if (!pinning.load) notes.push(`Processes were ${pinning.note}; load generator and servers compete for the same cores.`);
+  notes.push('Direct and floor rows measure the same fake upstream (test/fakes/openai.ts) the gateway calls; it answers from precomputed bodies.');
+  for (const { id, gw } of gateways) {
+    notes.push(`${TARGET_LABEL[id]} governance: refused ${gw.refusals}; after the run: ${await gw.audit()}.`);
+  }
+  log('stopping…');
+  await cleanup();
+  machine.loadavg = `${machine.loadavg} → ${loadavg()}`;
+  return { machine, settings, chat, stream, many, failures, notes, durationMs: Date.now() - started };
+}
+
+async function main() {
+  if (args.profile) {
+    const target = args['profile-target'] === 'postgres' ? 'postgres' : 'sqlite';
+    const md = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), kind: target, pgAdminUrl, log, stoppers });
+    await cleanup();
+    process.stdout.write(md);
+    if (!args['no-write']) writeFileSync(join(ROOT, 'bench/results/profile.md'), md);
+    return;
+  }
+  const results = await bench();
+  const md = renderReport(results);
+  process.stdout.write(`\n${md}`);
+  if (!args['no-write']) {
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(args.out, md);
+    writeFileSync(args.out.replace(/\.md$/, '.json'), JSON.stringify(results, null, 2));
+    log(`written to ${args.out}`);
+  }
+  const missed = evaluateTargets(results).filter((c) => c.verdict !== 'met').length;
+  if (missed) log(`${missed} target(s) not met`);
+}
+
+main().then(() => process.exit(0), async (e: Error) => {
+  log(`bench failed: ${e.stack ?? e.message}`);
+  await cleanup();
+  process.exit(1);
+});

@@ -1,0 +1,26 @@
+/**
+ * Runs the project's fake OpenAI upstream (test/fakes/openai.ts) as its own process so it can be
+ * pinned with the other servers and its CPU measured. The orchestrator switches its default
+ * behaviour between workloads over IPC ({ setDefault, seq } → { ack: seq }): plain answers (the
+ * fake precomputes those bodies) for non-streaming chat, paced 20-chunk streams for the
+ * streaming workloads.
+ */
+import type { FakeBehavior } from '../test/fakes/behavior.ts';
+
+if (!process.send) {
+  console.error('bench/upstream.ts is started by bench/run.ts over IPC');
+  process.exit(2);
+}
+try {
+  const { startFakeOpenAI } = await import('../test/fakes/openai.ts');
+  const fake = await startFakeOpenAI({ apiKey: process.argv[2], record: false });
+  process.on('message', (m: { setDefault: FakeBehavior; seq: number }) => {
+    fake.setDefault(m.setDefault);
+    process.send!({ ack: m.seq });
+  });
+  process.on('disconnect', () => void fake.close().finally(() => process.exit(0)));
+  process.send({ ready: fake.url });
+} catch (e) {
+  process.send({ failed: (e as Error).message });
+  process.exit(1);
+}

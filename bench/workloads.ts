@@ -1,0 +1,183 @@
+import type { LoadClient } from './load-client.ts';
+import type { ClosedLoopResult, OneStream, RequestSpec } from './protocol.ts';
+import { cpuTimeUs, rssBytes, sleep } from './procs.ts';
+import type { CellStatus, ChatCell, ManyStreamsRow, StreamRow, TargetId } from './results.ts';
+import type { StreamFormat } from './sse.ts';
+import { cpuPerRequestUs, mergeSamples, summarize } from './stats.ts';
+
+/**
+ * The measured workloads. Every cell runs in interleaved rounds: round r visits the targets in an
+ * order rotated by r, each for one short window, so slow drift of the machine (thermal, other
+ * tenants) lands on all targets alike. Samples from the rounds are merged per target.
+ */
+
+export interface Runtime {
+  id: TargetId;
+  /** Process whose CPU and RSS are charged to this target. */
+  pid: number;
+  /** null while usable, else why not. */
+  dead(): string | null;
+  chat: RequestSpec;
+  stream?: { req: RequestSpec; format: StreamFormat };
+}
+
+export interface Phase {
+  windowMs: number;
+  warmupMs: number;
+  rounds: number;
+}
+
+/** Above this share of failed requests a cell is reported as failed rather than measured. */
+export const MAX_ERROR_RATE = 0.01;
+
+export const rotate = <T>(xs: T[], by: number): T[] => (xs.length ? [...xs.slice(by % xs.length), ...xs.slice(0, by % xs.length)] : []);
+
+function statusOf(n: number, errors: number, firstError: string | null, dead: string | null): CellStatus {
+  if (dead) return { ok: false, error: dead };
+  if (n === 0) return { ok: false, error: firstError ?? 'no successful request' };
+  if (errors / (n + errors) > MAX_ERROR_RATE) return { ok: false, error: `${errors} of ${n + errors} requests failed; first: ${firstError}` };
+  return { ok: true };
+}
+
+export async function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
+  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, cpuKnown: true, dead: null as string | null }]));
+  const live = () => targets.filter((t) => !acc.get(t.id)!.dead);
+  const mark = (t: Runtime, why: string) => (acc.get(t.id)!.dead = why);
+  for (const t of live()) {
+    const why = t.dead();
+    if (why) mark(t, why);
+    else await load.closed({ req: t.chat, concurrency, durationMs: p.warmupMs }).catch((e: Error) => mark(t, e.message));
+  }
+  for (let r = 0; r < p.rounds; r++) {
+    for (const t of rotate(live(), r)) {
+      const why = t.dead();
+      if (why) {
+        mark(t, why);
+        continue;
+      }
+      const a = acc.get(t.id)!;
+      const cpu0 = cpuTimeUs(t.pid);
+      let res: ClosedLoopResult;
+      try {
+        res = await load.closed({ req: t.chat, concurrency, durationMs: p.windowMs });
+      } catch (e) {
+        mark(t, (e as Error).message);
+        continue;
+      }
+      const cpu1 = cpuTimeUs(t.pid);
+      if (cpu0 == null || cpu1 == null) a.cpuKnown = false;
+      else a.cpuUs += cpu1 - cpu0;
+      a.lat.push(res.latNs);
+      a.errors += res.errors;
+      a.firstError ??= res.firstError;
+      a.elapsedNs += res.elapsedNs;
+    }
+  }
+  return targets.map((t) => {
+    const a = acc.get(t.id)!;
+    const lat = mergeSamples(a.lat);
+    const n = lat.length;
+    const cell: ChatCell = {
+      target: t.id,
+      concurrency,
+      status: statusOf(n, a.errors, a.firstError, a.dead),
+      n,
+      errors: a.errors,
+      rps: a.elapsedNs > 0 ? n / (a.elapsedNs / 1e9) : 0,
+      lat: summarize(lat),
+      cpuUsPerReq: a.cpuKnown ? cpuPerRequestUs(0, a.cpuUs, n) : null,
+    };
+    log(`  ${t.id.padEnd(12)} c=${String(concurrency).padEnd(3)} ${cell.status.ok ? `${Math.round(cell.rps)} req/s, p50 ${Math.round(cell.lat.p50 / 1000)} µs` : `FAILED ${cell.status.error.split('\n')[0].slice(0, 140)}`}`);
+    return cell;
+  });
+}
+
+export async function runStreamCell(load: LoadClient, targets: Runtime[], expectChunks: number, p: Phase, log: (s: string) => void): Promise<StreamRow[]> {
+  const withStream = targets.filter((t) => t.stream);
+  const acc = new Map(withStream.map((t) => [t.id, { streams: [] as OneStream[], errors: 0, firstError: null as string | null, dead: null as string | null }]));
+  for (let r = 0; r < p.rounds; r++) {
+    for (const t of rotate(withStream, r)) {
+      const a = acc.get(t.id)!;
+      if (a.dead) continue;
+      const why = t.dead();
+      if (why) {
+        a.dead = why;
+        continue;
+      }
+      try {
+        if (r === 0) await load.stream({ req: t.stream!.req, format: t.stream!.format, durationMs: Math.min(p.warmupMs, 200), expectChunks });
+        const res = await load.stream({ req: t.stream!.req, format: t.stream!.format, durationMs: p.windowMs, expectChunks });
+        a.streams.push(...res.streams);
+        a.errors += res.errors;
+        a.firstError ??= res.firstError;
+      } catch (e) {
+        a.dead = (e as Error).message;
+      }
+    }
+  }
+  return withStream.map((t) => {
+    const a = acc.get(t.id)!;
+    const s = a.streams;
+    const row: StreamRow = {
+      target: t.id,
+      status: statusOf(s.length, a.errors, a.firstError, a.dead),
+      n: s.length,
+      expectChunks,
+      ttfb: summarize(s.map((x) => x.ttfbNs)),
+      total: summarize(s.map((x) => x.totalNs)),
+      coalesced: s.filter((x) => x.readsWithContent < x.content).length,
+      minReads: s.length ? Math.min(...s.map((x) => x.readsWithContent)) : 0,
+      chunks: s.reduce((a, x) => a + x.content, 0),
+      chunksSeparate: s.reduce((a, x) => a + x.alone, 0),
+    };
+    log(`  ${t.id.padEnd(12)} stream ${row.status.ok ? `${row.n} streams, TTFB p50 ${Math.round(row.ttfb.p50 / 1000)} µs, ${((100 * row.chunksSeparate) / Math.max(1, row.chunks)).toFixed(1)} % of chunks in their own read` : `FAILED ${row.status.error.split('\n')[0].slice(0, 140)}`}`);
+    return row;
+  });
+}
+
+export interface ManyOpts {
+  n: number;
+  expectChunks: number;
+  timeoutMs: number;
+  settleMs: number;
+}
+
+/** N streams held open at once against one target; RSS of its process sampled throughout. */
+export async function runMany(load: LoadClient, t: Runtime, o: ManyOpts, log: (s: string) => void): Promise<ManyStreamsRow> {
+  const empty = { target: t.id, firstError: null, n: o.n, completed: 0, failed: 0, peakOpen: 0, elapsedMs: 0, rss: null };
+  const why = t.dead();
+  if (why || !t.stream) return { ...empty, status: { ok: false, error: why ?? 'no stream route' } };
+  const before = rssBytes(t.pid);
+  let peak = before ?? 0;
+  let sampling = true;
+  const sampler = (async () => {
+    while (sampling) {
+      peak = Math.max(peak, rssBytes(t.pid) ?? 0);
+      await sleep(20);
+    }
+  })();
+  try {
+    const res = await load.many({ req: t.stream.req, format: t.stream.format, n: o.n, expectChunks: o.expectChunks, rampBatch: 100, rampGapMs: 20, timeoutMs: o.timeoutMs });
+    await sleep(o.settleMs);
+    sampling = false;
+    await sampler;
+    const after = rssBytes(t.pid);
+    const row: ManyStreamsRow = {
+      target: t.id,
+      status: { ok: true },
+      firstError: res.firstError,
+      n: o.n,
+      completed: res.completed,
+      failed: res.failed,
+      peakOpen: res.peakOpen,
+      elapsedMs: res.elapsedNs / 1e6,
+      rss: before != null && after != null ? { before, peak: Math.max(peak, after), after } : null,
+    };
+    log(`  ${t.id.padEnd(12)} ${o.n} streams: ${res.completed} complete, ${res.failed} failed, RSS ${row.rss ? `${(row.rss.before / 1e6).toFixed(0)} → ${(row.rss.peak / 1e6).toFixed(0)} → ${(row.rss.after / 1e6).toFixed(0)} MB` : 'n/a'}`);
+    return row;
+  } catch (e) {
+    sampling = false;
+    await sampler;
+    return { ...empty, status: { ok: false, error: (e as Error).message } };
+  }
+}

@@ -1,0 +1,92 @@
+import type { LaneTarget, Upstream } from '../lanes/types.ts';
+import type { ChatResult, ProviderError, StreamEvent } from '../providers/types.ts';
+import { asProviderError, type UpstreamBody } from '../upstream/client.ts';
+import { upstreamEvents } from '../upstream/events.ts';
+import type { AdapterLookup, CallInfo, ChatParams, UpstreamPort } from './types.ts';
+
+export interface AttemptDeps {
+  client: UpstreamPort;
+  adapterFor: AdapterLookup;
+}
+
+export interface AttemptInput {
+  upstream: Upstream;
+  target: LaneTarget;
+  params: ChatParams;
+  signal: AbortSignal;
+  info: CallInfo;
+}
+
+/** An upstream stream that has produced its first client-visible event. */
+export interface OpenStream {
+  events: AsyncGenerator<StreamEvent>;
+  body: UpstreamBody;
+  /** Events read while opening (usage, then the first delta or finish), not yet processed. */
+  pending: StreamEvent[];
+}
+
+export type Attempt<T> = { ok: true; value: T } | { ok: false; error: ProviderError };
+
+const sendOpts = (a: AttemptInput) => ({
+  signal: a.signal,
+  connectTimeoutMs: a.upstream.timeouts.connectMs,
+  firstByteTimeoutMs: a.upstream.timeouts.firstByteMs,
+  idleTimeoutMs: a.upstream.timeouts.idleMs,
+  provider: a.upstream.name,
+});
+
+/** One non-streaming call to one target. Expected failures come back as values. */
+export async function completeOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<ChatResult>> {
+  const adapter = d.adapterFor(a.upstream.kind);
+  const spec = adapter.buildRequest({ ...a.params, model: a.target.model, stream: false }, a.upstream.target);
+  const t0 = performance.now();
+  try {
+    const res = await d.client.send(spec, sendOpts(a));
+    a.info.upstreamStatus = res.status;
+    const body = await res.body.text();
+    if (res.status < 200 || res.status >= 300) return { ok: false, error: adapter.parseError(res.status, res.headers, body, a.upstream.target) };
+    const parsed = adapter.parseResponse(body, a.upstream.target);
+    return 'text' in parsed ? { ok: true, value: parsed } : { ok: false, error: parsed };
+  } catch (e) {
+    return { ok: false, error: asProviderError(e, a.upstream.name, a.signal) };
+  } finally {
+    a.info.upstreamMs += performance.now() - t0;
+  }
+}
+
+/**
+ * Opens a stream on one target and reads until the first event the client would see (a text
+ * delta or the finish). Until then nothing has reached the client, so any failure — including
+ * the connection dropping before the first chunk — is still eligible for the next target.
+ */
+export async function openOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<OpenStream>> {
+  const adapter = d.adapterFor(a.upstream.kind);
+  const spec = adapter.buildRequest({ ...a.params, model: a.target.model, stream: true }, a.upstream.target);
+  const t0 = performance.now();
+  try {
+    const res = await d.client.send(spec, sendOpts(a));
+    a.info.upstreamStatus = res.status;
+    if (res.status < 200 || res.status >= 300) {
+      const body = await res.body.text();
+      return { ok: false, error: adapter.parseError(res.status, res.headers, body, a.upstream.target) };
+    }
+    const events = upstreamEvents(res.body, adapter.createStreamParser(a.upstream.target), a.upstream.name, a.signal);
+    const pending: StreamEvent[] = [];
+    for (;;) {
+      const r = await events.next();
+      if (r.done) break;
+      const ev = r.value;
+      if (ev.type === 'error') {
+        const error = ev.error.cause === 'cut' ? { ...ev.error, retryable: true } : ev.error;
+        return { ok: false, error };
+      }
+      pending.push(ev);
+      if (ev.type === 'delta' || ev.type === 'finish') break;
+    }
+    return { ok: true, value: { events, body: res.body, pending } };
+  } catch (e) {
+    return { ok: false, error: asProviderError(e, a.upstream.name, a.signal) };
+  } finally {
+    a.info.upstreamMs += performance.now() - t0;
+  }
+}

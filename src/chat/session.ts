@@ -1,0 +1,218 @@
+import type { Admission, SettleInput } from '../gateway/governance.ts';
+import type { LaneTarget, Upstream } from '../lanes/types.ts';
+import type { UpstreamRegistry } from '../lanes/upstreams.ts';
+import { AppError } from '../lib/errors.ts';
+import { estimateTokens } from '../providers/tokens.ts';
+import type { ProviderError, Usage } from '../providers/types.ts';
+import { completeOnce, openOnce, type Attempt, type AttemptDeps, type OpenStream } from './attempt.ts';
+import { openaiFinishReason, upstreamAppError } from './errors.ts';
+import { reportedNames } from './names.ts';
+import type { BeginInput, ChatOutcome, ChatStreamItem, ReportedNames } from './types.ts';
+
+export interface SessionDeps extends AttemptDeps {
+  upstreams: UpstreamRegistry;
+  /** Longest Retry-After worth waiting for inside one call (UPSTREAM_MAX_RETRY_AFTER_MS). */
+  maxRetryAfterMs: number;
+}
+
+export const clientClosed = () => new AppError('CLIENT_CLOSED', 'Client closed the request');
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * One admitted chat call. Exactly one of `admission.settle` (the call was answered, even if
+ * the client left mid-stream) or `admission.release` (nothing was answered) runs, once.
+ *
+ * Targets are tried in lane order. A retryable failure before anything reached the client
+ * moves on to the next target. Retry-After is honored per upstream: a target on an upstream
+ * that asked us to wait is called only after that wait (when ≤ maxRetryAfterMs) and skipped
+ * when the wait is longer; a different upstream is its own rate-limit domain and is tried at once.
+ * Once the first delta is out, failures end the stream (never a retry).
+ */
+export class ChatSession {
+  private readonly ac = new AbortController();
+  private readonly unlink: () => void;
+  private readonly started = performance.now();
+  private closed = false;
+  private final?: Promise<ChatOutcome>;
+  private stream?: OpenStream;
+  private used?: LaneTarget;
+  private text = '';
+  private usage: Partial<Usage> = {};
+  private finishReason: string | null = null;
+  names: ReportedNames;
+
+  constructor(
+    private readonly d: SessionDeps,
+    private readonly input: BeginInput,
+    readonly admission: Admission,
+  ) {
+    this.names = reportedNames(input.route, input.route.targets[0]!);
+    const onAbort = () => this.ac.abort();
+    if (input.signal.aborted) this.ac.abort();
+    else input.signal.addEventListener('abort', onAbort, { once: true });
+    this.unlink = () => input.signal.removeEventListener('abort', onAbort);
+  }
+
+  get signal(): AbortSignal {
+    return this.ac.signal;
+  }
+
+  /** Non-streaming: the whole answer, settled. Throws AppError (after releasing) on failure. */
+  async complete(): Promise<ChatOutcome> {
+    try {
+      const { target, value } = await this.tryTargets((a) => completeOnce(this.d, a));
+      this.text = value.text;
+      if (value.usage) this.usage = { ...value.usage };
+      this.finishReason = value.finish_reason;
+      this.used = target;
+      return await this.settle('ok', true);
+    } finally {
+      await this.release();
+    }
+  }
+
+  /** Streaming, phase 1: reach an upstream that produced its first event. Throws AppError after releasing. */
+  async open(): Promise<void> {
+    try {
+      const { target, value } = await this.tryTargets((a) => openOnce(this.d, a));
+      this.stream = value;
+      this.used = target;
+      if (this.ac.signal.aborted) throw clientClosed();
+    } catch (e) {
+      await this.release();
+      throw e;
+    }
+  }
+
+  /**
+   * Streaming, phase 2: the next delta, then one `done` (after settling), then null.
+   * A mid-stream upstream failure settles what was generated and throws the AppError.
+   * A client disconnect settles and returns null.
+   */
+  async next(): Promise<ChatStreamItem | null> {
+    const s = this.stream;
+    if (!s || this.final) return null;
+    for (;;) {
+      let ev = s.pending.shift();
+      if (!ev) {
+        const r = await s.events.next();
+        if (r.done) return { type: 'done', outcome: await this.settle('ok', true) };
+        ev = r.value;
+      }
+      if (ev.type === 'delta') {
+        this.text += ev.text;
+        return { type: 'delta', text: ev.text };
+      }
+      if (ev.type === 'usage') {
+        if (ev.usage.input_tokens !== undefined) this.usage.input_tokens = ev.usage.input_tokens;
+        if (ev.usage.output_tokens !== undefined) this.usage.output_tokens = ev.usage.output_tokens;
+      } else if (ev.type === 'finish') {
+        this.finishReason = ev.finish_reason;
+      } else {
+        if (this.ac.signal.aborted) {
+          await this.settle('client_disconnect', false);
+          return null;
+        }
+        await this.settle('upstream_cut', false);
+        throw upstreamAppError(ev.error, this.shownProvider(ev.error.provider));
+      }
+    }
+  }
+
+  /** The client went away: stop the upstream now and bill what was generated (or release). */
+  async cancel(): Promise<void> {
+    this.ac.abort();
+    if (this.stream) await this.settle('client_disconnect', false).catch(() => undefined);
+    else await this.release();
+  }
+
+  private shownProvider(vendor: string): string {
+    return this.input.route.lane?.report_public ? this.names.provider : vendor;
+  }
+
+  private async tryTargets<T>(attempt: (a: Parameters<typeof completeOnce>[1]) => Promise<Attempt<T>>): Promise<{ target: LaneTarget; value: T }> {
+    const targets = this.input.route.targets;
+    const notBefore = new Map<string, number>();
+    let last: ProviderError | undefined;
+    for (const target of targets) {
+      if (this.ac.signal.aborted) throw clientClosed();
+      const wait = (notBefore.get(target.provider) ?? 0) - performance.now();
+      if (wait === Infinity) continue;
+      if (wait > 0) {
+        const t0 = performance.now();
+        await sleep(wait, this.ac.signal);
+        this.input.info.upstreamMs += performance.now() - t0;
+        if (this.ac.signal.aborted) throw clientClosed();
+      }
+      const upstream: Upstream | null = await this.d.upstreams.get(target.provider);
+      if (!upstream?.configured) continue;
+      this.input.info.provider = target.provider;
+      this.input.info.model = target.model;
+      const r = await attempt({ upstream, target, params: this.input.params, signal: this.ac.signal, info: this.input.info });
+      if (r.ok) {
+        this.names = reportedNames(this.input.route, target);
+        return { target, value: r.value };
+      }
+      if (this.ac.signal.aborted) throw clientClosed();
+      last = r.error;
+      if (!r.error.retryable) break;
+      const ra = r.error.retryAfterMs;
+      if (ra !== undefined && ra > 0) notBefore.set(target.provider, ra > this.d.maxRetryAfterMs ? Infinity : performance.now() + ra);
+    }
+    if (!last) throw new AppError('NOT_CONFIGURED', 'No configured upstream for this model');
+    throw upstreamAppError(last, this.shownProvider(last.provider));
+  }
+
+  private async release(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.unlink();
+    await this.admission.release();
+  }
+
+  /** Usage as billed: the provider's when it reported both counts for a completed call, else estimated. */
+  private billedUsage(completed: boolean): { usage: Usage; source: SettleInput['usageSource'] } {
+    const u = this.usage;
+    if (completed && u.input_tokens !== undefined && u.output_tokens !== undefined) {
+      return { usage: { input_tokens: u.input_tokens, output_tokens: u.output_tokens }, source: 'provider' };
+    }
+    const generated = estimateTokens(this.text);
+    const input = u.input_tokens ?? estimateTokens(this.input.params.messages.map((m) => m.content).join('\n'));
+    // A call cut short may carry an early, partial output count (Anthropic's message_start).
+    const output = completed ? (u.output_tokens ?? generated) : Math.max(u.output_tokens ?? 0, generated);
+    return { usage: { input_tokens: input, output_tokens: output }, source: 'estimated' };
+  }
+
+  private settle(status: SettleInput['status'], completed: boolean): Promise<ChatOutcome> {
+    this.final ??= (async () => {
+      if (this.closed) throw clientClosed();
+      this.closed = true;
+      this.unlink();
+      if (status !== 'ok') this.stream?.body.cancel();
+      const target = this.used!;
+      const { usage, source } = this.billedUsage(completed);
+      const res = await this.admission.settle({ target, usage, usageSource: source, status, latencyMs: Math.round(performance.now() - this.started) });
+      return {
+        names: this.names,
+        text: this.text,
+        usage: { ...usage, cost_cents: res.cost_cents },
+        month: res.month,
+        finish_reason: openaiFinishReason(this.finishReason),
+        usageSource: source,
+      };
+    })();
+    return this.final;
+  }
+}

@@ -1,0 +1,72 @@
+import type { AuditLog } from '../audit/audit.ts';
+import type { InvalidationBus } from '../cluster/invalidation.ts';
+import type { Config } from '../config/index.ts';
+import type { Clock } from '../lib/clock.ts';
+import type { Logger } from '../lib/logger.ts';
+import { PricingService } from '../metering/pricing.ts';
+import { UsageQueries } from '../metering/usage.ts';
+import type { Storage } from '../storage/db.ts';
+import { CapAlerts } from './alerts.ts';
+import { PostgresCapStore } from './caps/postgres.ts';
+import { SqliteCapStore } from './caps/sqlite.ts';
+import type { CapStore } from './caps/types.ts';
+import { DeviceRegistry } from './devices.ts';
+import { createRateLimiter, type RateLimiter } from './rate-limit/limiter.ts';
+import { GovernanceService } from './service.ts';
+
+export { applyRateLimitHeaders } from './rate-limit/headers.ts';
+
+/** Everything governance and metering provide to the container, routes and jobs. */
+export interface GovernanceModule {
+  service: GovernanceService;
+  pricing: PricingService;
+  devices: DeviceRegistry;
+  usage: UsageQueries;
+  limiter: RateLimiter;
+  alerts: CapAlerts;
+  caps: CapStore;
+  /** Release reservations past RESERVATION_TTL_MS (a crashed holder); returns how many. */
+  sweepExpiredReservations(): Promise<number>;
+  /** Drop rate-limit windows nobody can read any more. */
+  pruneRateWindows(): Promise<number>;
+  start(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export const SWEEP_JOB_KIND = 'governance.sweep_reservations';
+
+export function createGovernance(d: { config: Config; storage: Storage; clock: Clock; log: Logger; audit: AuditLog; bus: InvalidationBus }): GovernanceModule {
+  const { config, storage, clock, log, audit, bus } = d;
+  const pricing = new PricingService(storage.db, clock, audit, bus);
+  const devices = new DeviceRegistry(storage, clock, audit, bus);
+  const limiter = createRateLimiter({ backend: config.RATE_LIMIT_BACKEND, redisUrl: config.REDIS_URL, redisPrefix: config.REDIS_PREFIX }, storage, log);
+  const caps: CapStore = storage.dialect === 'postgres' ? new PostgresCapStore(storage.pool!, storage.db) : new SqliteCapStore(storage);
+  const alerts = new CapAlerts(storage.db, clock, audit, log, { warnPct: config.CAP_WARN_PCT, webhookUrl: config.ALERT_WEBHOOK_URL });
+  const service = new GovernanceService({
+    clock,
+    pricing,
+    devices,
+    limiter,
+    caps,
+    alerts,
+    keyPepper: config.secrets.keyPepper,
+    defaults: { rpm: config.DEFAULT_RPM_LIMIT, rpd: config.DEFAULT_RPD_LIMIT },
+    reservationTtlMs: config.RESERVATION_TTL_MS,
+  });
+  return {
+    service,
+    pricing,
+    devices,
+    usage: new UsageQueries(storage.db),
+    limiter,
+    alerts,
+    caps,
+    sweepExpiredReservations: () => service.sweepExpiredReservations(),
+    pruneRateWindows: () => limiter.prune(clock.now()),
+    start: () => limiter.start(),
+    async close() {
+      await alerts.flush();
+      await limiter.close();
+    },
+  };
+}

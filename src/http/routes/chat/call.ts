@@ -1,0 +1,34 @@
+import type { Context } from 'hono';
+import type { Container } from '../../../app/container.ts';
+import type { ChatParams } from '../../../chat/types.ts';
+import type { ChatSession } from '../../../chat/session.ts';
+import type { Route } from '../../../lanes/types.ts';
+import type { AppEnv } from '../../context.ts';
+
+/** `x-kaixu-install-id`, trimmed and bounded as the seed did (80 chars). */
+export function installIdOf(ctx: Context<AppEnv>): string | undefined {
+  const v = ctx.req.header('x-kaixu-install-id')?.trim().slice(0, 80);
+  return v ? v : undefined;
+}
+
+const short = (v: string | undefined, n: number) => (v ? v.slice(0, n) : undefined);
+
+/** Admits a chat call for this request (throws the governance errors as plain JSON responses). */
+export function beginChat(c: Container, ctx: Context<AppEnv>, route: Route, params: ChatParams, stream: boolean): Promise<ChatSession> {
+  return c.chat.begin({
+    ctx: {
+      auth: ctx.get('auth')!,
+      requestId: ctx.get('requestId'),
+      installId: installIdOf(ctx),
+      app: short(ctx.req.header('x-kaixu-app'), 120),
+      build: short(ctx.req.header('x-kaixu-build'), 120),
+      ip: ctx.get('clientIp'),
+      userAgent: short(ctx.req.header('user-agent'), 300),
+    },
+    route,
+    params,
+    stream,
+    signal: ctx.req.raw.signal,
+    info: ctx.get('info'),
+  });
+}

@@ -1,0 +1,42 @@
+import { createRoute } from '@hono/zod-openapi';
+import type { RouteDeps } from '../../context.ts';
+import { requireKey } from '../../middleware/auth.ts';
+import { jsonBody, jsonResponse, seedErrorResponses, seedPaths } from '../../route-kit.ts';
+import { beginChat, installIdOf } from './call.ts';
+import { chatParams, nonEmptyMessages, SeedChatBody, SeedChatResponse, seedHook } from './schemas.ts';
+
+export const CHAT_ERROR_STATUSES = [400, 401, 402, 403, 409, 413, 429, 501, 502, 504] as const;
+
+/** Seed `gateway-chat`: one normalized chat call, answered as JSON. */
+export function registerGatewayChat({ app, c }: RouteDeps) {
+  for (const path of seedPaths('gateway-chat')) {
+    app.openapi(
+      createRoute({
+        operationId: path.startsWith('/api') ? 'gateway.chat.api' : 'gateway.chat',
+        method: 'post',
+        path,
+        tags: ['gateway'],
+        summary: 'Chat completion (non-stream), seed-compatible',
+        security: [{ virtualKey: [] }],
+        middleware: [requireKey(c)],
+        request: jsonBody(SeedChatBody),
+        responses: { 200: jsonResponse(SeedChatResponse), ...seedErrorResponses(...CHAT_ERROR_STATUSES) },
+      }),
+      async (ctx) => {
+        const info = ctx.get('info');
+        info.operation = 'gateway.chat';
+        const body = ctx.req.valid('json');
+        const params = chatParams(body, nonEmptyMessages(body.messages));
+        const route = await c.laneRouter.resolve(body.provider, body.model);
+        const session = await beginChat(c, ctx, route, params, false);
+        const out = await session.complete();
+        const { provider, model, ...requested } = out.names;
+        return ctx.json(
+          { provider, model, ...requested, output_text: out.text, usage: out.usage, month: out.month, telemetry: { install_id: installIdOf(ctx) ?? null } },
+          200,
+        );
+      },
+      seedHook,
+    );
+  }
+}

@@ -1,0 +1,53 @@
+import { createRoute, z } from '@hono/zod-openapi';
+import type { RouteDeps } from '../../context.ts';
+import { requireKey } from '../../middleware/auth.ts';
+import { jsonBody, seedErrorResponses, seedPaths } from '../../route-kit.ts';
+import { sseFrame } from '../../../lib/sse.ts';
+import { beginChat, installIdOf } from './call.ts';
+import { frameStream, SSE_HEADERS } from './frame-stream.ts';
+import { CHAT_ERROR_STATUSES } from './gateway-chat.ts';
+import { chatParams, nonEmptyMessages, SeedChatBody, seedHook } from './schemas.ts';
+import { seedStreamSource } from './seed-stream.ts';
+
+const SSE_DESCRIPTION = [
+  'Server-sent events. `event: meta` `{provider, model, telemetry, month}` first (before the upstream call),',
+  'then `event: delta` `{text}` per upstream chunk, `event: ping` `{t}` every STREAM_PING_MS,',
+  'and finally `event: done` `{usage, month}` or `event: error` `{error}`.',
+].join(' ');
+
+/** Seed `gateway-stream`: the same call, streamed as the seed's SSE frames. */
+export function registerGatewayStream({ app, c }: RouteDeps) {
+  for (const path of seedPaths('gateway-stream')) {
+    app.openapi(
+      createRoute({
+        operationId: path.startsWith('/api') ? 'gateway.stream.api' : 'gateway.stream',
+        method: 'post',
+        path,
+        tags: ['gateway'],
+        summary: 'Chat completion streamed as SSE, seed-compatible',
+        security: [{ virtualKey: [] }],
+        middleware: [requireKey(c)],
+        request: jsonBody(SeedChatBody),
+        responses: {
+          200: { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: z.string() } } },
+          ...seedErrorResponses(...CHAT_ERROR_STATUSES),
+        },
+      }),
+      async (ctx) => {
+        const info = ctx.get('info');
+        info.operation = 'gateway.stream';
+        const body = ctx.req.valid('json');
+        const params = chatParams(body, nonEmptyMessages(body.messages));
+        const route = await c.laneRouter.resolve(body.provider, body.model);
+        const session = await beginChat(c, ctx, route, params, true);
+        const requestId = ctx.get('requestId');
+        const source = seedStreamSource(session, { install_id: installIdOf(ctx) ?? null }, (e) =>
+          c.log.error({ err: e, request_id: requestId }, 'gateway-stream failed'),
+        );
+        const stream = frameStream(source, { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseFrame('ping', JSON.stringify({ t: c.clock.now() })) } });
+        return new Response(stream, { status: 200, headers: SSE_HEADERS });
+      },
+      seedHook,
+    );
+  }
+}

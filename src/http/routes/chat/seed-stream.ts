@@ -1,0 +1,58 @@
+import type { ChatSession } from '../../../chat/session.ts';
+import { AppError, isAppError } from '../../../lib/errors.ts';
+import { sseFrame } from '../../../lib/sse.ts';
+import type { FrameSource } from './frame-stream.ts';
+
+const frame = (event: string, data: unknown) => sseFrame(event, JSON.stringify(data));
+
+/**
+ * The seed `gateway-stream` frames: `meta` first (before any upstream is contacted), one
+ * `delta` per upstream text chunk, `done` after settling, or `error` if the call fails after
+ * the headers went out. `ping` frames are added by the stream wrapper.
+ */
+export function seedStreamSource(session: ChatSession, telemetry: { install_id: string | null }, onUnexpected: (e: unknown) => void): FrameSource {
+  let phase: 'meta' | 'open' | 'stream' | 'end' = 'meta';
+  const requested = () => {
+    const n = session.names;
+    return n.requested_provider === undefined ? {} : { requested_provider: n.requested_provider, requested_model: n.requested_model };
+  };
+  const fail = (e: unknown): string | null => {
+    phase = 'end';
+    if (isAppError(e) && e.code === 'CLIENT_CLOSED') return null;
+    if (!isAppError(e)) onUnexpected(e);
+    const err = isAppError(e) ? e : new AppError('INTERNAL', 'Stream error');
+    return frame('error', { error: err.message, code: err.code, ...requested() });
+  };
+  return {
+    async next() {
+      if (phase === 'meta') {
+        phase = 'open';
+        const { provider, model } = session.names;
+        return frame('meta', { provider, model, ...requested(), telemetry, month: session.admission.month });
+      }
+      if (phase === 'open') {
+        try {
+          await session.open();
+        } catch (e) {
+          return fail(e);
+        }
+        phase = 'stream';
+      }
+      if (phase !== 'stream') return null;
+      try {
+        const item = await session.next();
+        if (!item) {
+          phase = 'end';
+          return null;
+        }
+        if (item.type === 'delta') return frame('delta', { text: item.text });
+        phase = 'end';
+        const o = item.outcome;
+        return frame('done', { usage: o.usage, month: o.month, provider: o.names.provider, model: o.names.model, ...requested() });
+      } catch (e) {
+        return fail(e);
+      }
+    },
+    cancel: () => session.cancel(),
+  };
+}

@@ -1,0 +1,49 @@
+import type { ChatSession } from '../../../chat/session.ts';
+import { AppError, isAppError } from '../../../lib/errors.ts';
+import { errorBody } from '../../errors.ts';
+import type { FrameSource } from '../chat/frame-stream.ts';
+import { chunkFrame, openaiUsage } from './format.ts';
+
+/**
+ * Chat Completions chunks for an opened session: a role chunk, one content chunk per upstream
+ * delta, the finish chunk, the usage chunk (`choices: []`) when include_usage, then
+ * `data: [DONE]`. A failure after the headers sends one `{"error": …}` chunk (the SDK raises it)
+ * and ends the stream without [DONE], so no client mistakes a cut answer for a complete one.
+ */
+export function v1StreamSource(
+  session: ChatSession,
+  base: { id: string; created: number; includeUsage: boolean; requestId: string },
+  onUnexpected: (e: unknown) => void,
+): FrameSource {
+  const head = () => ({ ...base, model: session.names.model });
+  let phase: 'role' | 'stream' | 'end' = 'role';
+  return {
+    async next() {
+      if (phase === 'role') {
+        phase = 'stream';
+        return chunkFrame(head(), { delta: { role: 'assistant', content: '' }, finish_reason: null });
+      }
+      if (phase === 'end') return null;
+      try {
+        const item = await session.next();
+        if (!item) {
+          phase = 'end';
+          return null;
+        }
+        if (item.type === 'delta') return chunkFrame(head(), { delta: { content: item.text }, finish_reason: null });
+        phase = 'end';
+        const o = item.outcome;
+        let out = chunkFrame(head(), { delta: {}, finish_reason: o.finish_reason });
+        if (base.includeUsage) out += chunkFrame(head(), null, openaiUsage(o));
+        return `${out}data: [DONE]\n\n`;
+      } catch (e) {
+        phase = 'end';
+        if (isAppError(e) && e.code === 'CLIENT_CLOSED') return null;
+        if (!isAppError(e)) onUnexpected(e);
+        const err = isAppError(e) ? e : new AppError('INTERNAL', 'Stream error');
+        return `data: ${JSON.stringify(errorBody(err, 'openai', base.requestId))}\n\n`;
+      }
+    },
+    cancel: () => session.cancel(),
+  };
+}

@@ -1,0 +1,31 @@
+import { scrub } from '../lib/logger.ts';
+
+/** Field limits for monitor rows: bounded so one odd request can never bloat the table. */
+export const LIMITS = {
+  short: 120,
+  path: 1_000,
+  userAgent: 300,
+  message: 2_000,
+  preview: 12_000,
+} as const;
+
+/**
+ * Text safe to store and show: key material and bearer tokens scrubbed, NUL bytes removed
+ * (PostgreSQL text rejects them, which would poison a whole batch), length bounded.
+ */
+export function clip(v: unknown, max: number): string | null {
+  if (v === undefined || v === null) return null;
+  let s = typeof v === 'string' ? v : String(v);
+  if (s.length === 0) return null;
+  if (s.length > max * 2) s = s.slice(0, max * 2);
+  s = scrub(s.replace(/\u0000/g, ''));
+  return s.length > max ? `${s.slice(0, max - 1)}…` : s;
+}
+
+/** JSON-encode an extra object after clipping every string inside it. */
+export function clipJson(v: unknown, max: number): string | null {
+  if (v === undefined || v === null) return null;
+  const json = JSON.stringify(v, (_k, x: unknown) => (typeof x === 'string' ? clip(x, LIMITS.preview) : x));
+  if (json === undefined || json === '{}') return null;
+  return json.length > max ? JSON.stringify({ truncated: true, preview: clip(json, max - 64) }) : json;
+}

@@ -1,0 +1,124 @@
+import type { Logger } from '../lib/logger.ts';
+import type { Db } from '../storage/db.ts';
+import type { NewMonitorEvent } from './types.ts';
+
+export interface WriterOptions {
+  /** Most events held in memory; beyond it new events are dropped (and counted). */
+  queueMax: number;
+  flushMs: number;
+  nodeId: string;
+  /** Rows per INSERT (22 columns × 500 stays under both dialects' parameter limits). */
+  batchSize?: number;
+}
+
+export interface WriterStats {
+  queue_depth: number;
+  queue_max: number;
+  dropped: number;
+  written: number;
+  write_errors: number;
+  batches: number;
+}
+
+/** A batch that failed this many times in a row is dropped (counted), so one bad row cannot wedge the queue. */
+const MAX_BATCH_FAILURES = 3;
+
+/**
+ * Monitor events are written off the request path: `record` only appends to a bounded
+ * in-memory queue (never awaits, never blocks); a timer flushes it in multi-row INSERTs.
+ * When the queue is full the new event is dropped and counted, so a slow database costs
+ * monitoring detail, never request latency. Every recorded event ends up written or
+ * dropped: written + dropped + queue_depth == recorded.
+ */
+export class MonitorWriter {
+  private queue: NewMonitorEvent[] = [];
+  private timer?: NodeJS.Timeout;
+  private flushing?: Promise<void>;
+  private batchFailures = 0;
+  private listeners = new Set<() => void>();
+  private readonly batchSize: number;
+  private counters = { dropped: 0, written: 0, write_errors: 0, batches: 0 };
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+    private readonly opts: WriterOptions,
+  ) {
+    this.batchSize = opts.batchSize ?? 500;
+  }
+
+  /** Queue one event. Returns false when it was dropped because the queue is full. */
+  record(e: NewMonitorEvent): boolean {
+    if (this.queue.length >= this.opts.queueMax) {
+      this.counters.dropped++;
+      return false;
+    }
+    this.queue.push(e);
+    return true;
+  }
+
+  stats(): WriterStats {
+    return { queue_depth: this.queue.length, queue_max: this.opts.queueMax, ...this.counters };
+  }
+
+  /** Called after each flush that wrote rows (live tails wake on it). */
+  onWritten(fn: () => void): () => void {
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => void this.flush(), this.opts.flushMs);
+    this.timer.unref();
+  }
+
+  /** Write everything queued so far. Concurrent callers share one flush. */
+  flush(): Promise<void> {
+    this.flushing ??= this.drain().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  /** Stop the timer and write what is left (shutdown). */
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+    // A flush that was already running when stop() began may have left a tail behind.
+    if (this.queue.length) await this.flush();
+  }
+
+  private async drain(): Promise<void> {
+    let wrote = false;
+    while (this.queue.length) {
+      const batch = this.queue.splice(0, this.batchSize);
+      try {
+        await this.db
+          .insertInto('monitor_events')
+          .values(batch.map((e) => ({ ...e, node_id: this.opts.nodeId })))
+          .execute();
+        this.counters.written += batch.length;
+        this.batchFailures = 0;
+        wrote = true;
+      } catch (err) {
+        this.counters.write_errors++;
+        this.batchFailures++;
+        if (this.batchFailures >= MAX_BATCH_FAILURES) {
+          this.counters.dropped += batch.length;
+          this.batchFailures = 0;
+          this.log.warn({ err, rows: batch.length }, 'monitor batch dropped after repeated write failures');
+        } else {
+          // Put it back (as much as fits) and let the next tick retry.
+          const room = Math.max(0, this.opts.queueMax - this.queue.length);
+          const keep = batch.slice(0, room);
+          this.counters.dropped += batch.length - keep.length;
+          this.queue.unshift(...keep);
+          this.log.warn({ err, rows: batch.length }, 'monitor batch write failed; will retry');
+        }
+        break;
+      }
+      this.counters.batches++;
+    }
+    if (wrote) for (const fn of this.listeners) fn();
+  }
+}

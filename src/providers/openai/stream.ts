@@ -1,0 +1,54 @@
+import type { SseEvent, StreamEvent, StreamParser, UpstreamTarget } from '../types.ts';
+import { cut, inBodyError, isRecord, malformed, str, tryJson } from '../shared/errors.ts';
+import { openAIErrorParts, openAIUsage } from './response.ts';
+
+/**
+ * Chat Completions stream: data-only events, each a chunk JSON; `data: [DONE]` terminates.
+ * With include_usage the usage arrives in its own chunk with `choices: []` before [DONE].
+ * A chunk with an `error` key, or an `event: error`, is a mid-stream failure.
+ */
+export function createOpenAIStreamParser(target: UpstreamTarget): StreamParser {
+  let done = false;
+  let failed = false;
+  return {
+    feed(ev: SseEvent): StreamEvent[] {
+      if (done || failed) return [];
+      if (ev.data === '[DONE]') {
+        done = true;
+        return [];
+      }
+      const chunk = tryJson(ev.data);
+      if (ev.event === 'error' || (isRecord(chunk) && chunk.error !== undefined && chunk.error !== null)) {
+        failed = true;
+        const p = openAIErrorParts(chunk);
+        return [{ type: 'error', error: inBodyError(target, p.code ?? p.type, p.message ?? (chunk === undefined ? ev.data : undefined)) }];
+      }
+      if (!isRecord(chunk)) {
+        failed = true;
+        return [{ type: 'error', error: malformed(target, 'stream chunk') }];
+      }
+      const out: StreamEvent[] = [];
+      const choices = chunk.choices;
+      if (Array.isArray(choices) && choices.length > 0) {
+        const c: unknown = choices[0];
+        if (isRecord(c)) {
+          const delta = c.delta;
+          if (isRecord(delta)) {
+            const text = str(delta.content);
+            if (text) out.push({ type: 'delta', text });
+          }
+          const finish = str(c.finish_reason);
+          if (finish) out.push({ type: 'finish', finish_reason: finish });
+        }
+      }
+      const usage = openAIUsage(chunk.usage);
+      if (usage) out.push({ type: 'usage', usage });
+      return out;
+    },
+    end(): StreamEvent[] {
+      if (done || failed) return [];
+      failed = true;
+      return [{ type: 'error', error: cut(target) }];
+    },
+  };
+}

@@ -1,0 +1,179 @@
+import { describe, expect, it } from 'vitest';
+import { sliceProfile } from '../../bench/profile-run.ts';
+import { areaOf, selfTimes, type CpuProfile } from '../../bench/profile.ts';
+import { fmtAddedUs, fmtUs, mdTable, renderReport } from '../../bench/report.ts';
+import type { BenchResults, ChatCell, StreamRow, TargetId } from '../../bench/results.ts';
+import { SseCounter } from '../../bench/sse.ts';
+import { cpuPerRequestUs, mergeSamples, overhead, percentile, summarize } from '../../bench/stats.ts';
+import { evaluateTargets } from '../../bench/targets.ts';
+import { rotate } from '../../bench/workloads.ts';
+
+/** The bench's statistics, SSE accounting, target verdicts and tables (the full bench is not run here). */
+
+describe('stats', () => {
+  it('nearest-rank percentiles over 1..100 µs', () => {
+    const ns = Array.from({ length: 100 }, (_, i) => (100 - i) * 1_000); // descending on purpose
+    const s = summarize(ns);
+    expect(s).toMatchObject({ n: 100, min: 1_000, p50: 50_000, p90: 90_000, p99: 99_000, max: 100_000, mean: 50_500 });
+    expect(ns[0]).toBe(100_000); // input not sorted in place
+    expect(percentile([5], 50)).toBe(5);
+    expect(percentile([1, 2, 3], 100)).toBe(3);
+    expect(Number.isNaN(percentile([], 50))).toBe(true);
+    expect(() => percentile([1], 0)).toThrow(RangeError);
+    expect(() => percentile([1], 101)).toThrow(RangeError);
+  });
+
+  it('keeps microsecond resolution', () => {
+    const s = summarize([212_400, 213_600, 212_900]);
+    expect(fmtUs(s.p50)).toBe('213');
+    expect(fmtUs(s.min)).toBe('212');
+    expect(fmtUs(s.max)).toBe('214');
+    expect(fmtAddedUs(overhead(701_000, 200_000).addedNs)).toBe('+501');
+    expect(fmtAddedUs(-3_400)).toBe('-3');
+    expect(fmtUs(Number.NaN)).toBe('—');
+  });
+
+  it('overhead, CPU per request, merged rounds', () => {
+    expect(overhead(600, 200)).toEqual({ addedNs: 400, ratio: 3 });
+    expect(cpuPerRequestUs(1_000, 31_000, 100)).toBe(300);
+    expect(cpuPerRequestUs(null, 5, 1)).toBeNull();
+    expect(cpuPerRequestUs(0, 5, 0)).toBeNull();
+    expect(Array.from(mergeSamples([[1, 2], [], [3]]))).toEqual([1, 2, 3]);
+    expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
+    expect(rotate(['a', 'b', 'c'], 3)).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('SSE accounting', () => {
+  const chunk = (t: string) => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content: t } }] })}\n\n`;
+
+  it('counts chunks that arrive alone and chunks that were coalesced', () => {
+    const one = new SseCounter('openai');
+    for (const t of ['a', 'b', 'c']) expect(one.push(chunk(t))).toBe(1);
+    one.push('data: {"choices":[],"usage":{"prompt_tokens":1}}\n\ndata: [DONE]\n\n');
+    expect(one).toMatchObject({ content: 3, readsWithContent: 3, alone: 3, maxPerRead: 1, done: true, error: null });
+
+    const lumped = new SseCounter('openai');
+    lumped.push(chunk('a') + chunk('b') + chunk('c') + 'data: [DONE]\n\n');
+    expect(lumped).toMatchObject({ content: 3, readsWithContent: 1, alone: 0, maxPerRead: 3, done: true });
+  });
+
+  it('handles frames split across reads, empty role chunks and errors', () => {
+    const c = new SseCounter('openai');
+    const f = chunk('hello');
+    expect(c.push(f.slice(0, 10))).toBe(0);
+    expect(c.push(f.slice(10))).toBe(1);
+    c.push(`data: ${JSON.stringify({ choices: [{ delta: { role: 'assistant', content: '' } }] })}\r\n\r\n`);
+    expect(c.content).toBe(1);
+    c.push('data: {"error":{"message":"boom"}}\n\n');
+    expect(c.error).toContain('boom');
+  });
+
+  it('reads the seed gateway-stream dialect', () => {
+    const c = new SseCounter('seed');
+    c.push('event: meta\ndata: {}\n\nevent: delta\ndata: {"text":"a"}\n\n');
+    c.push('event: delta\ndata: {"text":"b"}\n\nevent: done\ndata: {}\n\n');
+    expect(c).toMatchObject({ content: 2, alone: 2, done: true });
+  });
+});
+
+describe('tables', () => {
+  it('renders aligned markdown and escapes pipes', () => {
+    const t = mdTable(['name', 'µs'], [['a|b', 12], ['c', 3456]], ['l', 'r']);
+    expect(t.split('\n')).toEqual(['| name |   µs |', '|:-----|-----:|', '| a\\|b |   12 |', '| c    | 3456 |']);
+    expect(() => mdTable(['a', 'b'], [['only one']])).toThrow(/expected 2/);
+  });
+});
+
+function cell(target: TargetId, concurrency: number, p50us: number, p99us: number, rps: number, cpu: number | null): ChatCell {
+  const lat = { n: 1000, min: p50us * 900, p50: p50us * 1000, p90: p99us * 900, p99: p99us * 1000, max: p99us * 1100, mean: p50us * 1000 };
+  return { target, concurrency, status: { ok: true }, n: 1000, errors: 0, rps, lat, cpuUsPerReq: cpu };
+}
+function streamRow(target: TargetId, ttfbUs: number, totalMs: number, alone: number): StreamRow {
+  const sum = (v: number) => ({ n: 50, min: v, p50: v, p90: v, p99: v, max: v, mean: v });
+  return { target, status: { ok: true }, n: 50, expectChunks: 20, ttfb: sum(ttfbUs * 1000), total: sum(totalMs * 1e6), coalesced: 0, minReads: 20, chunks: 1000, chunksSeparate: alone };
+}
+
+function fixture(gw: { p50: number; p99: number; rps: number; cpu: number; ttfb: number; total: number; alone: number; rssGrowthMB: number }): BenchResults {
+  const chat: ChatCell[] = [];
+  for (const c of [1, 16, 64]) {
+    chat.push(cell('direct', c, 200, 400, 4000, 90), cell('floor', c, 350, 700, 3000, 200), cell('gw-sqlite', c, gw.p50, gw.p99, gw.rps, gw.cpu), cell('gw-pg', c, gw.p50 + 300, gw.p99 + 1000, gw.rps * 0.6, gw.cpu * 1.3));
+  }
+  return {
+    machine: { cpu: 'Test CPU', cores: 2, memory: '1 GiB', node: 'v20', os: 'Linux', date: '2026-01-01T00:00:00Z', commit: 'abc1234', loadavg: '0.1 0.1 0.1' },
+    settings: { windowMs: 1500, warmupMs: 400, rounds: 3, concurrencies: [1, 16, 64], streamChunks: 20, streamChunkDelayMs: 5, manyStreams: 1000, manyChunkDelayMs: 100, pinning: 'pinned', model: 'gpt-4o-mini' },
+    chat,
+    stream: [streamRow('direct', 300, 110, 990), streamRow('gw-sqlite', gw.ttfb, gw.total, gw.alone)],
+    many: [{ target: 'gw-sqlite', status: { ok: true }, firstError: null, n: 1000, completed: 1000, failed: 0, peakOpen: 1000, elapsedMs: 2500, rss: { before: 100e6, peak: 100e6 + gw.rssGrowthMB * 1e6, after: 110e6 } }],
+    failures: [],
+    notes: [],
+    durationMs: 100_000,
+  };
+}
+
+describe('targets', () => {
+  it('marks every target met when the gateway is within budget', () => {
+    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+    const checks = evaluateTargets(r);
+    expect(checks).toHaveLength(8);
+    expect(checks.filter((c) => c.verdict !== 'met')).toEqual([]);
+    const md = renderReport(r);
+    expect(md).toContain('## Targets — 8/8 met');
+    expect(md).toContain('Test CPU, 2 cores');
+    expect(md).toMatch(/\|\s+\+300 \|/); // added p50 µs of the gateway at c=1
+  });
+
+  it('marks each target missed just past its threshold', () => {
+    const r = fixture({ p50: 701, p99: 3401, rps: 1499, cpu: 601, ttfb: 801, total: 111.1, alone: 900, rssGrowthMB: 151 });
+    const v = Object.fromEntries(evaluateTargets(r).map((c) => [c.id, c.verdict]));
+    expect(v).toEqual({ 'p50-c1': 'missed', 'p99-c16': 'missed', cpu: 'missed', 'rps-c64': 'missed', ttfb: 'missed', chunks: 'missed', many: 'missed', pg: 'met' });
+    expect(renderReport(r)).toContain('❌ missed');
+  });
+
+  it('reports a target whose inputs failed as not measured, never as met', () => {
+    const r = fixture({ p50: 300, p99: 500, rps: 3000, cpu: 250, ttfb: 350, total: 110, alone: 1000, rssGrowthMB: 10 });
+    r.chat = r.chat.map((c) => (c.target === 'gw-pg' ? { ...c, status: { ok: false, error: 'HTTP 404: no route' }, n: 0 } : c));
+    r.many = [];
+    r.failures.push({ target: 'gw-pg', error: 'did not start' });
+    const byId = Object.fromEntries(evaluateTargets(r).map((c) => [c.id, c]));
+    expect(byId.pg.verdict).toBe('not measured');
+    expect(byId.many.verdict).toBe('not measured');
+    expect(byId['p50-c1'].verdict).toBe('met');
+    const md = renderReport(r);
+    expect(md).toContain('FAILED: HTTP 404: no route');
+    expect(md).toContain('## Targets that did not run');
+  });
+});
+
+describe('CPU profile summary', () => {
+  const frame = (functionName: string, url: string, lineNumber = 0) => ({ functionName, url, lineNumber, columnNumber: 0 });
+  const profile: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)', '') },
+      { id: 2, callFrame: frame('(idle)', '') },
+      { id: 3, callFrame: frame('admit', 'file:///w/src/governance/admit.ts', 9) },
+      { id: 4, callFrame: frame('compile', 'file:///w/node_modules/kysely/dist/x.js') },
+      { id: 5, callFrame: frame('(garbage collector)', '') },
+    ],
+    samples: [2, 3, 3, 4, 5, 3],
+    timeDeltas: [1000, 100, 100, 50, 25, 100],
+    startTime: 0,
+    endTime: 1375,
+  };
+
+  it('adds self time per function and per area, idle apart', () => {
+    const s = selfTimes(profile);
+    expect(s.idleUs).toBe(1000);
+    expect(s.totalUs).toBe(375);
+    expect(s.fns[0]).toMatchObject({ name: 'admit', where: 'src/governance/admit.ts', area: 'src/governance', selfUs: 300 });
+    expect(s.areas.map((a) => a.area)).toEqual(['src/governance', 'kysely', '(garbage collector)']);
+    expect(areaOf('node:internal/http', 'x')).toBe('node internals');
+    expect(areaOf('file:///w/node_modules/@hono/node-server/dist/a.js', 'x')).toBe('@hono/node-server');
+  });
+
+  it('cuts the boot phase off the front of a profile', () => {
+    const cut = sliceProfile(profile, 1_100);
+    expect(cut.samples).toEqual([3, 3, 4, 5, 3]);
+    expect(selfTimes(cut).idleUs).toBe(0);
+  });
+});

@@ -1,0 +1,168 @@
+import { request } from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { DIALECTS } from '../helpers/db.ts';
+import { json, liveServer, startFakes, userMsg, type Fakes, type LiveServer } from './harness.ts';
+import { postStream } from './http-client.ts';
+import { finished, recordGovernance, type CallRecord } from './recording-governance.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const deltas = (frames: { event?: string }[]) => frames.filter((x) => x.event === 'delta').length;
+
+describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
+  let f: Fakes;
+  let s: LiveServer;
+  let calls: CallRecord[];
+  const auth = () => ({ authorization: `Bearer ${s.key}` });
+  const seedBody = { provider: 'openai', model: 'gpt-4o-mini', messages: userMsg('stream please') };
+
+  beforeAll(async () => {
+    f = await startFakes();
+    s = await liveServer(dialect, f, { STREAM_PING_MS: '100', UPSTREAM_IDLE_TIMEOUT_MS: '400' });
+    calls = recordGovernance(s.srv.container).calls;
+  });
+  afterAll(async () => {
+    await s?.close();
+    await f?.close();
+  });
+  beforeEach(() => f.reset());
+
+  async function usageRow(requestId: string) {
+    return s.srv.container.storage.db.selectFrom('usage_events').selectAll().where('request_id', '=', requestId).executeTakeFirst();
+  }
+
+  /** Streams until 3 deltas arrived, then drops the connection; returns how long the upstream socket stayed open. */
+  async function disconnectMidStream(path: string, body: unknown) {
+    f.openai.setDefault({ kind: 'ok', chunks: 100, chunkDelayMs: 50 });
+    const st = await postStream(s.url, path, body, auth());
+    const requestId = st.res.headers['x-kaixu-request-id'] as string;
+    await st.until((fr) => fr.filter((x) => x.event === 'delta' || x.data.includes('"content":"t')).length >= 3);
+    const upstream = f.openai.last()!;
+    expect(upstream.socketClosedAt).toBeUndefined();
+    const cutAt = st.destroy();
+    const closedAt = await f.openai.waitForSocketClose(upstream, 2_000);
+    return { latencyMs: closedAt - cutAt, upstream, requestId };
+  }
+
+  it.each([
+    ['seed', '/.netlify/functions/gateway-stream', seedBody],
+    ['v1', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('stream please'), stream: true }],
+  ])('%s: a client disconnect closes the upstream socket within 100 ms and bills what was generated', async (_n, path, body) => {
+    // One unmeasured round first: the first pass through these code paths pays for JIT compilation.
+    await disconnectMidStream(path, body);
+    await finished(() => calls.at(-1));
+    const { latencyMs, upstream, requestId } = await disconnectMidStream(path, body);
+    expect(latencyMs).toBeLessThan(100);
+    expect(upstream.completed).toBe(false);
+    expect(upstream.framesSent).toBeLessThan(50);
+
+    const rec = await finished(() => calls.at(-1));
+    expect(rec.releases).toBe(0);
+    expect(rec.settles).toEqual([expect.objectContaining({ status: 'client_disconnect', usageSource: 'estimated' })]);
+    expect(rec.settles[0]!.usage.output_tokens).toBeGreaterThanOrEqual(3);
+    await expect.poll(() => usageRow(requestId)).toMatchObject({ status: 'client_disconnect', usage_source: 'estimated' });
+  });
+
+  it('non-stream: a client that leaves while the upstream is thinking aborts it, and nothing is billed', async () => {
+    f.openai.enqueue({ kind: 'ok', firstByteDelayMs: 3_000 });
+    const u = new URL('/api/gateway-chat', s.url);
+    const req = request({ host: u.hostname, port: u.port, path: u.pathname, method: 'POST', headers: { ...auth(), 'content-type': 'application/json' } });
+    req.on('error', () => undefined);
+    req.end(JSON.stringify(seedBody));
+    const upstream = await f.openai.nextRequest();
+    await sleep(50);
+    const cutAt = Date.now();
+    req.destroy();
+    const closedAt = await f.openai.waitForSocketClose(upstream, 2_000);
+    expect(closedAt - cutAt).toBeLessThan(100);
+    const rec = await finished(() => calls.at(-1));
+    expect(rec.releases).toBe(1);
+    expect(rec.settles).toHaveLength(0);
+  });
+
+  it('forwards each upstream chunk as it arrives (no coalescing, no added delay) and pings while idle', async () => {
+    f.openai.setDefault({ kind: 'ok', chunks: 6, chunkDelayMs: 150 });
+    const st = await postStream(s.url, '/api/gateway-stream', seedBody, auth());
+    await st.ended;
+    const frames = st.frames();
+    expect(frames[0]!.event).toBe('meta');
+    expect(frames.at(-1)!.event).toBe('done');
+    expect(deltas(frames)).toBe(6);
+    // Pings (every 100 ms) arrive between deltas (150 ms apart): the stream is not buffered.
+    const pings = frames.filter((x) => x.event === 'ping');
+    expect(pings.length).toBeGreaterThanOrEqual(3);
+    expect(json<{ t: number }>(pings[0]!).t).toBeGreaterThan(Date.now() - 60_000);
+    // Each delta arrived in its own read, on the upstream's schedule (150 ms apart).
+    const deltaTimes = st.chunks.filter((c) => c.text.includes('event: delta')).map((c) => c.at);
+    expect(deltaTimes).toHaveLength(6);
+    for (let i = 1; i < deltaTimes.length; i++) {
+      const gap = deltaTimes[i]! - deltaTimes[i - 1]!;
+      expect(gap).toBeGreaterThan(100);
+      expect(gap).toBeLessThan(260);
+    }
+  });
+
+  it('a slow client applies backpressure to the upstream instead of growing a buffer in the gateway', async () => {
+    // ~48 MB of deltas; far more than every socket buffer on the way (loopback autotuning ≤ a few MB each).
+    const CHUNKS = 3_000;
+    f.openai.setDefault({ kind: 'ok', chunks: CHUNKS, padBytes: 16_000 });
+    const st = await postStream(s.url, '/api/gateway-stream', { ...seedBody, max_tokens: 10_000 }, auth(), { paused: true });
+    const upstream = await (async () => {
+      for (let i = 0; i < 200 && !f.openai.last(); i++) await sleep(10);
+      return f.openai.last()!;
+    })();
+    // Let the pipeline fill up while the client reads nothing.
+    // Until the fake has made no progress for 3 checks in a row (a GC pause can stall one).
+    for (let i = 0, still = 0, before = -1; i < 50 && still < 3 && !upstream.completed; i++) {
+      await sleep(150);
+      still = upstream.framesSent === before ? still + 1 : 0;
+      before = upstream.framesSent;
+    }
+    const stalledAt = upstream.framesSent;
+    expect(upstream.completed).toBe(false);
+    expect(upstream.backpressureWaits).toBeGreaterThan(0);
+    // Bytes the fake managed to write while the client was stalled: bounded by socket buffers
+    // (observed 4–10 MB here). A gateway that read ahead of its client would let all 48 MB through.
+    expect(stalledAt * 16_000).toBeLessThan(24 * 1024 * 1024);
+    expect(stalledAt).toBeLessThan(CHUNKS / 2);
+    // Now read everything: the whole answer still arrives, in order.
+    st.res.resume();
+    await st.ended;
+    const frames = st.frames();
+    expect(deltas(frames)).toBe(CHUNKS);
+    expect(frames.at(-1)!.event).toBe('done');
+    expect(upstream.completed).toBe(true);
+  }, 60_000);
+
+  it('an upstream that stops sending mid-stream hits the idle timeout: error frame, generated text billed', async () => {
+    f.openai.enqueue({ kind: 'ok', chunks: 10, stallAfterFrames: 3 });
+    const t0 = Date.now();
+    const st = await postStream(s.url, '/api/gateway-stream', seedBody, auth());
+    await st.ended;
+    const frames = st.frames().filter((x) => x.event !== 'ping');
+    expect(frames.map((x) => x.event)).toEqual(['meta', 'delta', 'delta', 'error']);
+    expect(json(frames.at(-1)!)).toMatchObject({ code: 'UPSTREAM_TIMEOUT' });
+    expect(Date.now() - t0).toBeLessThan(3_000);
+    const rec = await finished(() => calls.at(-1));
+    expect(rec.settles).toEqual([expect.objectContaining({ status: 'upstream_cut', usageSource: 'estimated' })]);
+  });
+
+  it('a first-byte timeout before any delta is a plain 504 on /v1 and an error frame after meta on the seed stream', async () => {
+    await s.srv.container.upstreams.invalidate();
+    f.openai.setDefault({ kind: 'hang' });
+    const cfgTimeout = s.srv.container.config.UPSTREAM_FIRST_BYTE_TIMEOUT_MS;
+    expect(cfgTimeout).toBe(120_000);
+    // Use a registered upstream with a short first-byte timeout, pointed at the same fake.
+    await s.srv.container.upstreams.create({ name: 'slowpoke', base_url: f.openai.baseUrl, api_key: f.openai.apiKey, first_byte_timeout_ms: 200 }, { actor: 'test' });
+    await s.srv.container.gov.pricing.upsert({ provider: 'slowpoke', model: 'm', input_micros_per_m: 1, output_micros_per_m: 1, markup_bp: 0 }, { actor: 'test' });
+    const v1 = await fetch(`${s.url}/v1/chat/completions`, { method: 'POST', headers: { ...auth(), 'content-type': 'application/json' }, body: JSON.stringify({ model: 'slowpoke/m', messages: userMsg(), stream: true }) });
+    expect(v1.status).toBe(504);
+    expect(await v1.json()).toMatchObject({ error: { code: 'UPSTREAM_TIMEOUT', timeout: 'first_byte', provider: 'slowpoke' } });
+    const st = await postStream(s.url, '/api/gateway-stream', { provider: 'slowpoke', model: 'm', messages: userMsg() }, auth());
+    await st.ended;
+    const frames = st.frames().filter((x) => x.event !== 'ping');
+    expect(frames.map((x) => x.event)).toEqual(['meta', 'error']);
+    expect(json(frames[1]!)).toMatchObject({ code: 'UPSTREAM_TIMEOUT' });
+    expect((await finished(() => calls.at(-1))).releases).toBe(1);
+    await s.srv.container.upstreams.remove('slowpoke', { actor: 'test' });
+  });
+});

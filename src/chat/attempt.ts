@@ -1,6 +1,6 @@
 import type { LaneTarget, Upstream } from '../lanes/types.ts';
-import type { ChatResult, ProviderError, StreamEvent } from '../providers/types.ts';
-import { asProviderError, type UpstreamBody } from '../upstream/client.ts';
+import type { ChatResult, ProviderAdapter, ProviderError, StreamEvent } from '../providers/types.ts';
+import { asProviderError, type UpstreamBody, type UpstreamResponse } from '../upstream/client.ts';
 import { upstreamEvents } from '../upstream/events.ts';
 import type { AdapterLookup, CallInfo, ChatParams, UpstreamPort } from './types.ts';
 
@@ -35,18 +35,22 @@ const sendOpts = (a: AttemptInput) => ({
   provider: a.upstream.name,
 });
 
-/** One non-streaming call to one target. Expected failures come back as values. */
-export async function completeOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<ChatResult>> {
+/** Builds and sends the request; a non-2xx answer comes back as the adapter's ProviderError. */
+async function send(d: AttemptDeps, a: AttemptInput, stream: boolean): Promise<Attempt<{ res: UpstreamResponse; adapter: ProviderAdapter }>> {
   const adapter = d.adapterFor(a.upstream.kind);
-  const spec = adapter.buildRequest({ ...a.params, model: a.target.model, stream: false }, a.upstream.target);
+  const spec = adapter.buildRequest({ ...a.params, model: a.target.model, stream }, a.upstream.target);
+  const res = await d.client.send(spec, sendOpts(a));
+  a.info.upstreamStatus = res.status;
+  if (res.status >= 200 && res.status < 300) return { ok: true, value: { res, adapter } };
+  const body = await res.body.text();
+  return { ok: false, error: adapter.parseError(res.status, res.headers, body, a.upstream.target) };
+}
+
+/** Runs one attempt, counting its time as upstream time; transport failures become values. */
+async function timed<T>(a: AttemptInput, run: () => Promise<Attempt<T>>): Promise<Attempt<T>> {
   const t0 = performance.now();
   try {
-    const res = await d.client.send(spec, sendOpts(a));
-    a.info.upstreamStatus = res.status;
-    const body = await res.body.text();
-    if (res.status < 200 || res.status >= 300) return { ok: false, error: adapter.parseError(res.status, res.headers, body, a.upstream.target) };
-    const parsed = adapter.parseResponse(body, a.upstream.target);
-    return 'text' in parsed ? { ok: true, value: parsed } : { ok: false, error: parsed };
+    return await run();
   } catch (e) {
     return { ok: false, error: asProviderError(e, a.upstream.name, a.signal) };
   } finally {
@@ -54,39 +58,36 @@ export async function completeOnce(d: AttemptDeps, a: AttemptInput): Promise<Att
   }
 }
 
+/** One non-streaming call to one target. Expected failures come back as values. */
+export function completeOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<ChatResult>> {
+  return timed(a, async () => {
+    const sent = await send(d, a, false);
+    if (!sent.ok) return sent;
+    const parsed = sent.value.adapter.parseResponse(await sent.value.res.body.text(), a.upstream.target);
+    return 'text' in parsed ? { ok: true, value: parsed } : { ok: false, error: parsed };
+  });
+}
+
 /**
  * Opens a stream on one target and reads until the first event the client would see (a text
  * delta or the finish). Until then nothing has reached the client, so any failure — including
  * the connection dropping before the first chunk — is still eligible for the next target.
  */
-export async function openOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<OpenStream>> {
-  const adapter = d.adapterFor(a.upstream.kind);
-  const spec = adapter.buildRequest({ ...a.params, model: a.target.model, stream: true }, a.upstream.target);
-  const t0 = performance.now();
-  try {
-    const res = await d.client.send(spec, sendOpts(a));
-    a.info.upstreamStatus = res.status;
-    if (res.status < 200 || res.status >= 300) {
-      const body = await res.body.text();
-      return { ok: false, error: adapter.parseError(res.status, res.headers, body, a.upstream.target) };
-    }
+export function openOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<OpenStream>> {
+  return timed(a, async () => {
+    const sent = await send(d, a, true);
+    if (!sent.ok) return sent;
+    const { res, adapter } = sent.value;
     const events = upstreamEvents(res.body, adapter.createStreamParser(a.upstream.target), a.upstream.name, a.signal);
     const pending: StreamEvent[] = [];
     for (;;) {
       const r = await events.next();
       if (r.done) break;
       const ev = r.value;
-      if (ev.type === 'error') {
-        const error = ev.error.cause === 'cut' ? { ...ev.error, retryable: true } : ev.error;
-        return { ok: false, error };
-      }
+      if (ev.type === 'error') return { ok: false, error: ev.error.cause === 'cut' ? { ...ev.error, retryable: true } : ev.error };
       pending.push(ev);
       if (ev.type === 'delta' || ev.type === 'finish') break;
     }
     return { ok: true, value: { events, body: res.body, pending } };
-  } catch (e) {
-    return { ok: false, error: asProviderError(e, a.upstream.name, a.signal) };
-  } finally {
-    a.info.upstreamMs += performance.now() - t0;
-  }
+  });
 }

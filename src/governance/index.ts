@@ -14,6 +14,24 @@ import { DeviceRegistry } from './devices.ts';
 import { createRateLimiter, type RateLimiter } from './rate-limit/limiter.ts';
 import { GovernanceService } from './service.ts';
 
+/**
+ * Governance (admission) and metering (pricing, ledger), behind the gateway/governance.ts seam.
+ *
+ * Per call: allowlist → pricing → device seat → rate limit → cap reservation (service.ts), then
+ * exactly one of settle / release (admission.ts).
+ * - Caps are hard by reservation: reserve the call's upper-bound cost against the customer and
+ *   the key month rows in one atomic step (caps/sqlite.ts; caps/postgres.ts → kaixu_reserve),
+ *   settle to the exact cost with ONE usage event + both aggregates + the reservation dropped in
+ *   one transaction. A crashed holder's reservations expire (RESERVATION_TTL_MS) and the recurring
+ *   job `governance.sweep_reservations` releases them. cap_mode "soft": check-then-charge.
+ * - Rate limits: sliding-window counters (rate-limit/window.ts) in memory (one node), PostgreSQL
+ *   or Redis — never per process once several nodes share PostgreSQL (rate-limit/limiter.ts).
+ * - Money is integer µ$; priceCost (metering/pricing.ts) rounds up once per call.
+ * - Hot path: prices cached per node (reloaded on the 'pricing' invalidation), known devices
+ *   cached and touched once a minute, SQLite steps are prepared statements, PostgreSQL steps are
+ *   one function call each (reserve/release/rate hits commit asynchronously; settle does not —
+ *   see migrations/003_governance_pg.ts).
+ */
 export { applyRateLimitHeaders } from './rate-limit/headers.ts';
 
 /** Everything governance and metering provide to the container, routes and jobs. */

@@ -205,8 +205,8 @@ export class JobRunner {
       if (!this.running) break;
       if (this.woken) continue;
       await new Promise<void>((resolve) => {
+        // Deliberately ref'd: a started runner keeps a worker-only process alive until stop().
         const t = setTimeout(done, this.opts.pollMs);
-        t.unref();
         function done() {
           clearTimeout(t);
           resolve();
@@ -251,7 +251,8 @@ export class JobRunner {
       }
       return;
     }
-    await this.store.event({ job, event: 'started', nodeId: node, now: this.clock.now() });
+    const quiet = reg.opts.quiet ?? this.schedules.has(job.kind);
+    if (!quiet) await this.store.event({ job, event: 'started', nodeId: node, now: this.clock.now() });
     const renewEvery = Math.max(50, Math.floor(this.opts.leaseMs / 3));
     const renew = setInterval(() => {
       this.store.renew(job, owner, this.clock.now(), this.opts.leaseMs).then(
@@ -291,7 +292,7 @@ export class JobRunner {
     }
     if (failure === undefined) {
       if (await this.store.succeed(job, owner, now)) {
-        await this.store.event({ job, event: 'succeeded', nodeId: node, now, durationMs });
+        if (!quiet) await this.store.event({ job, event: 'succeeded', nodeId: node, now, durationMs });
         this.emit({ job, outcome: 'succeeded', durationMs });
       }
       return;

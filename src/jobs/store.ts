@@ -5,7 +5,7 @@ import type { Database } from '../storage/types.ts';
 import { jobFromRow, type EnqueueOptions, type EnqueueResult, type Executor, type Job, type JobEventName, type JobStatus } from './types.ts';
 
 const ERROR_MAX = 2_000;
-const clipError = (e: string | null) => (e == null ? null : e.replace(/\u0000/g, '').slice(0, ERROR_MAX));
+const clipError = (e: string | null) => (e == null ? null : e.replaceAll('\u0000', '').slice(0, ERROR_MAX));
 
 /** Due queued jobs, and running jobs whose lease has expired (their process died mid-job). */
 const claimable = (now: number) => (eb: ExpressionBuilder<Database, 'jobs'>) =>
@@ -69,7 +69,7 @@ export class JobStore {
   async claim(kinds: string[], owner: string, limit: number, now: number, leaseMs: number): Promise<Job[]> {
     if (!kinds.length || limit <= 0) return [];
     let candidates = this.db.selectFrom('jobs').select('id').where('kind', 'in', kinds).where(claimable(now)).orderBy('next_attempt_at').limit(limit);
-    
+    if (this.dialect === 'postgres') candidates = candidates.forUpdate().skipLocked();
     const rows = await this.db
       .updateTable('jobs')
       .set({
@@ -81,6 +81,7 @@ export class JobStore {
         updated_at: now,
       })
       .where('id', 'in', candidates)
+      .where(claimable(now))
       .returningAll()
       .execute();
     return rows.map((r) => jobFromRow(r)).sort((a, b) => a.next_attempt_at - b.next_attempt_at);

@@ -80,6 +80,11 @@ export interface KindOptions {
   backoffMaxMs?: number;
   /** Abort the handler after this long (counts as a failed attempt). */
   timeoutMs?: number;
+  /**
+   * Skip the started/succeeded job events (failures, dead, retries are always recorded), so
+   * routine recurring work does not flood the timeline. Default: true for scheduled kinds.
+   */
+  quiet?: boolean;
 }
 
 /** A transaction or the database itself: enqueue can join the caller's transaction. */

@@ -7,6 +7,7 @@ import type { Actor } from '../keys/service.ts';
 import { isUniqueViolation, type Db } from '../storage/db.ts';
 import type { LanesTable } from '../storage/types.ts';
 import type { Lane, LaneTarget } from './types.ts';
+import { ReloadingCache } from './reload-cache.ts';
 import type { UpstreamRegistry } from './upstreams.ts';
 
 export interface LaneInput {
@@ -41,8 +42,15 @@ export function laneFromRow(r: LanesTable): Lane {
  * the InvalidationBus announces a `lanes` change.
  */
 export class LaneService {
-  private cache?: Promise<Lane[]>;
-  private generation = 0;
+  private readonly cache = new ReloadingCache(() =>
+    this.db
+      .selectFrom('lanes')
+      .selectAll()
+      .orderBy('created_at')
+      .orderBy('id')
+      .execute()
+      .then((rows) => rows.map(laneFromRow)),
+  );
 
   constructor(
     private readonly db: Db,
@@ -52,36 +60,17 @@ export class LaneService {
     private readonly upstreams: UpstreamRegistry,
   ) {
     bus.on((kind) => {
-      if (kind === 'lanes' || kind === 'all') this.invalidate();
+      if (kind === 'lanes' || kind === 'all') this.cache.invalidate();
     });
   }
 
   invalidate(): void {
-    this.generation++;
-    this.cache = undefined;
+    this.cache.invalidate();
   }
 
   /** Every lane, oldest first (the order also breaks ties between lanes sharing a model name). */
   all(): Promise<Lane[]> {
-    if (this.cache) return this.cache;
-    const gen = this.generation;
-    const p = this.db
-      .selectFrom('lanes')
-      .selectAll()
-      .orderBy('created_at')
-      .orderBy('id')
-      .execute()
-      .then((rows) => rows.map(laneFromRow));
-    this.cache = p;
-    p.then(
-      () => {
-        if (gen !== this.generation && this.cache === p) this.cache = undefined;
-      },
-      () => {
-        if (this.cache === p) this.cache = undefined;
-      },
-    );
-    return p;
+    return this.cache.get();
   }
 
   async active(): Promise<Lane[]> {

@@ -9,6 +9,7 @@ import { isUniqueViolation } from '../storage/db.ts';
 import type { UpstreamsTable } from '../storage/types.ts';
 import type { Actor } from '../keys/service.ts';
 import type { ProviderKind } from '../providers/types.ts';
+import { ReloadingCache } from './reload-cache.ts';
 import type { Upstream, UpstreamTimeouts, UpstreamView } from './types.ts';
 
 export const BUILTIN_PROVIDERS = ['openai', 'anthropic', 'gemini'] as const;
@@ -49,8 +50,13 @@ const trimSlash = (u: string) => u.replace(/\/+$/, '');
  * announces an `upstreams` change, on this node or another.
  */
 export class UpstreamRegistry {
-  private cache?: Promise<Map<string, Upstream>>;
-  private generation = 0;
+  private readonly cache = new ReloadingCache(async () => {
+    const rows = await this.db.selectFrom('upstreams').selectAll().execute();
+    const map = new Map<string, Upstream>();
+    for (const b of this.builtins()) map.set(b.name, b);
+    for (const r of rows) map.set(r.name, this.fromRow(r));
+    return map;
+  });
 
   constructor(
     private readonly db: Db,
@@ -61,13 +67,12 @@ export class UpstreamRegistry {
     private readonly cfg: UpstreamDefaults,
   ) {
     bus.on((kind) => {
-      if (kind === 'upstreams' || kind === 'all') this.invalidate();
+      if (kind === 'upstreams' || kind === 'all') this.cache.invalidate();
     });
   }
 
   invalidate(): void {
-    this.generation++;
-    this.cache = undefined;
+    this.cache.invalidate();
   }
 
   private get defaults(): UpstreamTimeouts {
@@ -110,38 +115,15 @@ export class UpstreamRegistry {
     };
   }
 
-  private load(): Promise<Map<string, Upstream>> {
-    if (this.cache) return this.cache;
-    const gen = this.generation;
-    const p = (async () => {
-      const rows = await this.db.selectFrom('upstreams').selectAll().execute();
-      const map = new Map<string, Upstream>();
-      for (const b of this.builtins()) map.set(b.name, b);
-      for (const r of rows) map.set(r.name, this.fromRow(r));
-      return map;
-    })();
-    // Only keep the result if no invalidation arrived while loading.
-    this.cache = p;
-    p.then(
-      () => {
-        if (gen !== this.generation && this.cache === p) this.cache = undefined;
-      },
-      () => {
-        if (this.cache === p) this.cache = undefined;
-      },
-    );
-    return p;
-  }
-
   /** An active upstream by name (built-in or registered), or null. */
   async get(name: string): Promise<Upstream | null> {
-    const u = (await this.load()).get(name);
+    const u = (await this.cache.get()).get(name);
     return u && u.active ? u : null;
   }
 
   /** Names of active upstreams, built-ins first. */
   async names(): Promise<string[]> {
-    return [...(await this.load()).values()].filter((u) => u.active).map((u) => u.name);
+    return [...(await this.cache.get()).values()].filter((u) => u.active).map((u) => u.name);
   }
 
   // ---- admin --------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ export function clip(v: unknown, max: number): string | null {
   let s = typeof v === 'string' ? v : String(v);
   if (s.length === 0) return null;
   if (s.length > max * 2) s = s.slice(0, max * 2);
-  s = scrub(s.replace(/\u0000/g, ''));
+  s = scrub(s.replaceAll('\u0000', ''));
   return s.length > max ? `${s.slice(0, max - 1)}…` : s;
 }
 

@@ -1,29 +1,25 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../helpers/db.ts';
-import type { TestApp } from '../helpers/app.ts';
-import { chatApp, startFakes, userMsg, type Fakes } from './harness.ts';
+import { useChatApp, userMsg, type ChatTestApp, type Fakes } from './harness.ts';
 
 type UpstreamView = { name: string; builtin: boolean; has_api_key: boolean; header_names: string[]; base_url: string; is_active: boolean; configured: boolean };
 
 describe.each(DIALECTS)('admin upstreams on %s', (dialect) => {
   let f: Fakes;
-  let t: TestApp & { key: string };
+  let t: ChatTestApp;
   const SECRET = 'sk-groq-very-secret-value-42';
   const auth = () => ({ authorization: `Bearer ${t.key}` });
   const chat = (provider: string, model = 'llama-3.1-8b-instant') =>
     t.req('POST', '/api/gateway-chat', { body: { provider, model, messages: userMsg('via groq') }, headers: auth() });
 
+  // No Gemini key: the built-in is listed but not configured.
+  useChatApp(dialect, { GEMINI_API_KEY: '' }, (ff, tt) => {
+    f = ff;
+    t = tt;
+  });
   beforeAll(async () => {
-    f = await startFakes();
-    // No Gemini key: the built-in is listed but not configured.
-    t = await chatApp(dialect, f, { GEMINI_API_KEY: '' });
     await t.admin('PUT', '/admin/api/pricing', { provider: 'groq', model: 'llama-3.1-8b-instant', input_micros_per_m: 50_000, output_micros_per_m: 80_000 });
   });
-  afterAll(async () => {
-    await t?.close();
-    await f?.close();
-  });
-  beforeEach(() => f.reset());
 
   it('lists the built-ins from the environment, read-only, without credentials', async () => {
     const res = await t.admin('GET', '/admin/api/upstreams');

@@ -1,8 +1,7 @@
 import { createServer } from 'node:net';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../helpers/db.ts';
-import type { TestApp } from '../helpers/app.ts';
-import { chatApp, json, parseSse, startFakes, userMsg, type Fakes } from './harness.ts';
+import { type ChatTestApp, type Fakes, json, parseSse, useChatApp, userMsg } from './harness.ts';
 import { finished, recordGovernance, type CallRecord } from './recording-governance.ts';
 
 /** A loopback port nothing listens on (connection refused). */
@@ -16,7 +15,7 @@ async function deadPort(): Promise<number> {
 
 describe.each(DIALECTS)('lane fallback on %s', (dialect) => {
   let f: Fakes;
-  let t: TestApp & { key: string };
+  let t: ChatTestApp;
   let calls: CallRecord[];
   const auth = () => ({ authorization: `Bearer ${t.key}` });
   const lastCall = () => calls.at(-1);
@@ -27,9 +26,11 @@ describe.each(DIALECTS)('lane fallback on %s', (dialect) => {
   }
   const chat = (model: string, path = '/api/gateway-chat') => t.req('POST', path, { body: { provider: 'test', model, messages: userMsg('fall back') }, headers: auth() });
 
+  useChatApp(dialect, { UPSTREAM_MAX_RETRY_AFTER_MS: '2000' }, (ff, tt) => {
+    f = ff;
+    t = tt;
+  });
   beforeAll(async () => {
-    f = await startFakes();
-    t = await chatApp(dialect, f, { UPSTREAM_MAX_RETRY_AFTER_MS: '2000' });
     calls = recordGovernance(t.c).calls;
     const dead = await deadPort();
     expect((await t.admin('POST', '/admin/api/upstreams', { name: 'deadhost', base_url: `http://127.0.0.1:${dead}/v1` })).status).toBe(201);
@@ -40,11 +41,6 @@ describe.each(DIALECTS)('lane fallback on %s', (dialect) => {
     await lane('dead-oa', [{ provider: 'deadhost', model: 'm' }, { provider: 'openai', model: 'gpt-4o-mini' }]);
     await lane('public', [{ provider: 'openai', model: 'gpt-4o-mini' }, { provider: 'gemini', model: 'gemini-2.5-flash' }], { report_public: true, display_provider: 'Acme AI' });
   });
-  afterAll(async () => {
-    await t?.close();
-    await f?.close();
-  });
-  beforeEach(() => f.reset());
 
   it('429 with retry-after on one upstream → the next upstream at once (no wait for another vendor)', async () => {
     f.openai.enqueue({ kind: 'error', status: 429, retryAfter: 1 });

@@ -1,3 +1,4 @@
+import { afterAll, beforeAll, beforeEach } from 'vitest';
 import { startServer, type RunningServer } from '../../src/app/server.ts';
 import { testConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/lib/logger.ts';
@@ -47,11 +48,29 @@ export function fakeEnv(f: Fakes): Record<string, string> {
 
 export const totalRequests = (f: Fakes) => f.openai.requests.length + f.anthropic.requests.length + f.gemini.requests.length;
 
+export type ChatTestApp = TestApp & { key: string; customerId: string };
+
 /** In-process gateway (app.request) on a fresh DB, upstreams at the fakes, one customer key. */
-export async function chatApp(dialect: Dialect, f: Fakes, env: Record<string, string> = {}): Promise<TestApp & { key: string; customerId: string }> {
+export async function chatApp(dialect: Dialect, f: Fakes, env: Record<string, string> = {}): Promise<ChatTestApp> {
   const t = await makeTestApp(dialect, { env: { ...fakeEnv(f), ...env } });
   const { key, customer } = await t.createCustomer();
   return Object.assign(t, { key, customerId: customer.id });
+}
+
+/** Suite hooks: fakes + an in-process gateway for the whole describe block, fakes reset per test. */
+export function useChatApp(dialect: Dialect, env: Record<string, string>, bind: (f: Fakes, t: ChatTestApp) => void): void {
+  let f: Fakes | undefined;
+  let t: ChatTestApp | undefined;
+  beforeAll(async () => {
+    f = await startFakes();
+    t = await chatApp(dialect, f, env);
+    bind(f, t);
+  });
+  afterAll(async () => {
+    await t?.close();
+    await f?.close();
+  });
+  beforeEach(() => f?.reset());
 }
 
 export interface LiveServer {

@@ -1,27 +1,21 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createContainer, type Container } from '../../src/app/container.ts';
 import { testConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { DIALECTS } from '../helpers/db.ts';
-import type { TestApp } from '../helpers/app.ts';
-import { chatApp, fakeEnv, startFakes, userMsg, type Fakes } from './harness.ts';
+import { fakeEnv, useChatApp, userMsg, type ChatTestApp, type Fakes } from './harness.ts';
 
 type LaneView = { id: string; provider: string; model: string; targets: { provider: string; model: string }[]; report_public: boolean; display_provider: string | null; is_active: boolean };
 
 describe.each(DIALECTS)('lanes and model routing on %s', (dialect) => {
   let f: Fakes;
-  let t: TestApp & { key: string; customerId: string };
+  let t: ChatTestApp;
   const auth = () => ({ authorization: `Bearer ${t.key}` });
 
-  beforeAll(async () => {
-    f = await startFakes();
-    t = await chatApp(dialect, f, { INVALIDATION_POLL_MS: '20' });
+  useChatApp(dialect, { INVALIDATION_POLL_MS: '20' }, (ff, tt) => {
+    f = ff;
+    t = tt;
   });
-  afterAll(async () => {
-    await t?.close();
-    await f?.close();
-  });
-  beforeEach(() => f.reset());
 
   it('the migration seeds kaixu/kaixu-chat → openai gpt-4o-mini, then anthropic', async () => {
     const res = await t.admin('GET', '/admin/api/lanes');

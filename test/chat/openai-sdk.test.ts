@@ -11,7 +11,7 @@ describe.each(DIALECTS)('official openai SDK against the gateway on %s', (dialec
 
   beforeAll(async () => {
     f = await startFakes();
-    s = await liveServer(dialect, f);
+    s = await liveServer(dialect, f, { STREAM_PING_MS: '100' });
     client = new OpenAI({ baseURL: `${s.url}/v1`, apiKey: s.key, maxRetries: 0 });
   });
   afterAll(async () => {
@@ -48,6 +48,20 @@ describe.each(DIALECTS)('official openai SDK against the gateway on %s', (dialec
     expect(chunks).toBe(1 + 4 + 1 + 1);
   });
 
+  it('keep-alive comments between slow chunks do not disturb the SDK', async () => {
+    f.openai.enqueue({ kind: 'ok', chunkDelayMs: 250 }, { kind: 'ok', chunkDelayMs: 250 });
+    const stream = await client.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'slow one' }], stream: true });
+    let text = '';
+    for await (const chunk of stream) text += chunk.choices[0]?.delta.content ?? '';
+    expect(text).toBe('Echo: slow one');
+    const raw = await fetch(`${s.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${s.key}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'slow one' }], stream: true }),
+    });
+    expect(await raw.text()).toContain(': ping\n\n');
+  });
+
   it('stream helper (.stream()) reassembles the final message', async () => {
     const runner = client.chat.completions.stream({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hello stream' }] });
     const final = await runner.finalChatCompletion();
@@ -74,8 +88,8 @@ describe.each(DIALECTS)('official openai SDK against the gateway on %s', (dialec
     f.anthropic.enqueue({ kind: 'error', status: 500 });
     const err = await client.chat.completions.create({ model: 'kaixu-chat', messages: [{ role: 'user', content: 'x' }] }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(OpenAI.InternalServerError);
-    expect((err as OpenAI.APIError).status).toBe(502);
-    expect((err as OpenAI.APIError).requestID).toMatch(/^req_/);
+    expect((err as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((err as InstanceType<typeof OpenAI.APIError>).requestID).toMatch(/^req_/);
   });
 
   it('a stream cut mid-way makes the SDK throw instead of returning a short answer', async () => {

@@ -24,6 +24,7 @@ export function recordGovernance(c: Container): { calls: CallRecord[]; restore()
       calls.push(rec);
       const wrapped: Admission = {
         month: a.month,
+        rateLimit: a.rateLimit,
         async settle(s) {
           rec.settles.push(s);
           return a.settle(s);

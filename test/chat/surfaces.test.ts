@@ -1,24 +1,18 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DIALECTS } from '../helpers/db.ts';
-import type { TestApp } from '../helpers/app.ts';
-import { chatApp, json, MODELS, parseSse, PROVIDERS, startFakes, userMsg, type Fakes } from './harness.ts';
+import { type ChatTestApp, type Fakes, json, MODELS, parseSse, PROVIDERS, useChatApp, userMsg } from './harness.ts';
 
 type Usage = { input_tokens: number; output_tokens: number; cost_cents: number };
 
 describe.each(DIALECTS)('chat surfaces on %s', (dialect) => {
   let f: Fakes;
-  let t: TestApp & { key: string };
+  let t: ChatTestApp;
   const auth = () => ({ authorization: `Bearer ${t.key}` });
 
-  beforeAll(async () => {
-    f = await startFakes();
-    t = await chatApp(dialect, f);
+  useChatApp(dialect, {}, (ff, tt) => {
+    f = ff;
+    t = tt;
   });
-  afterAll(async () => {
-    await t?.close();
-    await f?.close();
-  });
-  beforeEach(() => f.reset());
 
   describe.each(PROVIDERS)('%s', (provider) => {
     const model = MODELS[provider];
@@ -36,6 +30,7 @@ describe.each(DIALECTS)('chat surfaces on %s', (dialect) => {
       expect(j.usage.output_tokens).toBe(3);
       expect(j.month.month).toMatch(/^\d{4}-\d{2}$/);
       expect(res.headers.get('x-kaixu-overhead-ms')).toMatch(/^\d+\.\d{3}$/);
+      expect(res.headers.get('ratelimit-limit')).toBe('120');
       // What went upstream: one request carrying the model and the system prompt.
       expect(fake().requests).toHaveLength(1);
       expect(fake().requests[0]!.rawBody).toContain('Be brief.');
@@ -47,6 +42,7 @@ describe.each(DIALECTS)('chat surfaces on %s', (dialect) => {
       expect(res.status).toBe(200);
       expect(res.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
       expect(res.headers.get('cache-control')).toBe('no-cache, no-transform');
+      expect(res.headers.get('ratelimit-remaining')).toMatch(/^\d+$/);
       const frames = parseSse(await res.text());
       expect(frames.map((x) => x.event)).toEqual(['meta', 'delta', 'delta', 'delta', 'delta', 'delta', 'done']);
       expect(json(frames[0]!)).toMatchObject({ provider, model, telemetry: { install_id: null }, month: { month: expect.any(String) } });

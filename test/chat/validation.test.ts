@@ -1,25 +1,19 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DIALECTS } from '../helpers/db.ts';
-import type { TestApp } from '../helpers/app.ts';
-import { chatApp, startFakes, totalRequests, userMsg, type Fakes } from './harness.ts';
+import { type ChatTestApp, type Fakes, totalRequests, useChatApp, userMsg } from './harness.ts';
 
 const SEED = ['/.netlify/functions/gateway-chat', '/api/gateway-chat', '/.netlify/functions/gateway-stream', '/api/gateway-stream'];
 const good = { provider: 'openai', model: 'gpt-4o-mini', messages: userMsg() };
 
 describe.each(DIALECTS)('chat input validation on %s', (dialect) => {
   let f: Fakes;
-  let t: TestApp & { key: string };
+  let t: ChatTestApp;
   const auth = () => ({ authorization: `Bearer ${t.key}` });
 
-  beforeAll(async () => {
-    f = await startFakes();
-    t = await chatApp(dialect, f);
+  useChatApp(dialect, {}, (ff, tt) => {
+    f = ff;
+    t = tt;
   });
-  afterAll(async () => {
-    await t?.close();
-    await f?.close();
-  });
-  beforeEach(() => f.reset());
 
   const seedCases: [string, unknown, string | RegExp][] = [
     ['missing provider', { model: 'gpt-4o-mini', messages: userMsg() }, 'Missing provider (openai|anthropic|gemini)'],

@@ -100,7 +100,7 @@ describe.each(DIALECTS)('caps by reservation on %s', (dialect) => {
     const { customer } = await t.createCustomer({ monthly_cap_cents: 100 });
     const capped = await t.createKey(customer.id, { monthly_cap_cents: 1 });
     const free = await t.createKey(customer.id);
-    await t.c.storage.db.insertInto('monthly_usage').values({ customer_id: customer.id, month: '2026-01', extra_cents: 50, updated_at: 0 }).execute();
+    await t.c.billing.topups.manual(customer.id, { amount_cents: 50, month: '2026-01' }, { actor: 'test' });
     const ca = await t.auth(capped.key);
     const a = await t.c.governance.admit(t.ctx(ca), ONE_CENT_CALL);
     expect(a.month).toMatchObject({ customer_cap_cents: 150, key_cap_cents: 1 });
@@ -141,6 +141,29 @@ describe.each(DIALECTS)('caps by reservation on %s', (dialect) => {
     expect(rec.ok).toBe(true);
   });
 
+  it.runIf(dialect === 'sqlite')('hot-path statements never join (or get rolled back with) an open Kysely transaction', async () => {
+    const { customer, key } = await t.createCustomer({ monthly_cap_cents: 100 });
+    const auth = await t.auth(key);
+    await (await t.c.governance.admit(t.ctx(auth), ONE_CENT_CALL)).release(); // warm caches: the next admit needs no Kysely query
+    let admitted: Promise<unknown> | undefined;
+    await t.c.storage.db
+      .transaction()
+      .execute(async (trx) => {
+        await trx.updateTable('customers').set({ plan: 'rolled-back' }).where('id', '=', customer.id).execute();
+        admitted = t.c.governance.admit(t.ctx(auth), ONE_CENT_CALL);
+        await new Promise((r) => setTimeout(r, 20));
+        throw new Error('roll back');
+      })
+      .catch(() => undefined);
+    const adm = (await admitted) as { settle: (i: unknown) => Promise<unknown> };
+    expect((await usageRows(t, customer.id)).reserved).toBe(10_000);
+    await adm.settle(settleInput());
+    const u = await usageRows(t, customer.id);
+    expect(u).toMatchObject({ spent: 8_000, reserved: 0, calls: 1 });
+    const c = await t.c.storage.db.selectFrom('customers').select('plan').where('id', '=', customer.id).executeTakeFirstOrThrow();
+    expect(c.plan).not.toBe('rolled-back');
+  });
+
   it('soft cap mode keeps check-then-charge: no reservation, refused only once spent ≥ cap', async () => {
     const { customer, key } = await t.createCustomer({ monthly_cap_cents: 1, cap_mode: 'soft' });
     const auth = await t.auth(key);
@@ -171,6 +194,20 @@ describe.each(DIALECTS)('caps by reservation on %s', (dialect) => {
     t.clock.set(Date.UTC(2026, 0, 15, 12));
   });
 
+  it('the sweeper runs as the recurring durable job governance.sweep_reservations', async () => {
+    const { customer, key } = await t.createCustomer({ monthly_cap_cents: 5 });
+    await t.c.governance.admit(t.ctx(await t.auth(key)), ONE_CENT_CALL);
+    expect(t.c.jobs.kinds()).toContain('governance.sweep_reservations');
+    const outcomes: string[] = [];
+    const off = t.c.jobs.onOutcome((o) => o.job.kind === 'governance.sweep_reservations' && outcomes.push(o.outcome));
+    t.clock.advance(t.c.config.RESERVATION_TTL_MS + 60_001);
+    await t.c.jobs.runDue();
+    off();
+    expect(outcomes).toContain('succeeded');
+    expect((await usageRows(t, customer.id)).reserved).toBe(0);
+    t.clock.set(Date.UTC(2026, 0, 15, 12));
+  });
+
   it('a settle after the sweeper released the reservation still charges, without double-releasing', async () => {
     const { customer, key } = await t.createCustomer({ monthly_cap_cents: 100 });
     const adm = await t.c.governance.admit(t.ctx(await t.auth(key)), ONE_CENT_CALL);
@@ -185,7 +222,7 @@ describe.each(DIALECTS)('caps by reservation on %s', (dialect) => {
   it('month rollover (UTC): spend starts from zero on the 1st; top-ups apply to their month only', async () => {
     const { customer, key } = await t.createCustomer({ monthly_cap_cents: 1 });
     const auth = await t.auth(key);
-    await t.c.storage.db.insertInto('monthly_usage').values({ customer_id: customer.id, month: '2026-01', extra_cents: 1, updated_at: 0 }).execute();
+    await t.c.billing.topups.manual(customer.id, { amount_cents: 1, month: '2026-01' }, { actor: 'test' });
     t.clock.set(Date.UTC(2026, 0, 31, 23, 59, 59));
     const a = await t.c.governance.admit(t.ctx(auth), ONE_CENT_CALL);
     expect(a.month).toMatchObject({ month: '2026-01', cap_cents: 2 });

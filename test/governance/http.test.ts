@@ -38,18 +38,24 @@ describe.each(DIALECTS)('governance through the chat endpoints on %s', (dialect)
     expect(j.month).toMatchObject({ cap_cents: 100, spent_cents: micros / 10_000, key_spent_cents: micros / 10_000 });
     expect(evs[0]).toMatchObject({ provider: 'openai', upstream_model: 'gpt-4o-mini', app: 'tests', install_id: 'i-1', usage_source: 'provider', status: 'ok' });
     expect(await reserved(customer.id)).toBe(0);
+    expect((await t.c.metrics.render()).body).toMatch(/kaixu_cost_micros_total\{provider="openai",model="gpt-4o-mini"\} \d+/);
   });
 
   it('RPM 5: the sixth call within the minute → 429 with Retry-After, never sent upstream', async () => {
     const { customer } = await t.createCustomer({ monthly_cap_cents: 100 });
     const k = await t.createKey(customer.id, { rpm_limit: 5 });
     const statuses: number[] = [];
+    const remaining: (string | null)[] = [];
     let last: Response | undefined;
     for (let i = 0; i < 6; i++) {
       last = await t.req('POST', '/.netlify/functions/gateway-chat', { body: body(), headers: bearer(k.key) });
       statuses.push(last.status);
+      remaining.push(last.headers.get('ratelimit-remaining'));
     }
     expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    // RateLimit-* on every answer, not only on the refusal.
+    expect(remaining).toEqual(['4', '3', '2', '1', '0', '0']);
+    expect(last!.headers.get('ratelimit-limit')).toBe('5');
     expect(Number(last!.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(last!.headers.get('ratelimit-remaining')).toBe('0');
     expect(await last!.json()).toMatchObject({ error: 'Rate limit exceeded', ratelimit: { limit: 5, remaining: 0 } });

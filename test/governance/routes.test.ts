@@ -20,7 +20,7 @@ describe.each(DIALECTS)('usage, device and pricing endpoints on %s', (dialect) =
     master = c.key;
     sub = await t.createKey(cust.id, { monthly_cap_cents: 50, label: 'phone app' });
     other = await t.createKey(cust.id);
-    await t.c.storage.db.insertInto('monthly_usage').values({ customer_id: cust.id, month: '2026-01', extra_cents: 25, updated_at: 0 }).execute();
+    await t.c.billing.topups.manual(cust.id, { amount_cents: 25, month: '2026-01' }, { actor: 'test' });
     for (const [k, dev] of [
       [sub.key, 'dev-1'],
       [sub.key, 'dev-2'],

@@ -203,6 +203,20 @@ describe.each(DIALECTS)('job runner on %s', (dialect) => {
     expect(slots.sort()).toEqual([base, base + 60_000, base + 120_000]);
     const rows = await db.storage.db.selectFrom('jobs').select('dedupe_key').where('kind', '=', k).orderBy('dedupe_key').execute();
     expect(rows.map((x) => x.dedupe_key)).toEqual([0, 1, 2].map((i) => `sched:${k}:${base + i * 60_000}`));
+    // Routine recurring successes stay off the job event trail (and so off the timeline).
+    expect(await db.storage.db.selectFrom('job_events').select('event').where('kind', '=', k).execute()).toEqual([]);
+  });
+
+  it('a failing scheduled job still records its failure', async () => {
+    const k = kind();
+    const r = mk(db.storage);
+    r.register(k, async () => {
+      throw new Error('sweep failed');
+    });
+    r.schedule(k, 3_600_000);
+    await r.runDue();
+    const ev = await db.storage.db.selectFrom('job_events').select(['event', 'error']).where('kind', '=', k).execute();
+    expect(ev).toEqual([{ event: 'failed', error: 'sweep failed' }]);
   });
 
   it('runs jobs by itself once started, and hands unfinished work back on stop', async () => {

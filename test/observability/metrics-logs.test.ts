@@ -93,7 +93,7 @@ describe.each(DIALECTS)('metrics token on %s', (dialect) => {
 });
 
 describe('Metrics unit', () => {
-  const req = (o: Partial<ObservedRequest> & { info?: Partial<ObservedRequest['info']> }): ObservedRequest => ({
+  const req = (o: Omit<Partial<ObservedRequest>, 'info'> & { info?: Partial<ObservedRequest['info']> }): ObservedRequest => ({
     requestId: 'req_x',
     method: 'POST',
     path: '/v1/chat/completions',

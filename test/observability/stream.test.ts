@@ -19,7 +19,7 @@ function reader(res: Response) {
       return ended;
     },
     async next(pred: (f: SseEvent) => boolean, ms = 5_000): Promise<SseEvent> {
-      return until(() => frames.find(pred), ms);
+      return until(() => frames.find(pred), ms) as Promise<SseEvent>;
     },
     async cancel() {
       await it.return(undefined);

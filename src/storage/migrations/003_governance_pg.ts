@@ -6,6 +6,14 @@
  *
  * Lock order, everywhere: reservation row → customer month row → key month row. The SQLite
  * implementation (src/governance/caps/sqlite.ts) mirrors these functions statement for statement.
+ *
+ * Durability: settle (the usage ledger — money) commits synchronously. Reserve, release, device
+ * touches and rate-limit hits are soft state and commit with synchronous_commit = off for their
+ * own transaction only: each saves a WAL flush (≈ 2.5 ms on this project's CI disks) on the hot
+ * path. A database crash can lose the last few hundred ms of them — never half of one (a
+ * reservation and its hold on the monthly row commit together), and the next settle's
+ * synchronous commit flushes every earlier one. The cost of that trade: after a database crash,
+ * calls admitted just before it may overshoot a cap by at most their own reservations.
  */
 export const PG_FUNCTIONS = [
   `CREATE OR REPLACE FUNCTION kaixu_reserve(
@@ -17,6 +25,7 @@ export const PG_FUNCTIONS = [
    DECLARE
      v_active integer; v_revoked bigint; v_owner text; v_ccap bigint; v_kcap bigint;
    BEGIN
+     PERFORM set_config('synchronous_commit', 'off', true);
      SELECT c.monthly_cap_cents, k.monthly_cap_cents, c.is_active, k.revoked_at, c.cap_mode, k.customer_id
        INTO o_base_cap_cents, o_key_cap_cents, v_active, v_revoked, o_mode, v_owner
        FROM api_keys k JOIN customers c ON c.id = k.customer_id WHERE k.id = p_key;
@@ -99,6 +108,7 @@ export const PG_FUNCTIONS = [
    LANGUAGE plpgsql AS $fn$
    DECLARE v_c text; v_k text; v_m text; v_amt bigint;
    BEGIN
+     PERFORM set_config('synchronous_commit', 'off', true);
      DELETE FROM reservations WHERE id = p_res RETURNING customer_id, api_key_id, month, amount_micros INTO v_c, v_k, v_m, v_amt;
      IF NOT FOUND THEN RETURN 0; END IF;
      UPDATE monthly_usage SET reserved_micros = reserved_micros - v_amt WHERE customer_id = v_c AND month = v_m;
@@ -114,6 +124,7 @@ export const PG_FUNCTIONS = [
    LANGUAGE plpgsql AS $fn$
    DECLARE v_revoked bigint;
    BEGIN
+     PERFORM set_config('synchronous_commit', 'off', true);
      UPDATE key_devices SET last_seen_at = p_now, last_seen_ua = COALESCE(p_ua, last_seen_ua)
        WHERE api_key_id = p_key AND install_id = p_install AND revoked_at IS NULL;
      IF FOUND THEN o_outcome := 'ok'; RETURN NEXT; RETURN; END IF;
@@ -142,6 +153,7 @@ export const PG_FUNCTIONS = [
    LANGUAGE plpgsql AS $fn$
    DECLARE i integer; v_prev bigint; v_cur bigint;
    BEGIN
+     PERFORM set_config('synchronous_commit', 'off', true);
      o_allowed := true; o_prev := '{}'; o_cur := '{}';
      FOR i IN 1..coalesce(array_length(p_buckets, 1), 0) LOOP
        SELECT w.count INTO v_cur FROM rate_limit_windows w WHERE w.bucket = p_buckets[i] AND w.window_start = p_starts[i] FOR UPDATE;

@@ -4,6 +4,8 @@ import type { ChatParams } from '../../../chat/types.ts';
 import type { ChatSession } from '../../../chat/session.ts';
 import type { Route } from '../../../lanes/types.ts';
 import type { AppEnv } from '../../context.ts';
+import { chatParams, nonEmptyMessages, type SeedChatBody } from './schemas.ts';
+import { applyRateLimitHeaders } from '../../../governance/rate-limit/headers.ts';
 
 /** `x-kaixu-install-id`, trimmed and bounded as the seed did (80 chars). */
 export function installIdOf(ctx: Context<AppEnv>): string | undefined {
@@ -31,4 +33,18 @@ export function beginChat(c: Container, ctx: Context<AppEnv>, route: Route, para
     signal: ctx.req.raw.signal,
     info: ctx.get('info'),
   });
+}
+
+/** RateLimit-* headers (the key's window after this call was counted) on an answer. */
+export function rateLimitHeaders(session: ChatSession): Record<string, string> {
+  const h = new Headers();
+  applyRateLimitHeaders(h, session.admission.rateLimit);
+  return Object.fromEntries(h);
+}
+
+/** Seed gateway-chat / gateway-stream: normalize the body, resolve the lane, admit. */
+export async function beginSeedChat(c: Container, ctx: Context<AppEnv>, body: SeedChatBody, stream: boolean): Promise<ChatSession> {
+  const params = chatParams(body, nonEmptyMessages(body.messages));
+  const route = await c.laneRouter.resolve(body.provider, body.model);
+  return beginChat(c, ctx, route, params, stream);
 }

@@ -2,8 +2,8 @@ import { createRoute } from '@hono/zod-openapi';
 import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { jsonBody, jsonResponse, seedErrorResponses, seedPaths } from '../../route-kit.ts';
-import { beginChat, installIdOf } from './call.ts';
-import { chatParams, nonEmptyMessages, SeedChatBody, SeedChatResponse, seedHook } from './schemas.ts';
+import { beginSeedChat, installIdOf, rateLimitHeaders } from './call.ts';
+import { SeedChatBody, SeedChatResponse, seedHook } from './schemas.ts';
 
 export const CHAT_ERROR_STATUSES = [400, 401, 402, 403, 409, 413, 429, 501, 502, 504] as const;
 
@@ -25,11 +25,9 @@ export function registerGatewayChat({ app, c }: RouteDeps) {
       async (ctx) => {
         const info = ctx.get('info');
         info.operation = 'gateway.chat';
-        const body = ctx.req.valid('json');
-        const params = chatParams(body, nonEmptyMessages(body.messages));
-        const route = await c.laneRouter.resolve(body.provider, body.model);
-        const session = await beginChat(c, ctx, route, params, false);
+        const session = await beginSeedChat(c, ctx, ctx.req.valid('json'), false);
         const out = await session.complete();
+        for (const [k, v] of Object.entries(rateLimitHeaders(session))) ctx.header(k, v);
         const { provider, model, ...requested } = out.names;
         return ctx.json(
           { provider, model, ...requested, output_text: out.text, usage: out.usage, month: out.month, telemetry: { install_id: installIdOf(ctx) ?? null } },

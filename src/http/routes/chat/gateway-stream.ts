@@ -3,10 +3,10 @@ import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { jsonBody, seedErrorResponses, seedPaths } from '../../route-kit.ts';
 import { sseFrame } from '../../../lib/sse.ts';
-import { beginChat, installIdOf } from './call.ts';
+import { beginSeedChat, installIdOf, rateLimitHeaders } from './call.ts';
 import { frameStream, SSE_HEADERS } from './frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from './gateway-chat.ts';
-import { chatParams, nonEmptyMessages, SeedChatBody, seedHook } from './schemas.ts';
+import { SeedChatBody, seedHook } from './schemas.ts';
 import { seedStreamSource } from './seed-stream.ts';
 
 const SSE_DESCRIPTION = [
@@ -36,16 +36,13 @@ export function registerGatewayStream({ app, c }: RouteDeps) {
       async (ctx) => {
         const info = ctx.get('info');
         info.operation = 'gateway.stream';
-        const body = ctx.req.valid('json');
-        const params = chatParams(body, nonEmptyMessages(body.messages));
-        const route = await c.laneRouter.resolve(body.provider, body.model);
-        const session = await beginChat(c, ctx, route, params, true);
+        const session = await beginSeedChat(c, ctx, ctx.req.valid('json'), true);
         const requestId = ctx.get('requestId');
         const source = seedStreamSource(session, { install_id: installIdOf(ctx) ?? null }, (e) =>
           c.log.error({ err: e, request_id: requestId }, 'gateway-stream failed'),
         );
         const stream = frameStream(source, { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseFrame('ping', JSON.stringify({ t: c.clock.now() })) } });
-        return new Response(stream, { status: 200, headers: SSE_HEADERS });
+        return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...rateLimitHeaders(session) } });
       },
       seedHook,
     );

@@ -4,7 +4,7 @@ import { sseComment } from '../../../lib/sse.ts';
 import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { errorResponses, jsonBody } from '../../route-kit.ts';
-import { beginChat } from '../chat/call.ts';
+import { beginChat, rateLimitHeaders } from '../chat/call.ts';
 import { frameStream, SSE_HEADERS } from '../chat/frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from '../chat/gateway-chat.ts';
 import { chatParams } from '../chat/schemas.ts';
@@ -46,7 +46,11 @@ export function registerV1ChatCompletions({ app, c }: RouteDeps) {
       const created = Math.floor(c.clock.now() / 1000);
       // The OpenAI SDK reports `x-request-id` in its errors and logs.
       ctx.header('x-request-id', requestId);
-      if (!body.stream) return ctx.json(completionBody(id, created, await session.complete()), 200);
+      if (!body.stream) {
+        const out = await session.complete();
+        for (const [k, v] of Object.entries(rateLimitHeaders(session))) ctx.header(k, v);
+        return ctx.json(completionBody(id, created, out), 200);
+      }
 
       // Open before answering, so a call no target could serve is a plain HTTP error.
       await session.open();
@@ -54,7 +58,7 @@ export function registerV1ChatCompletions({ app, c }: RouteDeps) {
         c.log.error({ err: e, request_id: requestId }, 'v1 stream failed'),
       );
       const stream = frameStream(source, { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseComment('ping') } });
-      return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, 'x-request-id': requestId } });
+      return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...rateLimitHeaders(session), 'x-request-id': requestId } });
     },
   );
 }

@@ -33,7 +33,7 @@ export interface Observability {
  */
 export function createObservability(d: { config: Config; clock: Clock; log: Logger; storage: Storage }): Observability {
   const { config, clock, log, storage } = d;
-  const monitor = new MonitorService(storage.db, clock, log, {
+  const monitor = new MonitorService(storage, clock, log, {
     nodeId: config.nodeId,
     queueMax: config.MONITOR_QUEUE_MAX,
     flushMs: config.MONITOR_FLUSH_MS,

@@ -8,24 +8,8 @@ export type JobEventName = 'started' | 'succeeded' | 'failed' | 'dead' | 'retrie
 
 export type JobRow = Selectable<JobsTable>;
 
-export interface Job<P = unknown> {
-  id: string;
-  kind: string;
-  payload: P;
-  status: JobStatus;
-  attempts: number;
-  max_attempts: number;
-  next_attempt_at: number;
-  lease_owner: string | null;
-  lease_expires_at: number | null;
-  last_error: string | null;
-  dedupe_key: string | null;
-  customer_id: string | null;
-  created_at: number;
-  updated_at: number;
-  started_at: number | null;
-  finished_at: number | null;
-}
+/** A job row with its payload parsed and its status narrowed. */
+export type Job<P = unknown> = Omit<JobRow, 'payload' | 'status'> & { payload: P; status: JobStatus };
 
 export function jobFromRow<P = unknown>(r: JobRow): Job<P> {
   return {

@@ -1,6 +1,6 @@
 import type { Clock } from '../lib/clock.ts';
 import type { Logger } from '../lib/logger.ts';
-import type { Db } from '../storage/db.ts';
+import type { Storage } from '../storage/db.ts';
 import { clientErrorEvent, eventFromRequest, type ClientErrorInput } from './events.ts';
 import { MonitorRetention } from './retention.ts';
 import { MonitorStore } from './store.ts';
@@ -26,15 +26,15 @@ export class MonitorService {
   readonly retention: MonitorRetention;
 
   constructor(
-    db: Db,
+    storage: Storage,
     private readonly clock: Clock,
     log: Logger,
     readonly opts: MonitorOptions,
   ) {
-    this.writer = new MonitorWriter(db, log, { queueMax: opts.queueMax, flushMs: opts.flushMs, nodeId: opts.nodeId });
-    this.store = new MonitorStore(db);
+    this.writer = new MonitorWriter(storage, log, { queueMax: opts.queueMax, flushMs: opts.flushMs, nodeId: opts.nodeId });
+    this.store = new MonitorStore(storage.db);
     this.tails = new MonitorTails(this.store, this.writer, clock, { pollMs: opts.streamPollMs, pingMs: opts.pingMs });
-    this.retention = new MonitorRetention(db, clock, { archiveDir: opts.archiveDir });
+    this.retention = new MonitorRetention(storage.db, clock, { archiveDir: opts.archiveDir });
   }
 
   /** Request observer: one event per finished request, queued (never awaited). */

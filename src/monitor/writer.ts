@@ -1,5 +1,5 @@
 import type { Logger } from '../lib/logger.ts';
-import type { Db } from '../storage/db.ts';
+import type { Storage } from '../storage/db.ts';
 import type { NewMonitorEvent } from './types.ts';
 
 export interface WriterOptions {
@@ -23,6 +23,47 @@ export interface WriterStats {
 /** A batch that failed this many times in a row is dropped (counted), so one bad row cannot wedge the queue. */
 const MAX_BATCH_FAILURES = 3;
 
+const COLUMNS = [
+  'created_at', 'request_id', 'level', 'kind', 'operation', 'method', 'path', 'status', 'duration_ms', 'app', 'build', 'customer_id',
+  'api_key_id', 'provider', 'model', 'upstream_status', 'error_code', 'error_message', 'body_preview', 'ip', 'user_agent', 'extra',
+] as const satisfies readonly (keyof NewMonitorEvent)[];
+
+interface BatchWriter {
+  write(batch: NewMonitorEvent[], nodeId: string): Promise<void>;
+  /** True while the shared SQLite connection is inside someone's transaction: write later. */
+  busy(): boolean;
+}
+
+/**
+ * SQLite writes run on this thread, so they use one prepared statement inside one transaction
+ * (a few µs per row); PostgreSQL gets one multi-row INSERT per batch (one round trip).
+ */
+function batchWriter(storage: Storage): BatchWriter {
+  const raw = storage.sqlite;
+  if (raw) {
+    let stmt: ReturnType<typeof raw.prepare> | undefined; // prepared on first use (after migrations)
+    const args: unknown[] = new Array(COLUMNS.length + 1);
+    const insertAll = raw.transaction((batch: NewMonitorEvent[], nodeId: string) => {
+      stmt ??= raw.prepare(`insert into monitor_events (${COLUMNS.join(', ')}, node_id) values (${COLUMNS.map(() => '?').join(', ')}, ?)`);
+      args[COLUMNS.length] = nodeId;
+      for (const e of batch) {
+        for (let i = 0; i < COLUMNS.length; i++) args[i] = e[COLUMNS[i]!] ?? null;
+        stmt.run(args);
+      }
+    });
+    return { write: async (batch, nodeId) => insertAll(batch, nodeId), busy: () => raw.inTransaction };
+  }
+  return {
+    write: async (batch, nodeId) => {
+      await storage.db
+        .insertInto('monitor_events')
+        .values(batch.map((e) => ({ ...e, node_id: nodeId })))
+        .execute();
+    },
+    busy: () => false,
+  };
+}
+
 /**
  * Monitor events are written off the request path: `record` only appends to a bounded
  * in-memory queue (never awaits, never blocks); a timer flushes it in multi-row INSERTs.
@@ -37,14 +78,16 @@ export class MonitorWriter {
   private batchFailures = 0;
   private listeners = new Set<() => void>();
   private readonly batchSize: number;
+  private readonly writer: BatchWriter;
   private counters = { dropped: 0, written: 0, write_errors: 0, batches: 0 };
 
   constructor(
-    private readonly db: Db,
+    storage: Storage,
     private readonly log: Logger,
     private readonly opts: WriterOptions,
   ) {
     this.batchSize = opts.batchSize ?? 500;
+    this.writer = batchWriter(storage);
   }
 
   /** Queue one event. Returns false when it was dropped because the queue is full. */
@@ -90,13 +133,11 @@ export class MonitorWriter {
 
   private async drain(): Promise<void> {
     let wrote = false;
-    while (this.queue.length) {
+    // Joining another caller's open SQLite transaction would tie our rows to its fate.
+    while (this.queue.length && !this.writer.busy()) {
       const batch = this.queue.splice(0, this.batchSize);
       try {
-        await this.db
-          .insertInto('monitor_events')
-          .values(batch.map((e) => ({ ...e, node_id: this.opts.nodeId })))
-          .execute();
+        await this.writer.write(batch, this.opts.nodeId);
         this.counters.written += batch.length;
         this.batchFailures = 0;
         wrote = true;

@@ -3,6 +3,7 @@ import { Metrics } from '../../src/metrics/metrics.ts';
 import type { ObservedRequest } from '../../src/monitor/types.ts';
 import { ADMIN_PASSWORD, makeTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
+import { fakeHealth } from './util.ts';
 
 /** The value of one sample line in Prometheus text format (undefined when absent). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -18,11 +19,17 @@ function sample(text: string, name: string, labels: Record<string, string> = {})
 
 describe.each(DIALECTS)('metrics, overhead header and logs on %s', (dialect) => {
   let t: TestApp;
+  let upstream: Awaited<ReturnType<typeof fakeHealth>>;
   const lines: string[] = [];
   beforeAll(async () => {
+    upstream = await fakeHealth();
     t = await makeTestApp(dialect, { logLines: lines, env: { CLIENT_ERROR_PER_IP_PER_MIN: '1' } });
+    t.app.get('/api/test-passthrough', () => fetch(upstream.url));
   });
-  afterAll(async () => t?.close());
+  afterAll(async () => {
+    await t?.close();
+    await upstream?.close();
+  });
 
   it('counts requests by operation and status, overhead, rejections', async () => {
     const before = await (await t.req('GET', '/metrics')).text();
@@ -54,6 +61,12 @@ describe.each(DIALECTS)('metrics, overhead header and logs on %s', (dialect) => 
     const v1 = await t.req('GET', '/v1/nothing-here');
     expect(v1.headers.get('x-kaixu-overhead-ms')).toMatch(/^\d+\.\d{3}$/);
     expect((await t.req('GET', '/health')).headers.get('x-kaixu-overhead-ms')).toBeNull();
+    // A passed-through fetch() Response has immutable headers; the edge still stamps it.
+    const pass = await t.req('GET', '/api/test-passthrough');
+    expect(pass.status).toBe(200);
+    expect(pass.headers.get('x-kaixu-request-id')).toMatch(/^req_/);
+    expect(pass.headers.get('x-kaixu-overhead-ms')).toMatch(/^\d+\.\d{3}$/);
+    expect(await pass.json()).toMatchObject({ ok: true });
     expect((await t.admin('GET', '/admin/api/monitor/stats')).headers.get('x-kaixu-overhead-ms')).toBeNull();
   });
 

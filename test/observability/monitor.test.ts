@@ -1,3 +1,6 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/lib/clock.ts';
 import { makeTestApp, type TestApp } from '../helpers/app.ts';
@@ -200,5 +203,50 @@ describe.each(DIALECTS)('monitor events on %s', (dialect) => {
     expect(left.events.every((e) => Date.parse(e.created_at) >= clock.now() - 30 * 86_400_000)).toBe(true);
     const jobs = (await (await t.admin('GET', '/admin/api/jobs?kind=monitor.retention')).json()) as { jobs: { status: string }[] };
     expect(jobs.jobs[0]!.status).toBe('done');
+  });
+});
+
+describe.each(DIALECTS)('monitor archive on %s', (dialect) => {
+  it('archives pruned rows as NDJSON under DATA_DIR/monitor-archive before deleting them', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kaixu-archive-'));
+    const clock = new ManualClock(Date.UTC(2026, 3, 20, 8));
+    const t = await makeTestApp(dialect, { clock, env: { MONITOR_ARCHIVE: 'true', DATA_DIR: dir, MONITOR_FLUSH_MS: '60000' } });
+    try {
+      const now = clock.now();
+      clock.set(now - 40 * 86_400_000);
+      const old: string[] = [];
+      for (let i = 0; i < 3; i++) old.push((await t.req('GET', '/health')).headers.get('x-kaixu-request-id')!);
+      clock.set(now);
+      const keep = (await t.req('GET', '/health')).headers.get('x-kaixu-request-id')!;
+      await t.c.monitor.writer.flush();
+      const res = await t.admin('POST', '/admin/api/monitor/prune', { days: 30 });
+      const j = (await res.json()) as { deleted: number; archived: number; archive_files: string[] };
+      expect(j).toMatchObject({ deleted: 3, archived: 3 });
+      expect(j.archive_files).toHaveLength(1);
+      const file = j.archive_files[0]!;
+      expect(file.startsWith(join(dir, 'monitor-archive', new Date(now - 40 * 86_400_000).toISOString().slice(0, 10)))).toBe(true);
+      expect(file).toMatch(/batch-\d+-\d+\.ndjson$/);
+      const rows = readFileSync(file, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { request_id: string; operation: string });
+      expect(rows.map((r) => r.request_id)).toEqual(old);
+      expect(rows.every((r) => r.operation === 'ops.health')).toBe(true);
+      const left = (await (await t.admin('GET', '/admin/api/monitor/events?operation=ops.health')).json()) as { events: { request_id: string }[] };
+      expect(left.events.map((e) => e.request_id)).toEqual([keep]);
+    } finally {
+      await t.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('documents the observability routes in /openapi.json', async () => {
+    const t = await makeTestApp(dialect);
+    try {
+      const doc = (await (await t.req('GET', '/openapi.json')).json()) as { paths: Record<string, Record<string, { operationId: string }>> };
+      const ops = Object.values(doc.paths).flatMap((p) => Object.values(p).map((o) => o.operationId));
+      for (const op of ['admin.monitor.events', 'admin.monitor.stream', 'admin.monitor.prune', 'admin.monitor.stats', 'seed.client_error_report', 'admin.heartbeat.get', 'seed.heartbeat_read', 'ops.metrics', 'admin.jobs.list', 'admin.jobs.retry', 'admin.timeline.list']) {
+        expect(ops).toContain(op);
+      }
+    } finally {
+      await t.close();
+    }
   });
 });

@@ -1,0 +1,68 @@
+import { sql } from 'kysely';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/lib/logger.ts';
+import { eventFromRequest } from '../../src/monitor/events.ts';
+import type { ObservedRequest } from '../../src/monitor/types.ts';
+import { MonitorWriter } from '../../src/monitor/writer.ts';
+import { DIALECTS, makeTestDb, type TestDb } from '../helpers/db.ts';
+
+const log = createLogger({ level: 'silent' });
+const req = (i: number): ObservedRequest => ({
+  requestId: `req_writer_${i}`,
+  method: 'GET',
+  path: '/health',
+  status: 200,
+  durationMs: 1,
+  overheadMs: 1,
+  surface: 'admin',
+  ip: '127.0.0.1',
+  thrown: false,
+  info: { upstreamMs: 0, operation: 'ops.health' },
+});
+const count = async (db: TestDb) => Number((await sql<{ n: number }>`select count(*) as n from monitor_events`.execute(db.storage.db)).rows[0]!.n);
+
+describe.each(DIALECTS)('monitor writer on %s', (dialect) => {
+  let db: TestDb | undefined;
+  afterEach(async () => {
+    await db?.close();
+    db = undefined;
+  });
+
+  it('keeps events through write failures, then drops (and counts) a batch that keeps failing', async () => {
+    db = await makeTestDb(dialect);
+    const w = new MonitorWriter(db.storage, log, { queueMax: 100, flushMs: 60_000, nodeId: 'n1', batchSize: 10 });
+    await sql`alter table monitor_events rename to monitor_events_away`.execute(db.storage.db);
+    for (let i = 0; i < 15; i++) w.record(eventFromRequest(req(i), 1));
+    await w.flush();
+    expect(w.stats()).toMatchObject({ queue_depth: 15, write_errors: 1, dropped: 0, written: 0 });
+    await sql`alter table monitor_events_away rename to monitor_events`.execute(db.storage.db);
+    await w.flush();
+    expect(w.stats()).toMatchObject({ queue_depth: 0, written: 15, dropped: 0 });
+    expect(await count(db)).toBe(15);
+
+    await sql`alter table monitor_events rename to monitor_events_away`.execute(db.storage.db);
+    for (let i = 0; i < 5; i++) w.record(eventFromRequest(req(100 + i), 1));
+    for (let i = 0; i < 3; i++) await w.flush();
+    expect(w.stats()).toMatchObject({ queue_depth: 0, written: 15, dropped: 5, write_errors: 4 });
+    await sql`alter table monitor_events_away rename to monitor_events`.execute(db.storage.db);
+  });
+
+  it.runIf(dialect === 'sqlite')('never writes into another caller’s open SQLite transaction', async () => {
+    db = await makeTestDb(dialect);
+    const w = new MonitorWriter(db.storage, log, { queueMax: 100, flushMs: 60_000, nodeId: 'n1' });
+    let commit: () => void = () => {};
+    const trx = db.storage.db.transaction().execute(async (t) => {
+      await t.insertInto('audit_events').values({ created_at: 1, actor: 'x', action: 'TRX' }).execute();
+      await new Promise<void>((r) => (commit = r));
+      throw new Error('roll back');
+    });
+    await new Promise((r) => setTimeout(r, 10));
+    w.record(eventFromRequest(req(1), 1));
+    await w.flush();
+    expect(w.stats()).toMatchObject({ queue_depth: 1, written: 0 });
+    commit();
+    await expect(trx).rejects.toThrow('roll back');
+    await w.flush();
+    expect(await count(db)).toBe(1);
+  });
+});

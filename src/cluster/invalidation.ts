@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import type pg from 'pg';
 import type { Clock } from '../lib/clock.ts';
@@ -30,6 +31,8 @@ export class InvalidationBus {
   private polling = false;
   private gaps = new Map<number, number>();
   private lastPrune = Date.now();
+  /** Tags this bus's own NOTIFYs: PostgreSQL also delivers them to the sender's LISTEN session. */
+  private readonly instance = randomBytes(6).toString('hex');
 
   constructor(
     private readonly storage: Storage,
@@ -51,7 +54,7 @@ export class InvalidationBus {
   async emit(kind: InvalidationKind, target: string): Promise<void> {
     this.dispatch(kind, target);
     if (this.storage.pool) {
-      await this.storage.pool.query('select pg_notify($1, $2)', [CHANNEL, `${kind}:${target}`]).catch(() => undefined);
+      await this.storage.pool.query('select pg_notify($1, $2)', [CHANNEL, `${this.instance}|${kind}:${target}`]).catch(() => undefined);
     }
   }
 
@@ -76,7 +79,10 @@ export class InvalidationBus {
       const client = await this.storage.pool.connect();
       this.listenClient = client;
       client.on('notification', (msg) => {
-        const [kind, ...rest] = (msg.payload ?? 'all:').split(':');
+        const payload = msg.payload ?? '|all:';
+        const bar = payload.indexOf('|');
+        if (payload.slice(0, bar) === this.instance) return; // our own change: listeners already ran
+        const [kind, ...rest] = payload.slice(bar + 1).split(':');
         this.dispatch(kind as InvalidationKind, rest.join(':'));
       });
       client.on('error', () => undefined);

@@ -50,6 +50,8 @@ export function buildApp(c: Container): App {
     ctx.set('surface', surface);
     ctx.set('clientIp', ip);
     ctx.set('info', { upstreamMs: 0 });
+    // The stable operation id of the matched route names the request in logs, metrics and monitor.
+    ctx.get('info').operation = operationOf(ctx);
     let thrown = false;
     try {
       await next();
@@ -72,8 +74,6 @@ export function buildApp(c: Container): App {
         }
       }
       const status = ctx.res?.status ?? 500;
-      // Rejected before its handler ran (auth, validation): name it by the matched route's operationId.
-      if (!info.operation) info.operation = operationOf(ctx);
       // The access log line is one of the observers (monitor/access-log.ts).
       if (c.observers.length) {
         const done = {
@@ -127,8 +127,8 @@ export function buildApp(c: Container): App {
   }
   const operationOf = (ctx: Context<AppEnv>): string | undefined => {
     const route = matchedRoutes(ctx).findLast((r) => r.method !== 'ALL');
-    // Seed functions are mounted twice; their operationIds differ only by a `.api` suffix.
-    return route ? opIds.get(`${route.method} ${route.path}`)?.replace(/\.api$/, '') : undefined;
+    // Seed functions are mounted at several paths; their operationIds differ only by a `.api`/`.seed` suffix.
+    return route ? opIds.get(`${route.method} ${route.path}`)?.replace(/\.(api|seed)$/, '') : undefined;
   };
 
   app.doc31('/openapi.json', {

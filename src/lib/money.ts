@@ -10,12 +10,4 @@ export const microsToCents = (micros: number): number => Number((micros / MICROS
 /** The one rounding: whole cents, half away from zero, for invoices. */
 export const roundCents = (micros: number): number => Math.sign(micros) * Math.round(Math.abs(micros) / MICROS_PER_CENT);
 
-/**
- * Cost of a call in µ$ from per-1M-token prices given in µ$ (so $0.15/1M = 150 000).
- * tokens × price_per_1M / 1e6, rounded up to the next µ$ only once per call.
- */
-export function costMicros(inputTokens: number, outputTokens: number, inPerM: number, outPerM: number, markupBp = 0): number {
-  const raw = inputTokens * inPerM + outputTokens * outPerM; // in µ$ × 1e6
-  const withMarkup = markupBp ? (raw * (10_000 + markupBp)) / 10_000 : raw;
-  return Math.ceil(withMarkup / 1_000_000);
-}
+// Per-call cost in µ$ from per-1M-token prices is computed in integers by metering/pricing.ts (priceCost).

@@ -43,7 +43,7 @@ describe.each(DIALECTS)('metrics, overhead header and logs on %s', (dialect) => 
     expect(res.headers.get('content-type')).toContain('text/plain');
     const text = await res.text();
     expect(sample(text, 'kaixu_http_requests_total', { operation: 'ops.health', status: '200' })).toBe(base + 3);
-    expect(sample(text, 'kaixu_http_requests_total', { operation: 'seed.whoami', status: '401' })).toBe(1);
+    expect(sample(text, 'kaixu_http_requests_total', { operation: 'user.whoami', status: '401' })).toBe(1);
     expect(sample(text, 'kaixu_rate_limited_total', { operation: 'seed.client_error_report' })).toBe(1);
     expect(sample(text, 'kaixu_gateway_overhead_seconds_count', { operation: 'ops.health' })).toBe(base + 3);
     expect(sample(text, 'kaixu_build_info', { version: t.c.config.version })).toBe(1);

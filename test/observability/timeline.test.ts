@@ -61,7 +61,7 @@ describe.each(DIALECTS)('platform timeline on %s', (dialect) => {
     expect(new Set(items.map((i) => i.source))).toEqual(new Set(['audit', 'monitor', 'job']));
     expect(items.some((i) => i.source === 'monitor' && i.target === '/health')).toBe(false);
     const warn = items.find((i) => i.source === 'monitor' && i.status === '401')!;
-    expect(warn).toMatchObject({ action: 'seed.whoami', target: '/api/push-whoami', summary: 'MISSING_KEY: Missing Authorization: Bearer <virtual_key>' });
+    expect(warn).toMatchObject({ action: 'user.whoami', target: '/api/push-whoami', summary: 'MISSING_KEY: Missing Authorization: Bearer <virtual_key>' });
     const dead = items.find((i) => i.source === 'job' && i.status === 'dead')!;
     expect(dead).toMatchObject({ action: 'JOB_DEAD', customer_id: cust.customer.id });
     expect(dead.summary).toBe('test.customer_job attempt 1: nope');

@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import type { Db } from '../../storage/db.ts';
-import type { CapSnapshot, CapStore, ReserveInput, ReserveOutcome, ReserveResult, SettleOutput, SettleWrite, UsageEventInsert } from './types.ts';
+import type { CapSnapshot, CapStore, ReserveInput, ReserveOutcome, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
+import { EVENT_COLUMNS } from './types.ts';
 
 interface ReserveRow {
   o_outcome: ReserveOutcome;
@@ -14,29 +15,6 @@ interface ReserveRow {
   o_k_reserved: number | null;
 }
 
-const EVENT_COLUMNS = [
-  'created_at',
-  'month',
-  'request_id',
-  'customer_id',
-  'api_key_id',
-  'kind',
-  'provider',
-  'model',
-  'upstream_provider',
-  'upstream_model',
-  'input_tokens',
-  'output_tokens',
-  'usage_source',
-  'cost_micros',
-  'install_id',
-  'app',
-  'build',
-  'status',
-  'latency_ms',
-  'ip_hash',
-  'ua',
-] as const satisfies readonly (keyof UsageEventInsert)[];
 
 const N = EVENT_COLUMNS.length;
 // The usage event and the money rows in ONE statement: the data-modifying CTE and the function

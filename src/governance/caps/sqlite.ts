@@ -1,8 +1,8 @@
 import type SQLite from 'better-sqlite3';
 import type { Storage } from '../../storage/db.ts';
 import { sqliteAtomic } from '../sqlite-atomic.ts';
-import type { CapSnapshot, CapStore, ReserveInput, ReserveResult, SettleOutput, SettleWrite, UsageEventInsert } from './types.ts';
-import { capMicros } from './types.ts';
+import type { CapSnapshot, CapStore, ReserveInput, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
+import { capMicros, EVENT_COLUMNS } from './types.ts';
 
 interface KeyState {
   ccap: number;
@@ -13,29 +13,6 @@ interface KeyState {
   customer_id: string;
 }
 
-const EVENT_COLUMNS = [
-  'created_at',
-  'month',
-  'request_id',
-  'customer_id',
-  'api_key_id',
-  'kind',
-  'provider',
-  'model',
-  'upstream_provider',
-  'upstream_model',
-  'input_tokens',
-  'output_tokens',
-  'usage_source',
-  'cost_micros',
-  'install_id',
-  'app',
-  'build',
-  'status',
-  'latency_ms',
-  'ip_hash',
-  'ua',
-] as const satisfies readonly (keyof UsageEventInsert)[];
 
 /**
  * SQLite: the same steps as the PostgreSQL functions (migration 003), as prepared statements in

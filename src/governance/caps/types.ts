@@ -76,3 +76,28 @@ export const capMicros = (s: CapSnapshot) => {
   const customer = (s.baseCapCents + s.extraCents) * 10_000;
   return { customer, key: s.keyCapCents == null ? customer : s.keyCapCents * 10_000 };
 };
+
+/** Column order of a usage event insert, shared by both cap stores' prepared statements. */
+export const EVENT_COLUMNS = [
+  'created_at',
+  'month',
+  'request_id',
+  'customer_id',
+  'api_key_id',
+  'kind',
+  'provider',
+  'model',
+  'upstream_provider',
+  'upstream_model',
+  'input_tokens',
+  'output_tokens',
+  'usage_source',
+  'cost_micros',
+  'install_id',
+  'app',
+  'build',
+  'status',
+  'latency_ms',
+  'ip_hash',
+  'ua',
+] as const satisfies readonly (keyof UsageEventInsert)[];

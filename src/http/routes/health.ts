@@ -16,7 +16,7 @@ export function registerHealth({ app, c }: RouteDeps) {
   for (const path of ['/health', ...seedPaths('health')]) {
     app.openapi(
       createRoute({
-        operationId: path === '/health' ? 'ops.health' : `seed.health${path.startsWith('/api') ? '.api' : ''}`,
+        operationId: path === '/health' ? 'ops.health' : path.startsWith('/api') ? 'ops.health.api' : 'ops.health.seed',
         method: 'get',
         path,
         tags: ['ops'],
@@ -27,7 +27,6 @@ export function registerHealth({ app, c }: RouteDeps) {
         },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'ops.health';
         let db: z.infer<typeof Health>['db'];
         try {
           const ms = await Promise.race([

@@ -12,7 +12,7 @@ export function registerWhoami({ app, c }: RouteDeps) {
   for (const path of seedPaths('push-whoami')) {
     app.openapi(
       createRoute({
-        operationId: path.startsWith('/api') ? 'seed.whoami.api' : 'seed.whoami',
+        operationId: path.startsWith('/api') ? 'user.whoami.api' : 'user.whoami',
         method: 'get',
         path,
         tags: ['user'],
@@ -21,7 +21,6 @@ export function registerWhoami({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(Whoami), ...seedErrorResponses(401, 403) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'user.whoami';
         const a = ctx.get('auth')!;
         return ctx.json({ ok: true, api_key_id: a.key.id, customer_id: a.customer.id, customer_email: a.customer.email, role: a.key.role, key_last4: a.key.key_last4, via: a.via }, 200);
       },

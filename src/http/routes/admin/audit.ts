@@ -42,7 +42,6 @@ export function registerAdminAudit({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ events: z.array(AuditEvent), next_before_id: z.number().nullable() })), ...errorResponses(400, 401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.audit.list';
       const q = ctx.req.valid('query');
       const res = await c.audit.list({
         action: q.action,

@@ -25,7 +25,6 @@ export function registerAdminCustomers({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ customers: z.array(CustomerListItem), total: z.number(), limit: z.number(), offset: z.number() })), ...errorResponses(400, 401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.customers.list';
       const q = ctx.req.valid('query');
       const res = await c.customers.list({ limit: q.limit, offset: q.offset, q: q.q, active: q.active === undefined ? undefined : q.active === 'true' });
       return ctx.json({ customers: res.customers.map((x) => ({ ...customerView(x), active_keys: x.active_keys })), total: res.total, limit: q.limit, offset: q.offset }, 200);
@@ -45,7 +44,6 @@ export function registerAdminCustomers({ app, c }: RouteDeps) {
       responses: { 201: jsonResponse(z.object({ customer: CustomerView, master_key: IssuedKeyView })), ...errorResponses(400, 401, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.customers.create';
       const body = ctx.req.valid('json');
       const { customer, master } = await c.customers.create(body, actorOf(ctx));
       return ctx.json({ customer: customerView(customer), master_key: { key: master.key, api_key: keyView(master.api_key) } }, 201);
@@ -64,7 +62,6 @@ export function registerAdminCustomers({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ customer: CustomerView })), ...errorResponses(401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.customers.get';
       const cust = await c.customers.get(ctx.req.valid('param').customer_id);
       if (!cust) throw new AppError('NOT_FOUND', 'Customer not found');
       return ctx.json({ customer: customerView(cust) }, 200);
@@ -84,7 +81,6 @@ export function registerAdminCustomers({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ customer: CustomerView })), ...errorResponses(400, 401, 404, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.customers.update';
       const cust = await c.customers.update(ctx.req.valid('param').customer_id, ctx.req.valid('json'), actorOf(ctx));
       return ctx.json({ customer: customerView(cust) }, 200);
     },
@@ -102,7 +98,6 @@ export function registerAdminCustomers({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ customer: CustomerView })), ...errorResponses(401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.customers.deactivate';
       const cust = await c.customers.deactivate(ctx.req.valid('param').customer_id, actorOf(ctx));
       return ctx.json({ customer: customerView(cust) }, 200);
     },

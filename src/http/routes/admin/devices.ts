@@ -30,7 +30,6 @@ export function registerAdminDevices({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ devices: z.array(DeviceView) })), ...errorResponses(400, 401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.devices.list';
       const { customer_id } = ctx.req.valid('param');
       const q = ctx.req.valid('query');
       if (!(await c.customers.get(customer_id))) throw new AppError('NOT_FOUND', 'Customer not found');
@@ -51,7 +50,6 @@ export function registerAdminDevices({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ ok: z.boolean(), device: DeviceView })), ...errorResponses(400, 401, 403, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.devices.update';
       const { customer_id } = ctx.req.valid('param');
       const body = ctx.req.valid('json');
       const [cust, key] = await Promise.all([c.customers.get(customer_id), c.keys.get(body.api_key_id)]);

@@ -70,7 +70,6 @@ export function registerAdminJobs({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ jobs: z.array(JobView), total: z.number(), limit: z.number(), offset: z.number() })), ...errorResponses(400, 401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.jobs.list';
       const q = ctx.req.valid('query');
       const res = await c.jobs.store.list(q);
       return ctx.json({ jobs: res.jobs.map(jobView), total: res.total, limit: q.limit, offset: q.offset }, 200);
@@ -89,7 +88,6 @@ export function registerAdminJobs({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ job: JobView, events: z.array(JobEvent) })), ...errorResponses(401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.jobs.get';
       const { job_id } = ctx.req.valid('param');
       const job = await c.jobs.store.get(job_id);
       if (!job) throw new AppError('NOT_FOUND', 'Job not found');
@@ -118,7 +116,6 @@ export function registerAdminJobs({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ job: JobView })), ...errorResponses(401, 404, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.jobs.retry';
       const { job_id } = ctx.req.valid('param');
       const job = await c.jobs.retry(job_id);
       if (!job) {

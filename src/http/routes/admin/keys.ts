@@ -28,7 +28,6 @@ export function registerAdminKeys({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ keys: z.array(KeyView) })), ...errorResponses(400, 401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.keys.list';
       const { customer_id } = ctx.req.valid('param');
       const q = ctx.req.valid('query');
       if (!(await c.customers.get(customer_id))) throw new AppError('NOT_FOUND', 'Customer not found');
@@ -50,7 +49,6 @@ export function registerAdminKeys({ app, c }: RouteDeps) {
       responses: { 201: jsonResponse(IssuedKeyView), ...errorResponses(400, 401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.keys.create';
       const issued = await c.keys.create(ctx.req.valid('param').customer_id, ctx.req.valid('json'), actorOf(ctx));
       return ctx.json({ key: issued.key, api_key: keyView(issued.api_key) }, 201);
     },

@@ -55,7 +55,6 @@ export function registerAdminLanes({ app, c }: RouteDeps) {
   app.openapi(
     createRoute({ ...base, operationId: 'admin.lanes.list', method: 'get', path: '/admin/api/lanes', responses: { 200: jsonResponse(z.object({ lanes: z.array(LaneView) })), ...errorResponses(401) } }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.lanes.list';
       return ctx.json({ lanes: (await c.lanes.all()).map(view) }, 200);
     },
   );
@@ -70,7 +69,6 @@ export function registerAdminLanes({ app, c }: RouteDeps) {
       responses: { 201: jsonResponse(z.object({ lane: LaneView })), ...errorResponses(400, 401, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.lanes.create';
       return ctx.json({ lane: view(await c.lanes.create(ctx.req.valid('json'), actorOf(ctx))) }, 201);
     },
   );
@@ -78,7 +76,6 @@ export function registerAdminLanes({ app, c }: RouteDeps) {
   app.openapi(
     createRoute({ ...base, operationId: 'admin.lanes.get', method: 'get', path: '/admin/api/lanes/{lane_id}', request: { params: LaneParam }, responses: { 200: jsonResponse(z.object({ lane: LaneView })), ...errorResponses(401, 404) } }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.lanes.get';
       return ctx.json({ lane: view(await c.lanes.get(ctx.req.valid('param').lane_id)) }, 200);
     },
   );
@@ -93,7 +90,6 @@ export function registerAdminLanes({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ lane: LaneView })), ...errorResponses(400, 401, 404, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.lanes.update';
       return ctx.json({ lane: view(await c.lanes.update(ctx.req.valid('param').lane_id, ctx.req.valid('json'), actorOf(ctx))) }, 200);
     },
   );
@@ -108,7 +104,6 @@ export function registerAdminLanes({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ ok: z.literal(true), deleted: z.string() })), ...errorResponses(401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.lanes.delete';
       const id = ctx.req.valid('param').lane_id;
       await c.lanes.remove(id, actorOf(ctx));
       return ctx.json({ ok: true as const, deleted: id }, 200);

@@ -17,7 +17,6 @@ const route = createRoute({
 
 export function registerAdminLogin({ app, c }: RouteDeps) {
   app.openapi(route, async (ctx) => {
-    ctx.get('info').operation = 'admin.login';
     const { password } = ctx.req.valid('json');
     return ctx.json(await c.adminAuth.login(password, ctx.get('clientIp')), 200);
   });

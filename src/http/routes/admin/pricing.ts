@@ -59,7 +59,6 @@ export function registerAdminPricing({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ prices: z.array(PriceView) })), ...errorResponses(400, 401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.pricing.list';
       const prices = await c.gov.pricing.list(ctx.req.valid('query').provider);
       return ctx.json({ prices: prices.map(priceView) }, 200);
     },
@@ -78,7 +77,6 @@ export function registerAdminPricing({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ price: PriceView, created: z.boolean() })), ...errorResponses(400, 401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.pricing.upsert';
       const b = ctx.req.valid('json');
       const markup_bp = b.markup_bp ?? (b.markup_pct !== undefined ? Math.round(b.markup_pct * 100) : 0);
       const { price, created } = await c.gov.pricing.upsert(
@@ -102,7 +100,6 @@ export function registerAdminPricing({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ ok: z.boolean() })), ...errorResponses(400, 401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.pricing.delete';
       const q = ctx.req.valid('query');
       await c.gov.pricing.remove(q.provider, q.model, actorOf(ctx));
       return ctx.json({ ok: true }, 200);

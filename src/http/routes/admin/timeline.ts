@@ -52,7 +52,6 @@ export function registerAdminTimeline({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ items: z.array(TimelineItem), next_cursor: z.string().nullable() })), ...errorResponses(400, 401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.timeline.list';
       const q = ctx.req.valid('query');
       const res = await c.timeline.list({
         sources: (q.source ?? [...TIMELINE_SOURCES]) as TimelineSource[],

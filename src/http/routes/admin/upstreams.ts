@@ -68,7 +68,6 @@ export function registerAdminUpstreams({ app, c }: RouteDeps) {
   app.openapi(
     createRoute({ ...base, operationId: 'admin.upstreams.list', method: 'get', path: '/admin/api/upstreams', responses: { 200: jsonResponse(z.object({ upstreams: z.array(UpstreamView) })), ...errorResponses(401) } }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.upstreams.list';
       return ctx.json({ upstreams: await c.upstreams.list() }, 200);
     },
   );
@@ -84,7 +83,6 @@ export function registerAdminUpstreams({ app, c }: RouteDeps) {
       responses: { 201: jsonResponse(z.object({ upstream: UpstreamView })), ...errorResponses(400, 401, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.upstreams.create';
       return ctx.json({ upstream: await c.upstreams.create(ctx.req.valid('json'), actorOf(ctx)) }, 201);
     },
   );
@@ -92,7 +90,6 @@ export function registerAdminUpstreams({ app, c }: RouteDeps) {
   app.openapi(
     createRoute({ ...base, operationId: 'admin.upstreams.get', method: 'get', path: '/admin/api/upstreams/{name}', request: { params: NameParam }, responses: { 200: jsonResponse(z.object({ upstream: UpstreamView })), ...errorResponses(401, 404) } }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.upstreams.get';
       return ctx.json({ upstream: await c.upstreams.getView(ctx.req.valid('param').name) }, 200);
     },
   );
@@ -107,7 +104,6 @@ export function registerAdminUpstreams({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ upstream: UpstreamView })), ...errorResponses(400, 401, 404, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.upstreams.update';
       return ctx.json({ upstream: await c.upstreams.update(ctx.req.valid('param').name, ctx.req.valid('json'), actorOf(ctx)) }, 200);
     },
   );
@@ -122,7 +118,6 @@ export function registerAdminUpstreams({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ ok: z.literal(true), deleted: z.string() })), ...errorResponses(401, 404, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.upstreams.delete';
       const name = ctx.req.valid('param').name;
       await c.upstreams.remove(name, actorOf(ctx));
       return ctx.json({ ok: true as const, deleted: name }, 200);

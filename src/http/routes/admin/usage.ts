@@ -63,7 +63,6 @@ export function registerAdminUsage({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(AdminUsage), ...errorResponses(400, 401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.usage.get';
       const { customer_id } = ctx.req.valid('param');
       const q = ctx.req.valid('query');
       const cust = await c.customers.get(customer_id);

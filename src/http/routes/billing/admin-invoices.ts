@@ -31,7 +31,6 @@ export function registerAdminInvoices({ app, c }: RouteDeps) {
       },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.invoices.list';
       return ctx.json({ invoices: await c.billing.invoices.list(ctx.req.valid('param').customer_id) }, 200);
     },
   );
@@ -49,7 +48,6 @@ export function registerAdminInvoices({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(InvoiceRecord), ...errorResponses(400, 401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.invoices.get';
       const { customer_id, month } = ctx.req.valid('param');
       return ctx.json(await c.billing.invoices.get(customer_id, month), 200);
     },
@@ -72,7 +70,6 @@ export function registerAdminInvoices({ app, c }: RouteDeps) {
       responses: { 201: jsonResponse(InvoiceRecord.extend({ ok: z.boolean() })), ...errorResponses(400, 401, 404, 409) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.invoices.snapshot';
       const { customer_id, month } = ctx.req.valid('param');
       const body = ctx.req.header('content-type')?.includes('application/json') ? ctx.req.valid('json') : {};
       const force = ctx.req.valid('query').force === 'true' || body.resnapshot === true;

@@ -40,7 +40,6 @@ export function registerAdminTopups({ app, c }: RouteDeps) {
       },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.topups.create';
       const { customer_id } = ctx.req.valid('param');
       const res = await c.billing.topups.manual(customer_id, ctx.req.valid('json'), actorOf(ctx));
       return ctx.json({ ok: true, customer_id, month: res.topup.month, amount_cents: res.topup.amount_cents, extra_cents: res.extra_cents, topup: res.topup }, 201);
@@ -59,7 +58,6 @@ export function registerAdminTopups({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(z.object({ topups: z.array(Topup) })), ...errorResponses(400, 401, 404) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.topups.list';
       return ctx.json({ topups: await c.billing.topups.list(ctx.req.valid('param').customer_id, ctx.req.valid('query').month) }, 200);
     },
   );
@@ -77,7 +75,6 @@ export function registerAdminTopups({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(CheckoutResult), ...errorResponses(400, 401, 404, 501, 502) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.topups.checkout';
       const { customer_id } = ctx.req.valid('param');
       const body = ctx.req.valid('json');
       const customer = await c.customers.get(customer_id);

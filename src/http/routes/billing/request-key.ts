@@ -35,7 +35,6 @@ export function registerRequestKey({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(RequestKeyResult), ...seedErrorResponses(400, 403, 429) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'public.request_key';
         const r = await c.billing.selfServe.request(ctx.req.valid('json').email, ctx.get('clientIp'));
         const base = (c.config.PUBLIC_BASE_URL ?? new URL(ctx.req.url).origin).replace(/\/+$/, '');
         const k = r.issued.api_key;

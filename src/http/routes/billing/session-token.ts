@@ -27,7 +27,6 @@ export function registerSessionToken({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(SessionResult), ...seedErrorResponses(400, 401, 403) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'user.session_token';
         const authz = ctx.req.header('authorization');
         const bearer = authz ? /^Bearer\s+(\S+)\s*$/i.exec(authz)?.[1] : undefined;
         if (bearer && !bearer.startsWith(KEY_PREFIX) && bearer.split('.').length === 3) {

@@ -23,7 +23,6 @@ export function registerStripeWebhook({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(WebhookResult), ...seedErrorResponses(400, 501) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'stripe.webhook';
         const raw = await ctx.req.text();
         const res = await c.billing.webhook.handle(raw, ctx.req.header('stripe-signature'));
         return ctx.json({ ok: true, received: true, ...res }, 200);

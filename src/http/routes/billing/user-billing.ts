@@ -31,7 +31,6 @@ export function registerUserBilling({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(InvoiceRecord), ...seedErrorResponses(400, 401, 403) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'user.invoices';
         const auth = ctx.get('auth')!;
         const month = ctx.req.valid('query').month ?? monthOf(c.clock.now());
         return ctx.json(forKeyHolder(await c.billing.invoices.get(auth.customer.id, month), auth.key), 200);
@@ -81,7 +80,6 @@ export function registerUserBilling({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(CheckoutResult), ...seedErrorResponses(400, 401, 403, 501, 502) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'user.topup_checkout';
         const auth = ctx.get('auth')!;
         const body = ctx.req.valid('json');
         const s = await c.billing.checkout.create(

@@ -23,8 +23,6 @@ export function registerGatewayChat({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(SeedChatResponse), ...seedErrorResponses(...CHAT_ERROR_STATUSES) },
       }),
       async (ctx) => {
-        const info = ctx.get('info');
-        info.operation = 'gateway.chat';
         const session = await beginSeedChat(c, ctx, ctx.req.valid('json'), false);
         const out = await session.complete();
         for (const [k, v] of Object.entries(rateLimitHeaders(session))) ctx.header(k, v);

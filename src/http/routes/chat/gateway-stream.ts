@@ -34,8 +34,6 @@ export function registerGatewayStream({ app, c }: RouteDeps) {
         },
       }),
       async (ctx) => {
-        const info = ctx.get('info');
-        info.operation = 'gateway.stream';
         const session = await beginSeedChat(c, ctx, ctx.req.valid('json'), true);
         const requestId = ctx.get('requestId');
         const source = seedStreamSource(session, { install_id: installIdOf(ctx) ?? null }, (e) =>

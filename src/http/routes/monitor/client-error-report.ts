@@ -73,7 +73,6 @@ export function registerClientErrorReport({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(z.object({ ok: z.boolean(), request_id: z.string() })), ...seedErrorResponses(400, 403, 413, 429) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'seed.client_error_report';
         const token = c.config.CLIENT_ERROR_TOKEN;
         if (token && !safeEqual(ctx.req.header('x-kaixu-error-token') ?? '', token)) throw new AppError('FORBIDDEN', 'Forbidden');
         const ip = ctx.get('clientIp');

@@ -26,7 +26,6 @@ export function registerMonitorEvents({ app, c }: RouteDeps) {
       },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.monitor.events';
       const q = ctx.req.valid('query');
       return ctx.json(await c.monitor.store.list(toFilter(q), q.limit), 200);
     },
@@ -44,7 +43,6 @@ export function registerMonitorEvents({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(MonitorStats), ...errorResponses(401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.monitor.stats';
       return ctx.json(c.monitor.stats(), 200);
     },
   );
@@ -65,7 +63,6 @@ export function registerMonitorEvents({ app, c }: RouteDeps) {
       },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.monitor.prune';
       const { days } = ctx.req.valid('json');
       const res = await c.monitor.retention.prune(days);
       const { actor, ip } = actorOf(ctx);

@@ -85,7 +85,6 @@ export function registerHeartbeatRoutes({ app, c }: RouteDeps) {
       },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.heartbeat.get';
       const h = await c.heartbeat.history(ctx.req.valid('query').hours);
       return ctx.json(
         {
@@ -130,7 +129,6 @@ export function registerHeartbeatRoutes({ app, c }: RouteDeps) {
         },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'seed.heartbeat_read';
         const wantHistory = ['1', 'true'].includes(ctx.req.valid('query').history ?? '');
         const h = await c.heartbeat.history(24);
         return ctx.json(

@@ -16,7 +16,6 @@ export function registerMetrics({ app, c }: RouteDeps) {
       responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: z.string() } } }, ...errorResponses(401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'ops.metrics';
       const token = c.config.METRICS_TOKEN;
       if (token) {
         const m = /^Bearer\s+(\S+)\s*$/i.exec(ctx.req.header('authorization') ?? '');

@@ -32,7 +32,6 @@ export function registerMonitorStream({ app, c }: RouteDeps) {
       responses: { 200: { description: 'text/event-stream', content: { 'text/event-stream': { schema: z.string() } } }, ...errorResponses(400, 401) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'admin.monitor.stream';
       const q = ctx.req.valid('query');
       const afterId = q.after_id ?? (await c.monitor.store.maxId());
       const ac = new AbortController();

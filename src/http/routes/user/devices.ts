@@ -37,7 +37,6 @@ export function registerUserDevices({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(Devices), ...seedErrorResponses(401, 403) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'user.devices.list';
         const { key, customer } = ctx.get('auth')!;
         const devices = await c.gov.devices.list({ customerId: customer.id, keyId: key.id, limit: 200 });
         return ctx.json({ api_key_id: key.id, devices }, 200);
@@ -56,7 +55,6 @@ export function registerUserDevices({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(Devices.extend({ ok: z.boolean() })), ...seedErrorResponses(400, 401, 403, 404) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'user.devices.update';
         const { key, customer } = ctx.get('auth')!;
         const body = ctx.req.valid('json');
         const policy = effectivePolicy(key, customer, { rpm: c.config.DEFAULT_RPM_LIMIT });

@@ -59,7 +59,6 @@ export function registerUserEvents({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(UserEvents), ...seedErrorResponses(400, 401, 403) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'user.events';
         const { key } = ctx.get('auth')!;
         const q = ctx.req.valid('query');
         const month = q.month ?? monthOf(c.clock.now());

@@ -50,7 +50,6 @@ export function registerUserSummary({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(UserSummary), ...seedErrorResponses(400, 401, 403) },
       }),
       async (ctx) => {
-        ctx.get('info').operation = 'user.summary';
         const { key, customer } = ctx.get('auth')!;
         const month = ctx.req.valid('query').month ?? monthOf(c.clock.now());
         const m = await c.gov.usage.keyMonth({

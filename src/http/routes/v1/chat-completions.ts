@@ -33,8 +33,6 @@ export function registerV1ChatCompletions({ app, c }: RouteDeps) {
       },
     }),
     async (ctx) => {
-      const info = ctx.get('info');
-      info.operation = 'v1.chat.completions';
       const requestId = ctx.get('requestId');
       const body = ctx.req.valid('json');
       const messages = v1Messages(body.messages);

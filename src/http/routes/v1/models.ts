@@ -20,7 +20,6 @@ export function registerV1Models({ app, c }: RouteDeps) {
       responses: { 200: jsonResponse(ModelList), ...errorResponses(401, 403) },
     }),
     async (ctx) => {
-      ctx.get('info').operation = 'v1.models.list';
       const auth = ctx.get('auth')!;
       const policy = effectivePolicy(auth.key, auth.customer, { rpm: c.config.DEFAULT_RPM_LIMIT });
       const priced = (await c.gov.pricing.list()).map((p) => ({ provider: p.provider, model: p.model, since: p.updated_at }));

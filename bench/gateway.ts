@@ -23,6 +23,8 @@ export interface GatewayOpts {
   pgAdminUrl: string;
   /** Write a V8 CPU profile into this directory (node --cpu-prof). */
   profileDir?: string;
+  /** Extra environment for the gateway process (e.g. MONITOR_ENABLED=false). */
+  env?: Record<string, string>;
 }
 
 export interface Gateway {
@@ -32,8 +34,13 @@ export interface Gateway {
   installId: string;
   /** What the setup checks saw: governance refusing what it must refuse. */
   refusals: string;
-  /** After the load: what the ledger, the seat table and the monitor recorded (one line). */
-  audit(): Promise<string>;
+  /** Monitor events this gateway recorded so far (written + queued + dropped); null when unreadable. */
+  monitorRecorded(): Promise<number | null>;
+  /**
+   * After the load: what the ledger, the seat table and the monitor recorded (one line). Stops
+   * the gateway process (its PostgreSQL sessions then flush their statistics).
+   */
+  finish(): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -61,7 +68,14 @@ async function must(what: string, p: Promise<{ status: number; json: unknown; te
   return r.json as Record<string, unknown>;
 }
 
-async function createDatabase(adminUrl: string): Promise<{ url: string; drop(): Promise<void> }> {
+interface BenchDb {
+  url: string;
+  /** Transactions committed and rows written (pg_stat_database; complete once the sessions ended). */
+  stats(): Promise<{ commits: number; rowsWritten: number }>;
+  drop(): Promise<void>;
+}
+
+async function createDatabase(adminUrl: string): Promise<BenchDb> {
   const name = `kaixu_bench_${randomBytes(5).toString('hex')}`;
   const c = new pg.Client({ connectionString: adminUrl });
   await c.connect();
@@ -72,8 +86,22 @@ async function createDatabase(adminUrl: string): Promise<{ url: string; drop(): 
   }
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
+  const admin = async <T>(f: (c: pg.Client) => Promise<T>): Promise<T> => {
+    const d = new pg.Client({ connectionString: adminUrl });
+    await d.connect();
+    try {
+      return await f(d);
+    } finally {
+      await d.end();
+    }
+  };
   return {
     url: u.toString(),
+    stats: () =>
+      admin(async (d) => {
+        const r = await d.query<{ c: string; w: string }>('SELECT xact_commit AS c, tup_inserted + tup_updated + tup_deleted AS w FROM pg_stat_database WHERE datname = $1', [name]);
+        return { commits: Number(r.rows[0]?.c ?? 0), rowsWritten: Number(r.rows[0]?.w ?? 0) };
+      }),
     async drop() {
       const d = new pg.Client({ connectionString: adminUrl });
       await d.connect();
@@ -104,14 +132,18 @@ async function checkRefusals(url: string, key: string, model: string): Promise<s
   return `no install id → ${noSeat.status}, model outside the allowlist → ${offList.status}`;
 }
 
-async function auditLine(url: string, token: string, customerId: string): Promise<string> {
+async function auditLine(url: string, token: string, customerId: string, child: Child, db?: BenchDb): Promise<string> {
   const get = (path: string) => must(path, http('GET', `${url}${path}`, undefined, token));
   try {
     const usage = (await get(`/admin/api/customers/${customerId}/usage?limit=1`)) as { rollup: { calls: number; spent_cents: number; reserved_cents: number } };
     const devices = (await get(`/admin/api/customers/${customerId}/devices`)) as { devices: unknown[] };
     const mon = (await get('/admin/api/monitor/stats')) as { written: number; dropped: number; write_errors: number };
     const u = usage.rollup;
-    return `ledger ${u.calls} calls, ${u.spent_cents} ¢ spent, ${u.reserved_cents} ¢ still reserved; ${devices.devices.length} device seat(s); monitor ${mon.written} events written, ${mon.dropped} dropped, ${mon.write_errors} write errors`;
+    await child.stop();
+    await sleep(300);
+    const st = db ? await db.stats() : undefined;
+    const pgLine = st && u.calls > 0 ? `; PostgreSQL: ${(st.commits / u.calls).toFixed(1)} transactions and ${(st.rowsWritten / u.calls).toFixed(1)} rows written per ledger call (setup included)` : '';
+    return `ledger ${u.calls} calls, ${u.spent_cents} ¢ spent, ${u.reserved_cents} ¢ still reserved; ${devices.devices.length} device seat(s); monitor ${mon.written} events written, ${mon.dropped} dropped, ${mon.write_errors} write errors${pgLine}`;
   } catch (e) {
     return `could not read the audit trail: ${(e as Error).message.split('\n')[0]}`;
   }
@@ -119,7 +151,7 @@ async function auditLine(url: string, token: string, customerId: string): Promis
 
 export async function startGateway(o: GatewayOpts): Promise<Gateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kaixu-bench-'));
-  let db: { url: string; drop(): Promise<void> } | undefined;
+  let db: BenchDb | undefined;
   let child: Child | undefined;
   const cleanup = async () => {
     await child?.stop();
@@ -142,6 +174,7 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
       OPENAI_BASE_URL: o.upstreamBase,
       OPENAI_API_KEY: o.upstreamKey,
       ...(db ? { DATABASE_URL: db.url } : {}),
+      ...o.env,
     };
     const nodeFlags = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
     child = spawnNode('src/cli/main.ts', ['serve'], { cores: o.cores, env, cwd: o.root, nodeFlags });
@@ -183,7 +216,15 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
       key,
       installId: INSTALL_ID,
       refusals,
-      audit: () => auditLine(url, token, customerId),
+      monitorRecorded: async () => {
+        try {
+          const m = (await must('monitor stats', http('GET', `${url}/admin/api/monitor/stats`, undefined, token))) as { written: number; dropped: number; queue_depth: number };
+          return m.written + m.dropped + m.queue_depth;
+        } catch {
+          return null;
+        }
+      },
+      finish: () => auditLine(url, token, customerId, c, db),
       stop: cleanup,
     };
   } catch (e) {

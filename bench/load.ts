@@ -67,14 +67,16 @@ async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat): Pr
   if (res.statusCode !== 200) throw new Error(describe(res.statusCode, await res.body.text()));
   const sse = new SseCounter(format);
   let ttfb = 0;
+  let ttft = 0;
   res.body.setEncoding('utf8');
   for await (const chunk of res.body as AsyncIterable<string>) {
-    if (ttfb === 0) ttfb = now() - t0;
-    sse.push(chunk);
+    const t = now() - t0;
+    if (ttfb === 0) ttfb = t;
+    if (sse.push(chunk) > 0 && ttft === 0) ttft = t;
   }
   const total = now() - t0;
   if (sse.error) throw new Error(`stream error event: ${sse.error}`);
-  return { ttfbNs: ttfb, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done };
+  return { ttfbNs: ttfb, ttftNs: ttft, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done };
 }
 
 async function stream(c: StreamCmd): Promise<StreamResult> {

@@ -118,14 +118,16 @@ const CLK_TCK = (() => {
   return Number.isFinite(n) && n > 0 ? n : 100;
 })();
 
-/** Cumulative user+system CPU time of a process (all threads) in µs, from /proc/<pid>/stat; null if unreadable. */
-export function cpuTimeUs(pid: number): number | null {
+/** Cumulative CPU time of a process (all threads) in µs, from /proc/<pid>/stat; null if unreadable. */
+export function cpuTimeUs(pid: number): { total: number; sys: number } | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     // Fields after "(comm)": state is field 3; utime/stime are fields 14/15.
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    const ticks = Number(rest[11]) + Number(rest[12]);
-    return Number.isFinite(ticks) ? (ticks * 1e6) / CLK_TCK : null;
+    const user = Number(rest[11]);
+    const sys = Number(rest[12]);
+    if (!Number.isFinite(user) || !Number.isFinite(sys)) return null;
+    return { total: ((user + sys) * 1e6) / CLK_TCK, sys: (sys * 1e6) / CLK_TCK };
   } catch {
     return null;
   }

@@ -35,7 +35,10 @@ export interface StreamCmd {
 }
 
 export interface OneStream {
+  /** First body byte. */
   ttfbNs: number;
+  /** First content chunk (time to first token). */
+  ttftNs: number;
   totalNs: number;
   content: number;
   readsWithContent: number;

@@ -1,6 +1,6 @@
-import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type ChatCell } from './results.ts';
+import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type ChatCell, type TargetId } from './results.ts';
 import { overhead } from './stats.ts';
-import { evaluateTargets, separateShare, type TargetCheck } from './targets.ts';
+import { evaluateTargets, monitorCostShare, separateShare, type TargetCheck } from './targets.ts';
 
 /** Markdown rendering of a run: machine, settings, one table per workload, the targets. */
 
@@ -74,12 +74,15 @@ function chatTable(r: BenchResults): string {
   );
 }
 
-const cpuCell = (cell: ChatCell) => (cell.cpuUsPerReq == null ? '—' : `${fmtInt(cell.cpuUsPerReq)}${cell.target === 'direct' ? ' (upstream)' : ''}`);
+const cpuCell = (cell: ChatCell) =>
+  cell.cpuUsPerReq == null
+    ? '—'
+    : `${fmtInt(cell.cpuUsPerReq)}${cell.cpuSysShare == null ? '' : ` (${Math.round(cell.cpuSysShare * 100)} % sys)`}${cell.target === 'direct' ? ' upstream' : ''}`;
 
 function streamTable(r: BenchResults): string {
   const d = r.stream.find((s) => s.target === 'direct' && s.status.ok && s.n > 0);
   const rows = r.stream.map((s) => {
-    if (!s.status.ok) return [TARGET_LABEL[s.target], failedNote(s.status), '', '', '', '', '', ''];
+    if (!s.status.ok) return [TARGET_LABEL[s.target], failedNote(s.status), '', '', '', '', '', '', '', ''];
     const rel = d && s.target !== 'direct';
     return [
       TARGET_LABEL[s.target],
@@ -87,15 +90,17 @@ function streamTable(r: BenchResults): string {
       fmtUs(s.ttfb.p50),
       fmtUs(s.ttfb.p99),
       rel ? fmtAddedUs(s.ttfb.p50 - d.ttfb.p50) : '',
+      fmtUs(s.ttft.p50),
+      rel ? fmtAddedUs(s.ttft.p50 - d.ttft.p50) : '',
       fmtMs(s.total.p50),
       rel ? fmtAddedUs(s.total.p50 - d.total.p50) : '',
       `${(100 * separateShare(s)).toFixed(1)} % (${s.n - s.coalesced}/${s.n} streams fully)`,
     ];
   });
   return mdTable(
-    ['target', 'streams', 'TTFB p50 µs', 'TTFB p99 µs', 'added TTFB p50 µs', 'total p50 ms', 'added total p50 µs', 'chunks arriving alone'],
+    ['target', 'streams', 'TTFB p50 µs', 'TTFB p99 µs', 'added TTFB p50 µs', 'first token p50 µs', 'added first token p50 µs', 'total p50 ms', 'added total p50 µs', 'chunks arriving alone'],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
   );
 }
 
@@ -122,8 +127,43 @@ function manyTable(r: BenchResults): string {
   ) + errors.join('');
 }
 
+/** Monitor on vs off, one row per concurrency; absent when the cell was not run. */
+function monitorTable(r: BenchResults): string {
+  const m = r.monitorCost!;
+  const rows = r.settings.monitorConcurrencies.map((c) => {
+    const at = (id: TargetId) => m.cells.find((k) => k.target === id && k.concurrency === c);
+    const on = at('gw-sqlite-mon');
+    const off = at('gw-sqlite-nomon');
+    const ok = (x?: ChatCell): x is ChatCell => !!x && x.status.ok && x.n > 0;
+    if (!ok(on) || !ok(off)) {
+      const why = [on, off].map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? '' : 'not run')).filter(Boolean).join('; ');
+      return [c, `FAILED: ${why.slice(0, 160)}`, '', '', '', '', '', '', ''];
+    }
+    const cpuAdded = on.cpuUsPerReq != null && off.cpuUsPerReq != null ? on.cpuUsPerReq - off.cpuUsPerReq : null;
+    return [
+      c,
+      fmtInt(on.rps),
+      fmtInt(off.rps),
+      `${(monitorCostShare(on, off) * 100).toFixed(1)} %`,
+      `${fmtInt(on.cpuUsPerReq)} / ${fmtInt(off.cpuUsPerReq)}`,
+      cpuAdded == null ? '—' : `${cpuAdded >= 0 ? '+' : ''}${Math.round(cpuAdded)}`,
+      `${fmtUs(on.lat.p50)} / ${fmtUs(off.lat.p50)}`,
+      `${fmtUs(on.lat.p99)} / ${fmtUs(off.lat.p99)}`,
+      `${on.n}/${on.errors} · ${off.n}/${off.errors}`,
+    ];
+  });
+  const n = (v: number | null) => (v == null ? 'unknown' : String(v));
+  return (
+    mdTable(
+      ['conc.', 'on req/s', 'off req/s', 'throughput cost', 'CPU µs/req on / off', 'CPU added µs/req', 'p50 µs on / off', 'p99 µs on / off', 'ok/errors on · off'],
+      rows,
+      ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ) + `\n\nMonitor events recorded by the end of the cell: monitor on ${n(m.written.on)}, monitor off ${n(m.written.off)}.`
+  );
+}
+
 export function targetsTable(checks: TargetCheck[]): string {
-  return mdTable(['target (issue 7)', 'measured', 'result'], checks.map((c) => [c.target, c.measured, VERDICT_MARK[c.verdict]]));
+  return mdTable(['target', 'measured', 'result'], checks.map((c) => [c.target, c.measured, VERDICT_MARK[c.verdict]]));
 }
 
 export function renderReport(r: BenchResults): string {
@@ -139,24 +179,27 @@ export function renderReport(r: BenchResults): string {
     `- **Pinning**: ${s.pinning}`,
     `- **Method**: closed-loop load from a separate undici keep-alive process, timed with process.hrtime.bigint(); ${s.rounds} interleaved rounds × ${s.windowMs} ms per target and cell (after a ${s.warmupMs} ms warm-up), targets rotated each round so machine noise hits all of them; model \`${s.model}\`; run took ${(r.durationMs / 1000).toFixed(0)} s.`,
     '- **Gateway**: one `kaixu serve` process, LOG_LEVEL=warn, full governance: virtual key, model allowlist, device seat (`x-kaixu-install-id`, install id required), RPM limit, cap reservation, usage ledger, monitor events.',
-    '- **CPU µs/req**: user+system time of the server process (/proc/<pid>/stat) over the measured windows ÷ answered requests; for *direct* it is the fake upstream’s own cost.',
+    '- **CPU µs/req**: user+system time of the server process (/proc/<pid>/stat, all threads) over the measured windows ÷ answered requests, with the kernel’s share; for *direct* it is the fake upstream’s own cost.',
+    '- **Streams**: TTFB = first body byte; first token = first chunk with content; “chunks arriving alone” = share of content chunks that came in a network read of their own (not coalesced).',
     '',
     `## Targets — ${met}/${checks.length} met`,
     '',
     targetsTable(checks),
-    '',
-    '## Non-streaming chat',
-    '',
-    chatTable(r),
-    '',
-    `## Streaming chat — ${s.streamChunks} chunks, ${s.streamChunkDelayMs} ms apart, one stream at a time`,
-    '',
-    streamTable(r),
-    '',
-    `## ${s.manyStreams} concurrent streams held open (${s.streamChunks} chunks, ${s.manyChunkDelayMs} ms apart)`,
-    '',
-    manyTable(r),
   ];
+  // Workloads with no rows (an `--only` subset) are left out.
+  if (r.chat.length) parts.push('', '## Non-streaming chat', '', chatTable(r));
+  if (r.stream.length) parts.push('', `## Streaming chat — ${s.streamChunks} chunks, ${s.streamChunkDelayMs} ms apart, one stream at a time`, '', streamTable(r));
+  if (r.many.length) parts.push('', `## ${s.manyStreams} concurrent streams held open (${s.streamChunks} chunks, ${s.manyChunkDelayMs} ms apart)`, '', manyTable(r));
+  if (r.monitorCost) {
+    parts.push(
+      '',
+      `## Monitoring cost — gateway / SQLite with monitor events on vs off (MONITOR_ENABLED=false), non-streaming chat`,
+      '',
+      `Two otherwise identical gateway processes (full governance), alternating in ${s.monitorRounds} rounds × ${s.monitorWindowMs} ms each after a ${s.monitorWarmupMs} ms warm-up; throughput cost = 1 − on ÷ off.`,
+      '',
+      monitorTable(r),
+    );
+  }
   if (r.failures.length) {
     parts.push('', '## Targets that did not run', '');
     for (const f of r.failures) parts.push(`- **${TARGET_LABEL[f.target]}** (${f.target}): ${f.error.split('\n').slice(0, 6).join(' ⏎ ').slice(0, 600)}`);

@@ -2,7 +2,7 @@ import type { Summary } from './stats.ts';
 
 /** What one bench run produced; report.ts and targets.ts read only this. */
 
-export type TargetId = 'direct' | 'floor' | 'gw-sqlite' | 'gw-pg' | 'seed-sqlite';
+export type TargetId = 'direct' | 'floor' | 'gw-sqlite' | 'gw-pg' | 'seed-sqlite' | 'gw-sqlite-mon' | 'gw-sqlite-nomon';
 
 export const TARGET_LABEL: Record<TargetId, string> = {
   direct: 'direct',
@@ -10,6 +10,8 @@ export const TARGET_LABEL: Record<TargetId, string> = {
   'gw-sqlite': 'gateway / SQLite',
   'gw-pg': 'gateway / PostgreSQL',
   'seed-sqlite': 'gateway / SQLite',
+  'gw-sqlite-mon': 'gateway / SQLite, monitor on',
+  'gw-sqlite-nomon': 'gateway / SQLite, monitor off',
 };
 
 export const TARGET_ROUTE: Record<TargetId, string> = {
@@ -18,6 +20,8 @@ export const TARGET_ROUTE: Record<TargetId, string> = {
   'gw-sqlite': 'POST /v1/chat/completions',
   'gw-pg': 'POST /v1/chat/completions',
   'seed-sqlite': 'POST /.netlify/functions/gateway-chat',
+  'gw-sqlite-mon': 'POST /v1/chat/completions',
+  'gw-sqlite-nomon': 'POST /v1/chat/completions',
 };
 
 export type CellStatus = { ok: true } | { ok: false; error: string };
@@ -33,6 +37,8 @@ export interface ChatCell {
   lat: Summary;
   /** CPU of the server process (direct: the fake upstream) per request, µs. */
   cpuUsPerReq: number | null;
+  /** Share of that CPU spent in the kernel (system time). */
+  cpuSysShare: number | null;
 }
 
 export interface StreamRow {
@@ -40,7 +46,10 @@ export interface StreamRow {
   status: CellStatus;
   n: number;
   expectChunks: number;
+  /** First body byte. */
   ttfb: Summary;
+  /** First content chunk. */
+  ttft: Summary;
   total: Summary;
   /** Streams in which some content chunks shared a network read (were coalesced). */
   coalesced: number;
@@ -88,6 +97,22 @@ export interface BenchSettings {
   manyChunkDelayMs: number;
   pinning: string;
   model: string;
+  /** The monitoring-cost cell: gateway / SQLite with and without monitor events, interleaved. */
+  monitorConcurrencies: number[];
+  monitorRounds: number;
+  monitorWindowMs: number;
+  /** Warm-up of the first monitoring-cost cell (both gateways start fresh). */
+  monitorWarmupMs: number;
+}
+
+/**
+ * Monitor on (gw-sqlite-mon) vs off (gw-sqlite-nomon, MONITOR_ENABLED=false): two fresh gateways
+ * with full governance, non-streaming chat, alternating in the same rounds. `written` is what each gateway's monitor writer
+ * reported after the load (proof that the switch did what the row says); null when unreadable.
+ */
+export interface MonitorCost {
+  cells: ChatCell[];
+  written: { on: number | null; off: number | null };
 }
 
 export interface BenchResults {
@@ -96,6 +121,8 @@ export interface BenchResults {
   chat: ChatCell[];
   stream: StreamRow[];
   many: ManyStreamsRow[];
+  /** Absent when the monitoring-cost cell was not run (`--only` without `monitor`). */
+  monitorCost?: MonitorCost;
   /** Targets that could not start at all (and why). */
   failures: { target: TargetId; error: string }[];
   notes: string[];

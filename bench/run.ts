@@ -5,10 +5,10 @@ import { parseArgs } from 'node:util';
 import type { Gateway } from './gateway.ts';
 import { LoadClient } from './load-client.ts';
 import { describeMachine, loadavg } from './machine.ts';
-import { planPinning } from './procs.ts';
+import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
 import { renderReport } from './report.ts';
-import { TARGET_LABEL, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type StreamRow, type TargetId } from './results.ts';
+import { TARGET_LABEL, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
 import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from './workloads.ts';
@@ -16,7 +16,8 @@ import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from '.
 /**
  * `npm run bench`: direct vs floor proxy vs gateway (SQLite, PostgreSQL) in one interleaved run.
  *   --quick            short windows (harness check, numbers not meaningful)
- *   --only a,b         targets among direct,floor,gw-sqlite,gw-pg (seed row follows gw-sqlite)
+ *   --only a,b         targets among direct,floor,gw-sqlite,gw-pg (seed row follows gw-sqlite),
+ *                      and monitor (the monitoring-cost cell: gateway / SQLite with monitor on vs off)
  *   --window MS --rounds N --warmup MS --streams N --model M --out FILE --no-write
  *   --profile [--profile-seconds S] [--profile-target sqlite|postgres]
  *                      profile the gateway with node --cpu-prof instead, print the top functions
@@ -40,6 +41,9 @@ const { values: args } = parseArgs({
     'profile-seconds': { type: 'string', default: '10' },
     'profile-target': { type: 'string', default: 'sqlite' },
     'pg-url': { type: 'string' },
+    'monitor-rounds': { type: 'string' },
+    'monitor-window': { type: 'string' },
+    'monitor-warmup': { type: 'string' },
   },
   strict: true,
 });
@@ -58,9 +62,26 @@ const settings: BenchSettings = {
   manyChunkDelayMs: 100,
   pinning: pinning.note,
   model: args.model,
+  monitorConcurrencies: [16, 64],
+  // Two targets only: more, shorter alternating rounds than the other cells, for the same time.
+  monitorRounds: num(args['monitor-rounds'], quick ? 2 : 8),
+  monitorWindowMs: num(args['monitor-window'], quick ? 300 : 750),
+  monitorWarmupMs: num(args['monitor-warmup'], quick ? 300 : 2000),
 };
-const only = new Set((args.only ?? 'direct,floor,gw-sqlite,gw-pg').split(',').map((s) => s.trim()));
+const only = new Set((args.only ?? 'direct,floor,gw-sqlite,gw-pg,monitor').split(',').map((s) => s.trim()));
 const pgAdminUrl = args['pg-url'] ?? process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+
+type GatewayId = 'gw-sqlite' | 'gw-pg' | 'gw-sqlite-mon' | 'gw-sqlite-nomon';
+/**
+ * The monitoring-cost cell gets its own pair of fresh SQLite gateways, identical but for
+ * MONITOR_ENABLED: same age, same table sizes, same warm-up, so the difference is the monitor.
+ */
+const GATEWAYS: { id: GatewayId; kind: 'sqlite' | 'postgres'; env?: Record<string, string>; when: 'gw-sqlite' | 'gw-pg' | 'monitor' }[] = [
+  { id: 'gw-sqlite', kind: 'sqlite', when: 'gw-sqlite' },
+  { id: 'gw-pg', kind: 'postgres', when: 'gw-pg' },
+  { id: 'gw-sqlite-mon', kind: 'sqlite', when: 'monitor' },
+  { id: 'gw-sqlite-nomon', kind: 'sqlite', env: { MONITOR_ENABLED: 'false' }, when: 'monitor' },
+];
 
 const stoppers: (() => Promise<void>)[] = [];
 async function cleanup() {
@@ -84,16 +105,16 @@ async function bench(): Promise<BenchResults> {
     stoppers.push(() => floor.child.stop());
     runtimes.push(floorRuntime(floor, settings.model));
   }
-  const gwKinds = (['sqlite', 'postgres'] as const).filter((k) => only.has(k === 'sqlite' ? 'gw-sqlite' : 'gw-pg'));
-  log(`starting ${gwKinds.map((k) => `gateway/${k}`).join(', ') || 'no gateway'}…`);
+  const gwSpecs = GATEWAYS.filter((g) => only.has(g.when));
+  log(`starting ${gwSpecs.map((g) => TARGET_LABEL[g.id]).join(', ') || 'no gateway'}…`);
   const gws = await Promise.all(
-    gwKinds.map((kind) =>
-      startGatewaySafe({ kind, root: ROOT, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl }),
+    gwSpecs.map(({ kind, env }) =>
+      startGatewaySafe({ kind, root: ROOT, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl, env }),
     ),
   );
-  const gateways: { id: TargetId; gw: Gateway }[] = [];
-  gwKinds.forEach((kind, i) => {
-    const id: TargetId = kind === 'sqlite' ? 'gw-sqlite' : 'gw-pg';
+  const gateways: { id: GatewayId; gw: Gateway }[] = [];
+  const monitorRts: (Runtime & { smokeFailure?: string })[] = [];
+  gwSpecs.forEach(({ id }, i) => {
     const g = gws[i];
     if (g instanceof Error) {
       failures.push({ target: id, error: g.message });
@@ -102,26 +123,19 @@ async function bench(): Promise<BenchResults> {
     }
     stoppers.push(() => (g as Gateway).stop());
     gateways.push({ id, gw: g });
-    runtimes.push(...gatewayRuntimes(id, g, settings.model));
+    const rts = gatewayRuntimes(id, g, settings.model);
+    if (id === 'gw-sqlite-mon' || id === 'gw-sqlite-nomon') monitorRts.push(rts[0]);
+    else runtimes.push(...rts);
   });
 
   const load = await LoadClient.start(ROOT, pinning.load);
   stoppers.push(() => load.stop());
   await upstream.setDefault({ kind: 'ok' });
-  await smoke(load, runtimes);
-  for (const rt of runtimes) if (rt.smokeFailure) log(`  ${rt.id}: ${rt.smokeFailure.split('\n')[0].slice(0, 200)}`);
+  await smoke(load, [...runtimes, ...monitorRts]);
+  for (const rt of [...runtimes, ...monitorRts]) if (rt.smokeFailure) log(`  ${rt.id}: ${rt.smokeFailure.split('\n')[0].slice(0, 200)}`);
 
-  const phase: Phase = { windowMs: settings.windowMs, warmupMs: settings.warmupMs, rounds: settings.rounds };
-  const chat: ChatCell[] = [];
-  for (const c of settings.concurrencies) {
-    log(`non-streaming chat, concurrency ${c}`);
-    chat.push(...(await runChatCell(load, runtimes, c, phase, log)));
-  }
-
-  log(`streaming chat, ${settings.streamChunks} chunks ${settings.streamChunkDelayMs} ms apart`);
-  await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
-  const stream: StreamRow[] = await runStreamCell(load, runtimes, settings.streamChunks, phase, log);
-
+  // First, while the servers are idle: RSS growth then measures what the streams cost, not what is
+  // left of the heap earlier load phases grew.
   log(`${settings.manyStreams} concurrent streams, chunks ${settings.manyChunkDelayMs} ms apart`);
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.manyChunkDelayMs });
   const many: ManyStreamsRow[] = [];
@@ -129,16 +143,43 @@ async function bench(): Promise<BenchResults> {
     many.push(await runMany(load, rt, { n: settings.manyStreams, expectChunks: settings.streamChunks, timeoutMs: 60_000, settleMs: 1_000 }, log));
   }
 
+  await upstream.setDefault({ kind: 'ok' });
+  const phase: Phase = { windowMs: settings.windowMs, warmupMs: settings.warmupMs, rounds: settings.rounds };
+  const chat: ChatCell[] = [];
+  for (const c of settings.concurrencies) {
+    log(`non-streaming chat, concurrency ${c}`);
+    chat.push(...(await runChatCell(load, runtimes, c, phase, log)));
+  }
+
+  let monitorCost: BenchResults['monitorCost'];
+  if (only.has('monitor')) {
+    // Monitor on vs off, alternating in the same rounds: what per-request monitor events cost.
+    // The first cell's longer warm-up lets V8 optimise both fresh processes alike.
+    const cells: ChatCell[] = [];
+    for (const [i, c] of settings.monitorConcurrencies.entries()) {
+      log(`monitoring cost (monitor on vs off), concurrency ${c}`);
+      const p: Phase = { windowMs: settings.monitorWindowMs, rounds: settings.monitorRounds, warmupMs: i === 0 ? settings.monitorWarmupMs : settings.warmupMs };
+      cells.push(...(await runChatCell(load, monitorRts, c, p, log)));
+    }
+    const recorded = async (id: GatewayId) => (await gateways.find((g) => g.id === id)?.gw.monitorRecorded()) ?? null;
+    await sleep(500); // let the monitor writer flush what is queued
+    monitorCost = { cells, written: { on: await recorded('gw-sqlite-mon'), off: await recorded('gw-sqlite-nomon') } };
+  }
+
+  log(`streaming chat, ${settings.streamChunks} chunks ${settings.streamChunkDelayMs} ms apart`);
+  await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
+  const stream: StreamRow[] = await runStreamCell(load, runtimes, settings.streamChunks, phase, log);
+
   if (quick) notes.push('`--quick` run: windows too short for meaningful numbers (harness check only).');
   if (!pinning.load) notes.push(`Processes were ${pinning.note}; load generator and servers compete for the same cores.`);
   notes.push('Direct and floor rows measure the same fake upstream (test/fakes/openai.ts) the gateway calls; it answers from precomputed bodies.');
   for (const { id, gw } of gateways) {
-    notes.push(`${TARGET_LABEL[id]} governance: refused ${gw.refusals}; after the run: ${await gw.audit()}.`);
+    notes.push(`${TARGET_LABEL[id]} governance: refused ${gw.refusals}; after the run: ${await gw.finish()}.`);
   }
   log('stopping…');
   await cleanup();
   machine.loadavg = `${machine.loadavg} → ${loadavg()}`;
-  return { machine, settings, chat, stream, many, failures, notes, durationMs: Date.now() - started };
+  return { machine, settings, chat, stream, many, monitorCost, failures, notes, durationMs: Date.now() - started };
 }
 
 async function main() {
@@ -147,7 +188,7 @@ async function main() {
     const md = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), kind: target, pgAdminUrl, log, stoppers });
     await cleanup();
     process.stdout.write(md);
-    if (!args['no-write']) writeFileSync(join(ROOT, 'bench/results/profile.md'), md);
+    if (!args['no-write']) writeFileSync(join(ROOT, `bench/results/profile-${target}.md`), md);
     return;
   }
   const results = await bench();

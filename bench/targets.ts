@@ -1,7 +1,7 @@
 import type { BenchResults, ChatCell, StreamRow, TargetId } from './results.ts';
 
 /**
- * The performance targets of issue 7, each evaluated against one run's results. A target whose
+ * The performance targets of issue 7 (and issue 6's monitoring cost), each evaluated against one run's results. A target whose
  * inputs were not measured (a failed target, a missing row) is reported as such, never as met.
  */
 export type Verdict = 'met' | 'missed' | 'not measured';
@@ -106,5 +106,31 @@ export function evaluateTargets(r: BenchResults): TargetCheck[] {
     if (!p || !s) out.push(missing('pg', t, 'gateway on PostgreSQL or SQLite at concurrency 64'));
     else out.push(check('pg', t, `${pct(p.rps / s.rps)} (${Math.round(p.rps)} vs ${Math.round(s.rps)} req/s)`, p.rps >= 0.5 * s.rps));
   }
+  out.push(monitorCheck(r));
   return out;
+}
+
+/** Throughput lost to monitor events: 1 − (monitor on) / (monitor off), at one concurrency. */
+export const monitorCostShare = (on: ChatCell, off: ChatCell) => 1 - on.rps / off.rps;
+
+/**
+ * Issue 6: monitoring costs < 10 % of throughput, at every concurrency of the monitoring-cost
+ * cell. Not measured unless each gateway's own monitor counters prove the switch: the "on" one
+ * recorded events, the "off" one none.
+ */
+function monitorCheck(r: BenchResults): TargetCheck {
+  const t = `monitoring costs < 10 % of throughput (issue 6; gateway / SQLite, monitor on vs off, concurrency ${r.settings.monitorConcurrencies.join(' and ')})`;
+  const m = r.monitorCost;
+  if (!m) return missing('monitor', t, 'monitoring-cost cell not run');
+  if (!m.written.on) return missing('monitor', t, `the monitor-on gateway recorded ${m.written.on ?? 'an unknown number of'} events`);
+  if (m.written.off !== 0) return missing('monitor', t, `the monitor-off gateway recorded ${m.written.off ?? 'an unknown number of'} events`);
+  const pairs = r.settings.monitorConcurrencies.map((c) => {
+    const pick = (id: TargetId) => m.cells.find((k) => k.target === id && k.concurrency === c && k.status.ok && k.n > 0);
+    return { c, on: pick('gw-sqlite-mon'), off: pick('gw-sqlite-nomon') };
+  });
+  const bad = pairs.find((p) => !p.on || !p.off);
+  if (bad || pairs.length === 0) return missing('monitor', t, `monitor on or off at concurrency ${bad?.c ?? '—'}`);
+  const shares = pairs.map((p) => ({ c: p.c, on: p.on!, off: p.off!, share: monitorCostShare(p.on!, p.off!) }));
+  const measured = shares.map((x) => `${(x.share * 100).toFixed(1)} % at c=${x.c} (${Math.round(x.on.rps)} vs ${Math.round(x.off.rps)} req/s)`).join('; ');
+  return check('monitor', t, measured, shares.every((x) => x.share < 0.1));
 }

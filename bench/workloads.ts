@@ -40,7 +40,7 @@ function statusOf(n: number, errors: number, firstError: string | null, dead: st
 }
 
 export async function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
-  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, cpuKnown: true, dead: null as string | null }]));
+  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dead: null as string | null }]));
   const live = () => targets.filter((t) => !acc.get(t.id)!.dead);
   const mark = (t: Runtime, why: string) => (acc.get(t.id)!.dead = why);
   for (const t of live()) {
@@ -66,7 +66,10 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       }
       const cpu1 = cpuTimeUs(t.pid);
       if (cpu0 == null || cpu1 == null) a.cpuKnown = false;
-      else a.cpuUs += cpu1 - cpu0;
+      else {
+        a.cpuUs += cpu1.total - cpu0.total;
+        a.sysUs += cpu1.sys - cpu0.sys;
+      }
       a.lat.push(res.latNs);
       a.errors += res.errors;
       a.firstError ??= res.firstError;
@@ -86,6 +89,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       rps: a.elapsedNs > 0 ? n / (a.elapsedNs / 1e9) : 0,
       lat: summarize(lat),
       cpuUsPerReq: a.cpuKnown ? cpuPerRequestUs(0, a.cpuUs, n) : null,
+      cpuSysShare: a.cpuKnown && a.cpuUs > 0 ? a.sysUs / a.cpuUs : null,
     };
     log(`  ${t.id.padEnd(12)} c=${String(concurrency).padEnd(3)} ${cell.status.ok ? `${Math.round(cell.rps)} req/s, p50 ${Math.round(cell.lat.p50 / 1000)} µs` : `FAILED ${cell.status.error.split('\n')[0].slice(0, 140)}`}`);
     return cell;
@@ -124,6 +128,7 @@ export async function runStreamCell(load: LoadClient, targets: Runtime[], expect
       n: s.length,
       expectChunks,
       ttfb: summarize(s.map((x) => x.ttfbNs)),
+      ttft: summarize(s.map((x) => x.ttftNs)),
       total: summarize(s.map((x) => x.totalNs)),
       coalesced: s.filter((x) => x.readsWithContent < x.content).length,
       minReads: s.length ? Math.min(...s.map((x) => x.readsWithContent)) : 0,

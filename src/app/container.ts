@@ -127,6 +127,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
 
   const gov = createGovernance({ config, storage, clock, log, audit, bus });
   gov.service.usageSink = obs.metrics;
+  gov.service.authRefresher = (stale) => keyAuth.refresh(stale);
   obs.jobs.register(SWEEP_JOB_KIND, async () => {
     const released = await gov.sweepExpiredReservations();
     const pruned = await gov.pruneRateWindows();

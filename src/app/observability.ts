@@ -21,7 +21,7 @@ export interface Observability {
   jobs: JobRunner;
   heartbeat: HeartbeatService;
   timeline: Timeline;
-  /** Request observers: monitor event, metrics, access log. */
+  /** Request observers: monitor event (unless MONITOR_ENABLED=false), metrics, access log. */
   observers: ((r: ObservedRequest) => void)[];
 }
 
@@ -81,6 +81,7 @@ export function createObservability(d: { config: Config; clock: Clock; log: Logg
     jobs,
     heartbeat,
     timeline: new Timeline(storage.db),
-    observers: [monitor.observe, metrics.observe, accessLogObserver(log)],
+    // MONITOR_ENABLED=false: no per-request event at all (nothing built, queued or written).
+    observers: [...(config.MONITOR_ENABLED ? [monitor.observe] : []), metrics.observe, accessLogObserver(log)],
   };
 }

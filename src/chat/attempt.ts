@@ -1,7 +1,8 @@
 import type { LaneTarget, Upstream } from '../lanes/types.ts';
 import type { ChatResult, ProviderAdapter, ProviderError, StreamEvent } from '../providers/types.ts';
+import type { CallAbort } from '../upstream/abort.ts';
 import { asProviderError, type UpstreamBody, type UpstreamResponse } from '../upstream/client.ts';
-import { upstreamEvents } from '../upstream/events.ts';
+import { upstreamEvents, type UpstreamEvent } from '../upstream/events.ts';
 import type { AdapterLookup, CallInfo, ChatParams, UpstreamPort } from './types.ts';
 
 export interface AttemptDeps {
@@ -13,17 +14,24 @@ export interface AttemptInput {
   upstream: Upstream;
   target: LaneTarget;
   params: ChatParams;
-  signal: AbortSignal;
+  signal: CallAbort;
   info: CallInfo;
 }
 
-/** An upstream stream that has produced its first client-visible event. */
+/** An upstream stream that has reached the point where the caller commits to it (see openOnce). */
 export interface OpenStream {
-  events: AsyncGenerator<StreamEvent>;
+  events: AsyncGenerator<UpstreamEvent>;
   body: UpstreamBody;
-  /** Events read while opening (usage, then the first delta or finish), not yet processed. */
+  /** Events read while opening (usage, the first delta or finish), not yet processed. */
   pending: StreamEvent[];
 }
+
+/**
+ * How far a stream is read before the attempt counts as answered: its first event (the caller
+ * starts the response then, e.g. /v1's role chunk), or its first text delta or finish (nothing
+ * reaches the client before the text, e.g. the seed stream after its meta frame).
+ */
+export type CommitPoint = 'event' | 'delta';
 
 export type Attempt<T> = { ok: true; value: T } | { ok: false; error: ProviderError };
 
@@ -69,11 +77,11 @@ export function completeOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<C
 }
 
 /**
- * Opens a stream on one target and reads until the first event the client would see (a text
- * delta or the finish). Until then nothing has reached the client, so any failure — including
- * the connection dropping before the first chunk — is still eligible for the next target.
+ * Opens a stream on one target and reads up to the commit point. Until then nothing has reached
+ * the client, so any failure — an error event, the connection dropping before the first chunk —
+ * is still eligible for the next target.
  */
-export function openOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<OpenStream>> {
+export function openOnce(d: AttemptDeps, a: AttemptInput, commitAt: CommitPoint): Promise<Attempt<OpenStream>> {
   return timed(a, async () => {
     const sent = await send(d, a, true);
     if (!sent.ok) return sent;
@@ -85,6 +93,10 @@ export function openOnce(d: AttemptDeps, a: AttemptInput): Promise<Attempt<OpenS
       if (r.done) break;
       const ev = r.value;
       if (ev.type === 'error') return { ok: false, error: ev.error.cause === 'cut' ? { ...ev.error, retryable: true } : ev.error };
+      if (ev.type === 'open') {
+        if (commitAt === 'event') break;
+        continue;
+      }
       pending.push(ev);
       if (ev.type === 'delta' || ev.type === 'finish') break;
     }

@@ -4,7 +4,8 @@ import type { UpstreamRegistry } from '../lanes/upstreams.ts';
 import { AppError } from '../lib/errors.ts';
 import { estimateTokens } from '../providers/tokens.ts';
 import type { ProviderError, Usage } from '../providers/types.ts';
-import { completeOnce, openOnce, type Attempt, type AttemptDeps, type OpenStream } from './attempt.ts';
+import type { CallAbort } from '../upstream/abort.ts';
+import { completeOnce, openOnce, type Attempt, type AttemptDeps, type CommitPoint, type OpenStream } from './attempt.ts';
 import { openaiFinishReason, upstreamAppError } from './errors.ts';
 import { reportedNames } from './names.ts';
 import type { BeginInput, ChatOutcome, ChatStreamItem, ReportedNames } from './types.ts';
@@ -17,16 +18,16 @@ export interface SessionDeps extends AttemptDeps {
 
 export const clientClosed = () => new AppError('CLIENT_CLOSED', 'Client closed the request');
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
+function sleep(ms: number, abort: CallAbort): Promise<void> {
   return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal.removeEventListener('abort', done);
+    const t = setTimeout(() => {
+      off();
       resolve();
-    }
-    signal.addEventListener('abort', done, { once: true });
+    }, ms);
+    const off = abort.onAbort(() => {
+      clearTimeout(t);
+      resolve();
+    });
   });
 }
 
@@ -38,11 +39,10 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  * moves on to the next target. Retry-After is honored per upstream: a target on an upstream
  * that asked us to wait is called only after that wait (when ≤ maxRetryAfterMs) and skipped
  * when the wait is longer; a different upstream is its own rate-limit domain and is tried at once.
- * Once the first delta is out, failures end the stream (never a retry).
+ * Once a stream is committed (see `open`), failures end the stream (never a retry).
  */
 export class ChatSession {
-  private readonly ac = new AbortController();
-  private readonly unlink: () => void;
+  private readonly ac: CallAbort;
   private readonly started = performance.now();
   private closed = false;
   private final?: Promise<ChatOutcome>;
@@ -59,14 +59,7 @@ export class ChatSession {
     readonly admission: Admission,
   ) {
     this.names = reportedNames(input.route, input.route.targets[0]!);
-    const onAbort = () => this.ac.abort();
-    if (input.signal.aborted) this.ac.abort();
-    else input.signal.addEventListener('abort', onAbort, { once: true });
-    this.unlink = () => input.signal.removeEventListener('abort', onAbort);
-  }
-
-  get signal(): AbortSignal {
-    return this.ac.signal;
+    this.ac = input.abort;
   }
 
   /** Non-streaming: the whole answer, settled. Throws AppError (after releasing) on failure. */
@@ -83,13 +76,17 @@ export class ChatSession {
     }
   }
 
-  /** Streaming, phase 1: reach an upstream that produced its first event. Throws AppError after releasing. */
-  async open(): Promise<void> {
+  /**
+   * Streaming, phase 1: reach an upstream that is streaming, read up to `commitAt` (its first
+   * event, or its first delta). Failures before that move on to the next target; after it, the
+   * stream is committed. Throws AppError after releasing.
+   */
+  async open(commitAt: CommitPoint): Promise<void> {
     try {
-      const { target, value } = await this.tryTargets((a) => openOnce(this.d, a));
+      const { target, value } = await this.tryTargets((a) => openOnce(this.d, a, commitAt));
       this.stream = value;
       this.used = target;
-      if (this.ac.signal.aborted) throw clientClosed();
+      if (this.ac.aborted) throw clientClosed();
     } catch (e) {
       await this.release();
       throw e;
@@ -98,17 +95,18 @@ export class ChatSession {
 
   /**
    * Streaming, phase 2: the next delta, then one `done` (after settling), then null.
-   * A mid-stream upstream failure settles what was generated and throws the AppError.
-   * A client disconnect settles and returns null.
+   * A mid-stream upstream failure ends the call (see endEarly) and throws the AppError.
+   * A client disconnect ends it the same way and returns null.
    */
   async next(): Promise<ChatStreamItem | null> {
     const s = this.stream;
-    if (!s || this.final) return null;
+    if (!s || this.closed) return null;
     for (;;) {
       let ev = s.pending.shift();
       if (!ev) {
         const r = await s.events.next();
         if (r.done) return { type: 'done', outcome: await this.settle('ok', true) };
+        if (r.value.type === 'open') continue;
         ev = r.value;
       }
       if (ev.type === 'delta') {
@@ -121,11 +119,11 @@ export class ChatSession {
       } else if (ev.type === 'finish') {
         this.finishReason = ev.finish_reason;
       } else {
-        if (this.ac.signal.aborted) {
-          await this.settle('client_disconnect', false);
+        if (this.ac.aborted) {
+          await this.endEarly('client_disconnect');
           return null;
         }
-        await this.settle('upstream_cut', false);
+        await this.endEarly('upstream_cut');
         throw upstreamAppError(ev.error, this.shownProvider(ev.error.provider));
       }
     }
@@ -134,8 +132,22 @@ export class ChatSession {
   /** The client went away: stop the upstream now and bill what was generated (or release). */
   async cancel(): Promise<void> {
     this.ac.abort();
-    if (this.stream) await this.settle('client_disconnect', false).catch(() => undefined);
+    if (this.stream) await this.endEarly('client_disconnect').catch(() => undefined);
     else await this.release();
+  }
+
+  /**
+   * A committed stream that stops before its end: what was generated is billed; when no text was
+   * generated yet (a stream committed at its first event), nothing was answered and the
+   * reservation is released, as it would have been before the commit.
+   */
+  private async endEarly(status: 'client_disconnect' | 'upstream_cut'): Promise<void> {
+    if (this.text) {
+      await this.settle(status, false);
+      return;
+    }
+    this.stream?.body.cancel();
+    await this.release();
   }
 
   private shownProvider(vendor: string): string {
@@ -147,25 +159,25 @@ export class ChatSession {
     const notBefore = new Map<string, number>();
     let last: ProviderError | undefined;
     for (const target of targets) {
-      if (this.ac.signal.aborted) throw clientClosed();
+      if (this.ac.aborted) throw clientClosed();
       const wait = (notBefore.get(target.provider) ?? 0) - performance.now();
       if (wait === Infinity) continue;
       if (wait > 0) {
         const t0 = performance.now();
-        await sleep(wait, this.ac.signal);
+        await sleep(wait, this.ac);
         this.input.info.upstreamMs += performance.now() - t0;
-        if (this.ac.signal.aborted) throw clientClosed();
+        if (this.ac.aborted) throw clientClosed();
       }
       const upstream: Upstream | null = await this.d.upstreams.get(target.provider);
       if (!upstream?.configured) continue;
       this.input.info.provider = target.provider;
       this.input.info.model = target.model;
-      const r = await attempt({ upstream, target, params: this.input.params, signal: this.ac.signal, info: this.input.info });
+      const r = await attempt({ upstream, target, params: this.input.params, signal: this.ac, info: this.input.info });
       if (r.ok) {
         this.names = reportedNames(this.input.route, target);
         return { target, value: r.value };
       }
-      if (this.ac.signal.aborted) throw clientClosed();
+      if (this.ac.aborted) throw clientClosed();
       last = r.error;
       if (!r.error.retryable) break;
       const ra = r.error.retryAfterMs;
@@ -178,7 +190,6 @@ export class ChatSession {
   private async release(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.unlink();
     await this.admission.release();
   }
 
@@ -199,7 +210,6 @@ export class ChatSession {
     this.final ??= (async () => {
       if (this.closed) throw clientClosed();
       this.closed = true;
-      this.unlink();
       if (status !== 'ok') this.stream?.body.cancel();
       const target = this.used!;
       const { usage, source } = this.billedUsage(completed);

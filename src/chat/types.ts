@@ -1,6 +1,7 @@
 import type { CallContext, MonthView } from '../gateway/governance.ts';
 import type { Route } from '../lanes/types.ts';
 import type { ChatMessage, ProviderAdapter, ProviderKind, Usage } from '../providers/types.ts';
+import type { CallAbort } from '../upstream/abort.ts';
 import type { UpstreamClient } from '../upstream/client.ts';
 
 /** The slice of the upstream HTTP client the chat service uses (src/upstream/client.ts). */
@@ -34,8 +35,11 @@ export interface BeginInput {
   route: Route;
   params: ChatParams;
   stream: boolean;
-  /** The client's connection: aborting it aborts the upstream call. */
-  signal: AbortSignal;
+  /**
+   * The call's one abort handle: the HTTP edge trips it when the client goes away, the session
+   * when it stops the upstream (cancel, failure); upstream requests take it as their signal.
+   */
+  abort: CallAbort;
   info: CallInfo;
 }
 

@@ -97,6 +97,8 @@ export const envSchema = z.object({
   STRIPE_API_PROTOCOL: z.enum(['http', 'https']).optional(),
 
   // Observability and jobs.
+  /** false: no per-request monitor events (the observer is not registered); client error reports still recorded. */
+  MONITOR_ENABLED: bool(true),
   MONITOR_RETENTION_DAYS: int(30, 1, 3650),
   MONITOR_ARCHIVE: bool(false),
   MONITOR_QUEUE_MAX: int(10_000, 10, 1_000_000),

@@ -63,4 +63,9 @@ export class SqliteDeviceStore implements DeviceStore {
   seen(d: DeviceSeen) {
     return sqliteAtomic(this.storage, () => this.tx(d));
   }
+
+  /** The same step, synchronously, for a caller already inside sqliteAtomic (caps/sqlite.ts). */
+  seenSync(d: DeviceSeen): { outcome: DeviceOutcome; active: number } {
+    return this.tx(d);
+  }
 }

@@ -5,7 +5,7 @@ import type { Clock } from '../lib/clock.ts';
 import { iso } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Storage } from '../storage/db.ts';
-import { PostgresDeviceStore, SqliteDeviceStore, type DeviceStore } from './device-store.ts';
+import { PostgresDeviceStore, SqliteDeviceStore, type DeviceOutcome, type DeviceSeen, type DeviceStore } from './device-store.ts';
 
 export const MAX_INSTALL_ID = 80;
 const UA_MAX = 240;
@@ -24,6 +24,12 @@ export interface DevicePolicy {
 export interface DeviceKey {
   keyId: string;
   customerId: string;
+}
+
+export interface DevicePlan {
+  installId: string | null;
+  /** Set when the database must see the device (register, refuse, or the periodic touch). */
+  step: DeviceSeen | null;
 }
 
 export interface DeviceView {
@@ -76,27 +82,46 @@ export class DeviceRegistry {
     return v;
   }
 
-  /** The seat check of a data-plane call. Returns the normalized install id (or null). */
-  async admit(k: DeviceKey, policy: DevicePolicy, rawInstallId: string | undefined, ua: string | undefined): Promise<string | null> {
+  /**
+   * The seat check's first half: normalize the install id, refuse a missing one when required,
+   * and say whether the database must see the device (`step`: unknown on this node, or its
+   * once-a-minute touch is due). A known device needs no step: the reservation re-checks that it
+   * was not revoked, inside its own statement.
+   */
+  prepare(k: DeviceKey, policy: DevicePolicy, rawInstallId: string | undefined, ua: string | undefined, now: number): DevicePlan {
     const installId = DeviceRegistry.normalize(rawInstallId);
     const max = policy.maxDevices != null && policy.maxDevices > 0 ? policy.maxDevices : 0;
     if (!installId) {
       if (policy.requireInstallId || max > 0) throw new AppError('MISSING_INSTALL_ID', DEVICE_MESSAGES.missing);
-      return null;
+      return { installId: null, step: null };
     }
-    const now = this.clock.now();
-    const ck = `${k.keyId}\u0000${installId}`;
-    const last = this.known.get(ck);
-    if (last !== undefined && now - last < this.touchEveryMs) return installId;
-    const r = await this.store.seen({ keyId: k.keyId, customerId: k.customerId, installId, ua: ua ? ua.slice(0, UA_MAX) : null, now, max });
+    const last = this.known.get(`${k.keyId}\u0000${installId}`);
+    if (last !== undefined && now - last < this.touchEveryMs) return { installId, step: null };
+    return { installId, step: { keyId: k.keyId, customerId: k.customerId, installId, ua: ua ? ua.slice(0, UA_MAX) : null, now, max } };
+  }
+
+  /** The second half: the outcome of the step (run alone, or folded into the reservation). Throws the seed refusals. */
+  apply(step: DeviceSeen, r: { outcome: DeviceOutcome; active: number }): void {
+    const ck = `${step.keyId}\u0000${step.installId}`;
     if (r.outcome === 'revoked') {
       this.known.delete(ck);
       throw new AppError('DEVICE_REVOKED', DEVICE_MESSAGES.revoked);
     }
-    if (r.outcome === 'limit') throw new AppError('DEVICE_LIMIT', DEVICE_MESSAGES.limit(r.active, max));
+    if (r.outcome === 'limit') throw new AppError('DEVICE_LIMIT', DEVICE_MESSAGES.limit(r.active, step.max));
     if (this.known.size > 100_000) this.known.clear();
-    this.known.set(ck, now);
-    return installId;
+    this.known.set(ck, step.now);
+  }
+
+  /** Run a prepared step in the database (its own atomic statement). */
+  seen(step: DeviceSeen): Promise<{ outcome: DeviceOutcome; active: number }> {
+    return this.store.seen(step);
+  }
+
+  /** The seat check of a data-plane call, as its own step. Returns the normalized install id (or null). */
+  async admit(k: DeviceKey, policy: DevicePolicy, rawInstallId: string | undefined, ua: string | undefined): Promise<string | null> {
+    const plan = this.prepare(k, policy, rawInstallId, ua, this.clock.now());
+    if (plan.step) this.apply(plan.step, await this.seen(plan.step));
+    return plan.installId;
   }
 
   async list(opts: { customerId: string; keyId?: string; limit: number }): Promise<DeviceView[]> {

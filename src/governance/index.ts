@@ -20,17 +20,23 @@ import { GovernanceService } from './service.ts';
  * Per call: allowlist → pricing → device seat → rate limit → cap reservation (service.ts), then
  * exactly one of settle / release (admission.ts).
  * - Caps are hard by reservation: reserve the call's upper-bound cost against the customer and
- *   the key month rows in one atomic step (caps/sqlite.ts; caps/postgres.ts → kaixu_reserve),
- *   settle to the exact cost with ONE usage event + both aggregates + the reservation dropped in
- *   one transaction. A crashed holder's reservations expire (RESERVATION_TTL_MS) and the recurring
- *   job `governance.sweep_reservations` releases them. cap_mode "soft": check-then-charge.
+ *   the key month in one atomic step, settle to the exact cost with ONE usage event + both
+ *   aggregates + the reservation dropped in one transaction. PostgreSQL (several nodes): holds
+ *   are rows, admission is one kaixu_admit call (caps/postgres.ts). SQLite (one node by
+ *   construction): holds live in the process's memory, spend and everything else is re-read from
+ *   the database at each reservation (caps/sqlite.ts). Settles arriving together share one
+ *   commit (caps/group-commit.ts). A crashed holder's reservations are released — by the crash
+ *   itself on SQLite, by the recurring job `governance.sweep_reservations` after
+ *   RESERVATION_TTL_MS on PostgreSQL (which also drops holds whose settle never came, on both).
+ *   cap_mode "soft": check-then-charge.
  * - Rate limits: sliding-window counters (rate-limit/window.ts) in memory (one node), PostgreSQL
  *   or Redis — never per process once several nodes share PostgreSQL (rate-limit/limiter.ts).
  * - Money is integer µ$; priceCost (metering/pricing.ts) rounds up once per call.
  * - Hot path: prices cached per node (reloaded on the 'pricing' invalidation), known devices
  *   cached and touched once a minute, SQLite steps are prepared statements, PostgreSQL steps are
- *   one function call each (reserve/release/rate hits commit asynchronously; settle does not —
- *   see migrations/003_governance_pg.ts).
+ *   one function call each (admit/release commit asynchronously; settle does not — see
+ *   migrations/003_governance_pg.ts). Governed calls may skip the authenticator's strict
+ *   per-request query (`deferRevocationCheck`): admission re-checks it atomically (service.ts).
  */
 export { applyRateLimitHeaders } from './rate-limit/headers.ts';
 
@@ -75,7 +81,7 @@ export function createGovernance(d: { config: Config; storage: Storage; clock: C
     service,
     pricing,
     devices,
-    usage: new UsageQueries(storage.db),
+    usage: new UsageQueries(storage.db, caps.memoryHolds),
     limiter,
     alerts,
     caps,
@@ -83,6 +89,7 @@ export function createGovernance(d: { config: Config; storage: Storage; clock: C
     pruneRateWindows: () => limiter.prune(clock.now()),
     start: () => limiter.start(),
     async close() {
+      await caps.close();
       await alerts.flush();
       await limiter.close();
     },

@@ -1,10 +1,10 @@
+import { randomBytes } from 'node:crypto';
 import type { Admission, AdmitInput, CallContext, CallTarget, Governance, MonthView } from '../gateway/governance.ts';
-import { AUTH_MESSAGES } from '../keys/auth.ts';
+import { AUTH_MESSAGES, type AuthContext } from '../keys/auth.ts';
 import { effectivePolicy } from '../keys/policy.ts';
 import { monthOf, type Clock } from '../lib/clock.ts';
 import { hmacHex } from '../lib/crypto.ts';
 import { AppError } from '../lib/errors.ts';
-import { newId } from '../lib/ids.ts';
 import { microsToCents } from '../lib/money.ts';
 import { priceCost, type Price, type PricingService } from '../metering/pricing.ts';
 import { GovernedAdmission, targetKey } from './admission.ts';
@@ -15,6 +15,17 @@ import { DEVICE_MESSAGES, type DeviceRegistry } from './devices.ts';
 import { monthView, remainingCents } from './month.ts';
 import { rateLimitHeaders, refusalHeaders } from './rate-limit/headers.ts';
 import type { RateLimiter } from './rate-limit/limiter.ts';
+import type { RateDecision } from './rate-limit/types.ts';
+
+const STALE = Symbol('stale');
+
+const rateLimited = (rl: RateDecision) =>
+  new AppError(
+    'RATE_LIMITED',
+    'Rate limit exceeded',
+    { ratelimit: { limit: rl.info.limit, remaining: rl.info.remaining, reset: rl.info.reset, scope: rl.info.scope } },
+    refusalHeaders(rl),
+  );
 
 /** Where metered usage is also counted (src/metrics Metrics.recordUsage). */
 export interface UsageSink {
@@ -34,18 +45,41 @@ export interface GovernanceDeps {
 }
 
 const KEY_TOUCH_MS = 60_000;
+/** Reloads after a `stale` answer before giving up (each means the key or customer changed again meanwhile). */
+const STALE_RETRIES = 3;
+
+/** Reloads a key's auth context from the database (KeyAuthenticator.refresh); null = revoked or gone. */
+export type AuthRefresher = (stale: AuthContext) => Promise<AuthContext | null>;
+
+// Reservation ids: a random per-process prefix and a counter (unique across nodes and restarts
+// without drawing random bytes on every call).
+const RES_PREFIX = `res_${randomBytes(8).toString('hex')}_`;
+let resSeq = 0;
 
 /**
  * Admission and metering for every data-plane call, in the order the design fixes:
  * allowlist (public name and every upstream target) → pricing (an unpriced target is refused
  * here, before anything is counted or sent) → device seat → rate limit → cap reservation.
+ *
  * Key validity and customer status were checked by the authenticator and are re-checked inside
- * the reservation step, so a revocation on another node holds even against a cached key.
+ * the reservation step, together with the key's and customer's updated_at: if either changed
+ * since the caller's AuthContext was loaded, the step does nothing and answers `stale`, and the
+ * call is re-admitted with a freshly loaded context. So a revocation, a disabled customer or a
+ * policy change made on another node holds on the very next call even against a cached key —
+ * which is why the data plane may skip the authenticator's per-request freshness query
+ * (`authenticate(h, { deferRevocationCheck: true })`, PostgreSQL).
+ *
+ * The device step (when due) and the rate-limit check-and-count ride in the reservation step
+ * whenever the counters live where it runs (PostgreSQL counters on PostgreSQL, memory counters
+ * on SQLite): admission is then one atomic step — one round trip on PostgreSQL, one synchronous
+ * block on SQLite — and a `stale` answer comes before anything was counted or registered.
  */
 export class GovernanceService implements Governance {
   readonly clock: Clock;
   readonly pricing: PricingService;
   usageSink: UsageSink | null = null;
+  /** Wired by the container (KeyAuthenticator.refresh). */
+  authRefresher: AuthRefresher | null = null;
   private readonly keyTouched = new Map<string, number>();
 
   constructor(private readonly d: GovernanceDeps) {
@@ -54,6 +88,18 @@ export class GovernanceService implements Governance {
   }
 
   async admit(ctx: CallContext, input: AdmitInput): Promise<Admission> {
+    for (let attempt = 0; ; attempt++) {
+      const a = await this.admitOnce(ctx, input);
+      if (a !== STALE) return a;
+      if (attempt >= STALE_RETRIES || !this.authRefresher) throw new AppError('SERVICE_UNAVAILABLE', 'Key or customer is being changed; retry');
+      const fresh = await this.authRefresher(ctx.auth);
+      if (!fresh) throw new AppError('INVALID_KEY', AUTH_MESSAGES.invalid);
+      if (!fresh.customer.is_active) throw new AppError('CUSTOMER_DISABLED', AUTH_MESSAGES.disabled);
+      ctx = { ...ctx, auth: fresh };
+    }
+  }
+
+  private async admitOnce(ctx: CallContext, input: AdmitInput): Promise<Admission | typeof STALE> {
     const { key, customer } = ctx.auth;
     const policy = effectivePolicy(key, customer, this.d.defaults);
     const targets: CallTarget[] = input.targets.length ? input.targets : [{ provider: ctx.publicProvider, model: ctx.publicModel }];
@@ -71,34 +117,47 @@ export class GovernanceService implements Governance {
       amount = Math.max(amount, priceCost(p, inUb, outMax));
     }
 
-    const installId = await this.d.devices.admit({ keyId: key.id, customerId: customer.id }, policy, ctx.installId, ctx.userAgent);
-
     const now = this.d.clock.now();
-    const rl = await this.d.limiter.hit(key.id, { rpm: policy.rpm, rpd: policy.rpd }, now);
-    if (rl && !rl.allowed) {
-      throw new AppError(
-        'RATE_LIMITED',
-        'Rate limit exceeded',
-        { ratelimit: { limit: rl.info.limit, remaining: rl.info.remaining, reset: rl.info.reset, scope: rl.info.scope } },
-        refusalHeaders(rl),
-      );
+    const caps = this.d.caps;
+    const dev = this.d.devices.prepare({ keyId: key.id, customerId: customer.id }, policy, ctx.installId, ctx.userAgent, now);
+    const windows = this.d.limiter.windows(key.id, { rpm: policy.rpm, rpd: policy.rpd }, now);
+    const foldRate = windows.length > 0 && caps.foldsRate(this.d.limiter);
+    // The device step rides along unless a separate rate-limit step must come between them.
+    const foldDevice = foldRate || windows.length === 0;
+    if (dev.step && !foldDevice) this.d.devices.apply(dev.step, await this.d.devices.seen(dev.step));
+    let rl: RateDecision | null = null;
+    if (windows.length && !foldRate) {
+      // Redis counters: a round trip of their own, before the reservation. (Should the
+      // reservation then answer `stale`, the retry counts the call again: a changed key may see
+      // one extra hit in the current window — the strict side.)
+      rl = await this.d.limiter.check(windows, now);
+      if (!rl.allowed) throw rateLimited(rl);
     }
-    const rlHeaders = rl ? rateLimitHeaders(rl.info) : {};
 
     const month = monthOf(now);
-    const reservationId = newId('res');
-    const r = await this.d.caps.reserve({
+    const reservationId = `${RES_PREFIX}${(++resSeq).toString(36)}`;
+    const r = await caps.reserve({
       id: reservationId,
       customerId: customer.id,
       keyId: key.id,
       month,
       amount,
-      installId,
+      installId: dev.installId,
       requestId: ctx.requestId,
       now,
       expiresAt: now + this.d.reservationTtlMs,
+      expect: { keyUpdatedAt: key.updated_at, customerUpdatedAt: customer.updated_at },
+      device: foldDevice ? dev.step : null,
+      rate: foldRate ? { windows, backend: this.d.limiter.backend } : null,
     });
-    if (r.outcome !== 'reserved' && r.outcome !== 'ok') this.refuse(r.outcome, r.snap, { customerId: customer.id, keyId: key.id, installId, month, amount, rlHeaders });
+    if (r.outcome === 'stale') return STALE;
+    if (r.device && dev.step) this.d.devices.apply(dev.step, r.device);
+    if (r.rate) {
+      rl = this.d.limiter.decide(windows, r.rate);
+      if (!rl.allowed) throw rateLimited(rl);
+    }
+    const rlHeaders = rl ? rateLimitHeaders(rl.info) : {};
+    if (r.outcome !== 'reserved' && r.outcome !== 'ok') this.refuse(r.outcome, r.snap, { customerId: customer.id, keyId: key.id, month, amount, rlHeaders });
     const snap = r.snap!;
     const view = monthView({ month, baseCapCents: snap.baseCapCents, keyCapCents: snap.keyCapCents, extraCents: snap.extraCents, cSpent: snap.cSpent, kSpent: snap.kSpent });
     return new GovernedAdmission(this, this.d.caps, {
@@ -108,16 +167,16 @@ export class GovernanceService implements Governance {
       rateLimit: rl?.info ?? null,
       reservationId: r.outcome === 'reserved' ? reservationId : null,
       prices,
-      installId,
+      installId: dev.installId,
       baseCapCents: snap.baseCapCents,
       keyCapCents: snap.keyCapCents,
     });
   }
 
   private refuse(
-    outcome: Exclude<ReserveOutcome, 'reserved' | 'ok'>,
+    outcome: Exclude<ReserveOutcome, 'reserved' | 'ok' | 'stale'>,
     snap: CapSnapshot | null,
-    c: { customerId: string; keyId: string; installId: string | null; month: string; amount: number; rlHeaders: Record<string, string> },
+    c: { customerId: string; keyId: string; month: string; amount: number; rlHeaders: Record<string, string> },
   ): never {
     switch (outcome) {
       case 'key_revoked':
@@ -127,6 +186,10 @@ export class GovernanceService implements Governance {
       case 'device_revoked':
         this.d.devices.forgetKey(c.keyId);
         throw new AppError('DEVICE_REVOKED', DEVICE_MESSAGES.revoked);
+      case 'device_limit':
+      case 'rate_limited':
+        // Folded steps: their own results (applied above) carry the refusal.
+        throw new Error(`governance: ${outcome} without its step's result`);
       default: {
         const s = snap!;
         const scope = outcome === 'customer_cap' ? 'customer' : 'key';

@@ -1,13 +1,15 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context } from 'hono';
-import { bodyLimit } from 'hono/body-limit';
 import { matchedRoutes } from 'hono/route';
 import type { Container } from '../app/container.ts';
 import { REQUEST_ID_RE, newRequestId } from '../lib/ids.ts';
 import { AppError } from '../lib/errors.ts';
 import type { App, AppEnv, Surface } from './context.ts';
 import { renderError, toAppError, validationError } from './errors.ts';
+import { bodyReader } from './middleware/body.ts';
 import { cors } from './middleware/cors.ts';
+import { nodeOf } from './node.ts';
+import type { CompletedRequest } from './observer.ts';
 import { registerRoutes } from './routes.ts';
 
 export const SEED_PREFIXES = ['/.netlify/functions/', '/api/'];
@@ -21,10 +23,6 @@ export function surfaceOf(path: string): Surface {
 
 const DATA_PLANE = (s: Surface) => s === 'seed' || s === 'openai';
 
-interface NodeBindings {
-  incoming?: { socket?: { remoteAddress?: string } };
-}
-
 /** Build the HTTP app from a container. Never listens (see app/server.ts). */
 export function buildApp(c: Container): App {
   const app = new OpenAPIHono<AppEnv>({
@@ -35,16 +33,28 @@ export function buildApp(c: Container): App {
   });
   const { config } = c;
 
+  const notify = (done: CompletedRequest) => {
+    for (const o of c.observers) {
+      try {
+        o(done);
+      } catch {
+        /* an observer must never break a response */
+      }
+    }
+  };
+
   app.use('*', async (ctx, next) => {
     const t0 = performance.now();
+    const node = nodeOf(ctx);
     const sent = ctx.req.header('x-kaixu-request-id') ?? ctx.req.header('x-request-id');
     const requestId = sent && REQUEST_ID_RE.test(sent) ? sent : newRequestId();
     const surface = surfaceOf(ctx.req.path);
-    const bindings = ctx.env as NodeBindings | undefined;
     // Behind one trusted reverse proxy, the client is the address that proxy appended (the last
     // x-forwarded-for entry); earlier entries are whatever the client sent and cannot be trusted.
     const fwd = config.TRUST_PROXY ? ctx.req.header('x-forwarded-for')?.split(',').pop()?.trim() : undefined;
-    const ip = fwd || bindings?.incoming?.socket?.remoteAddress || '127.0.0.1';
+    const ip = fwd || node?.incoming.socket?.remoteAddress || '127.0.0.1';
+    // On Node, set up front: streamed answers write their headers themselves (see chat/node-stream.ts).
+    if (node) node.outgoing.setHeader('x-kaixu-request-id', requestId);
     ctx.set('requestId', requestId);
     ctx.set('startedAt', t0);
     ctx.set('surface', surface);
@@ -62,21 +72,25 @@ export function buildApp(c: Container): App {
       const durationMs = performance.now() - t0;
       const info = ctx.get('info');
       const overheadMs = Math.max(0, durationMs - info.upstreamMs);
-      if (ctx.res) {
+      if (node) {
+        // Straight onto the Node response: writeHead merges it with the Response's own headers.
+        if (DATA_PLANE(surface) && !node.outgoing.headersSent) node.outgoing.setHeader('x-kaixu-overhead-ms', overheadMs.toFixed(3));
+      } else if (ctx.res) {
+        const res = ctx.res;
         const extra: [string, string][] = [['x-kaixu-request-id', requestId]];
-        if (DATA_PLANE(surface) && !ctx.res.headers.has('x-kaixu-overhead-ms')) extra.push(['x-kaixu-overhead-ms', overheadMs.toFixed(3)]);
+        if (DATA_PLANE(surface) && !res.headers.has('x-kaixu-overhead-ms')) extra.push(['x-kaixu-overhead-ms', overheadMs.toFixed(3)]);
         try {
-          for (const [k, v] of extra) ctx.res.headers.set(k, v);
+          for (const [k, v] of extra) res.headers.set(k, v);
         } catch {
           // A passed-through fetch() Response has immutable headers: re-wrap it once.
-          ctx.res = new Response(ctx.res.body, ctx.res);
+          ctx.res = new Response(res.body, res);
           for (const [k, v] of extra) ctx.res.headers.set(k, v);
         }
       }
       const status = ctx.res?.status ?? 500;
       // The access log line is one of the observers (monitor/access-log.ts).
       if (c.observers.length) {
-        const done = {
+        const done: CompletedRequest = {
           requestId,
           method: ctx.req.method,
           path: ctx.req.path,
@@ -93,25 +107,16 @@ export function buildApp(c: Container): App {
           thrown: thrown || info.errorCode === 'INTERNAL',
           bodyPreview: status >= 400 && info.errorMessage ? info.errorMessage.slice(0, 500) : undefined,
         };
-        for (const o of c.observers) {
-          try {
-            o(done);
-          } catch {
-            /* an observer must never break a response */
-          }
-        }
+        // On a server, observers run once the response has been handed to the socket: they are
+        // bookkeeping, not part of the answer's latency.
+        if (node) setImmediate(notify, done);
+        else notify(done);
       }
     }
   });
 
   app.use('*', cors(config.ALLOWED_ORIGINS));
-  app.use(
-    '*',
-    bodyLimit({
-      maxSize: config.MAX_BODY_BYTES,
-      onError: (ctx) => renderError(ctx as never, new AppError('PAYLOAD_TOO_LARGE', `Request body exceeds ${config.MAX_BODY_BYTES} bytes`)),
-    }),
-  );
+  app.use('*', bodyReader(config.MAX_BODY_BYTES, (ctx) => renderError(ctx, new AppError('PAYLOAD_TOO_LARGE', `Request body exceeds ${config.MAX_BODY_BYTES} bytes`))));
 
   app.onError((e, ctx) => {
     const appErr = toAppError(e);

@@ -15,6 +15,15 @@ export interface AuthContext {
 /** Resolves a session JWT to a key id (issue: billing/session tokens); optional. */
 export type SessionResolver = (token: string) => Promise<string | null>;
 
+export interface AuthenticateOptions {
+  /**
+   * Skip the strict per-request freshness query (PostgreSQL) on a cache hit. Only for callers
+   * whose next step re-checks revocation, customer status and policy freshness atomically — the
+   * governed data plane (GovernanceService.admit). See the class comment.
+   */
+  deferRevocationCheck?: boolean;
+}
+
 interface CacheEntry {
   ctx: AuthContext;
   expires: number;
@@ -35,6 +44,13 @@ export const AUTH_MESSAGES = {
  * Several nodes (PostgreSQL): the cache still answers "who is this", but every request
  * re-reads the key's revoked/active state with one indexed query (`strict`), so a key revoked
  * on node 1 is refused by node 2 on its very next request without waiting for NOTIFY.
+ *
+ * `deferRevocationCheck` skips that query for callers that re-check atomically later anyway:
+ * the governed data plane (chat), whose cap reservation re-reads the key (revoked? same owner?),
+ * the customer (active?) and both rows' updated_at in the same statement that reserves, and
+ * reloads the context through `refresh` when either changed (src/governance/service.ts). Nothing
+ * reaches an upstream or the ledger before that check. Everything else — user endpoints, whoami,
+ * anything that answers with the key's data — keeps the strict check.
  */
 export class KeyAuthenticator {
   private cache = new Map<string, CacheEntry>();
@@ -77,13 +93,13 @@ export class KeyAuthenticator {
   }
 
   /** Resolve an Authorization header value. Throws AppError with the seed messages. */
-  async authenticate(authorization: string | undefined): Promise<AuthContext> {
+  async authenticate(authorization: string | undefined, opts: AuthenticateOptions = {}): Promise<AuthContext> {
     const m = authorization ? /^Bearer\s+(\S+)\s*$/i.exec(authorization) : null;
     if (!m) throw new AppError('MISSING_KEY', AUTH_MESSAGES.missing);
     const token = m[1]!;
     let ctx: AuthContext | null;
     // A malformed kx_live_ token cannot match: refuse it without a database lookup.
-    if (token.startsWith(KEY_PREFIX)) ctx = KEY_RE.test(token) ? await this.byDigest(hashKey(this.pepper, token)) : null;
+    if (token.startsWith(KEY_PREFIX)) ctx = KEY_RE.test(token) ? await this.byDigest(hashKey(this.pepper, token), opts.deferRevocationCheck === true) : null;
     else if (this.sessionResolver && token.split('.').length === 3) {
       const keyId = await this.sessionResolver(token);
       ctx = keyId ? await this.byKeyIdFresh(keyId) : null;
@@ -94,11 +110,11 @@ export class KeyAuthenticator {
     return ctx;
   }
 
-  private async byDigest(digest: string): Promise<AuthContext | null> {
+  private async byDigest(digest: string, deferred: boolean): Promise<AuthContext | null> {
     const now = this.clock.now();
     const hit = this.cache.get(digest);
     if (hit && hit.expires > now) {
-      if (!this.strict) return hit.ctx;
+      if (!this.strict || deferred) return hit.ctx;
       const fresh = await this.db
         .selectFrom('api_keys as k')
         .innerJoin('customers as c', 'c.id', 'k.customer_id')
@@ -113,6 +129,24 @@ export class KeyAuthenticator {
     const ctx = await this.load('k.key_hash', digest);
     if (ctx) {
       this.cache.set(digest, { ctx, expires: now + this.ttlMs });
+      this.byKeyId.set(ctx.key.id, digest);
+    }
+    return ctx;
+  }
+
+  /**
+   * Reload a context whose key or customer changed (governance saw different updated_at values
+   * in its atomic re-check): evict it and read both rows again. Null when the key is revoked or
+   * gone. The cache entry of a raw key is replaced, so the next request uses the fresh policy.
+   */
+  async refresh(stale: AuthContext): Promise<AuthContext | null> {
+    const digest = this.byKeyId.get(stale.key.id);
+    this.evictKey(stale.key.id);
+    const ctx = await this.load('k.id', stale.key.id);
+    if (!ctx) return null;
+    if (stale.via === 'session') return { ...ctx, via: 'session' };
+    if (digest) {
+      this.cache.set(digest, { ctx, expires: this.clock.now() + this.ttlMs });
       this.byKeyId.set(ctx.key.id, digest);
     }
     return ctx;

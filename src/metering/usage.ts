@@ -38,9 +38,29 @@ export const eventView = (r: Selectable<UsageEventsTable>) => ({
 });
 export type EventView = ReturnType<typeof eventView>;
 
-/** Read side of the usage ledger: month summaries, event pages, rollups and reconciliation. */
+/** µ$ held by cap reservations outside the monthly rows (SQLite keeps them in memory: governance/caps/sqlite.ts). */
+export interface HeldAmounts {
+  customer(customerId: string, month: string): number;
+  key(keyId: string, month: string): number;
+}
+
+/**
+ * Read side of the usage ledger: month summaries, event pages, rollups and reconciliation.
+ * Reserved amounts are the rows' reserved_micros plus `holds` (when the cap store keeps them elsewhere).
+ */
 export class UsageQueries {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly holds: HeldAmounts | null = null,
+  ) {}
+
+  private heldC(customerId: string, month: string, row: unknown): number {
+    return n(row) + (this.holds?.customer(customerId, month) ?? 0);
+  }
+
+  private heldK(keyId: string, month: string, row: unknown): number {
+    return n(row) + (this.holds?.key(keyId, month) ?? 0);
+  }
 
   /** The key holder's month (seed user-summary `month`): caps, spend, remaining, tokens, in exact cents. */
   async keyMonth(f: CapFacts) {
@@ -52,8 +72,10 @@ export class UsageQueries {
     const keyCap = f.keyCapCents ?? customerCap;
     const cSpent = n(cu?.spent_micros);
     const kSpent = n(ku?.spent_micros);
-    const cUsed = cSpent + n(cu?.reserved_micros);
-    const kUsed = kSpent + n(ku?.reserved_micros);
+    const cHeld = this.heldC(f.customerId, f.month, cu?.reserved_micros);
+    const kHeld = this.heldK(f.keyId, f.month, ku?.reserved_micros);
+    const cUsed = cSpent + cHeld;
+    const kUsed = kSpent + kHeld;
     return {
       month: f.month,
       cap_cents: customerCap,
@@ -61,11 +83,11 @@ export class UsageQueries {
       customer_cap_cents: customerCap,
       customer_spent_cents: microsToCents(cSpent),
       customer_extra_cents: n(cu?.extra_cents),
-      customer_reserved_cents: microsToCents(n(cu?.reserved_micros)),
+      customer_reserved_cents: microsToCents(cHeld),
       customer_remaining_cents: microsToCents(Math.max(0, customerCap * 10_000 - cUsed)),
       key_cap_cents: keyCap,
       key_spent_cents: microsToCents(kSpent),
-      key_reserved_cents: microsToCents(n(ku?.reserved_micros)),
+      key_reserved_cents: microsToCents(kHeld),
       key_remaining_cents: microsToCents(Math.max(0, keyCap * 10_000 - kUsed)),
       customer_tokens: n(cu?.input_tokens) + n(cu?.output_tokens),
       key_tokens: n(ku?.input_tokens) + n(ku?.output_tokens),
@@ -139,7 +161,7 @@ export class UsageQueries {
       rollup: {
         spent_cents: microsToCents(n(cu?.spent_micros)),
         spent_micros: n(cu?.spent_micros),
-        reserved_cents: microsToCents(n(cu?.reserved_micros)),
+        reserved_cents: microsToCents(this.heldC(customerId, month, cu?.reserved_micros)),
         extra_cents: n(cu?.extra_cents),
         input_tokens: n(cu?.input_tokens),
         output_tokens: n(cu?.output_tokens),
@@ -155,7 +177,7 @@ export class UsageQueries {
           key_cap_cents: k.monthly_cap_cents == null ? null : n(k.monthly_cap_cents),
           spent_cents: microsToCents(n(k.spent_micros)),
           spent_micros: n(k.spent_micros),
-          reserved_cents: microsToCents(n(k.reserved_micros)),
+          reserved_cents: microsToCents(this.heldK(k.id, month, k.reserved_micros)),
           input_tokens: n(k.input_tokens),
           output_tokens: n(k.output_tokens),
           calls: n(k.calls),

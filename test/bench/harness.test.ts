@@ -87,23 +87,27 @@ describe('tables', () => {
 
 function cell(target: TargetId, concurrency: number, p50us: number, p99us: number, rps: number, cpu: number | null): ChatCell {
   const lat = { n: 1000, min: p50us * 900, p50: p50us * 1000, p90: p99us * 900, p99: p99us * 1000, max: p99us * 1100, mean: p50us * 1000 };
-  return { target, concurrency, status: { ok: true }, n: 1000, errors: 0, rps, lat, cpuUsPerReq: cpu };
+  return { target, concurrency, status: { ok: true }, n: 1000, errors: 0, rps, lat, cpuUsPerReq: cpu, cpuSysShare: 0.25 };
 }
 function streamRow(target: TargetId, ttfbUs: number, totalMs: number, alone: number): StreamRow {
   const sum = (v: number) => ({ n: 50, min: v, p50: v, p90: v, p99: v, max: v, mean: v });
-  return { target, status: { ok: true }, n: 50, expectChunks: 20, ttfb: sum(ttfbUs * 1000), total: sum(totalMs * 1e6), coalesced: 0, minReads: 20, chunks: 1000, chunksSeparate: alone };
+  return { target, status: { ok: true }, n: 50, expectChunks: 20, ttfb: sum(ttfbUs * 1000), ttft: sum(ttfbUs * 1000 + 5e6), total: sum(totalMs * 1e6), coalesced: 0, minReads: 20, chunks: 1000, chunksSeparate: alone };
 }
 
-function fixture(gw: { p50: number; p99: number; rps: number; cpu: number; ttfb: number; total: number; alone: number; rssGrowthMB: number }): BenchResults {
+function fixture(gw: { p50: number; p99: number; rps: number; cpu: number; ttfb: number; total: number; alone: number; rssGrowthMB: number; monitorOffRps?: number }): BenchResults {
   const chat: ChatCell[] = [];
   for (const c of [1, 16, 64]) {
     chat.push(cell('direct', c, 200, 400, 4000, 90), cell('floor', c, 350, 700, 3000, 200), cell('gw-sqlite', c, gw.p50, gw.p99, gw.rps, gw.cpu), cell('gw-pg', c, gw.p50 + 300, gw.p99 + 1000, gw.rps * 0.6, gw.cpu * 1.3));
   }
   return {
     machine: { cpu: 'Test CPU', cores: 2, memory: '1 GiB', node: 'v20', os: 'Linux', date: '2026-01-01T00:00:00Z', commit: 'abc1234', loadavg: '0.1 0.1 0.1' },
-    settings: { windowMs: 1500, warmupMs: 400, rounds: 3, concurrencies: [1, 16, 64], streamChunks: 20, streamChunkDelayMs: 5, manyStreams: 1000, manyChunkDelayMs: 100, pinning: 'pinned', model: 'gpt-4o-mini' },
+    settings: { windowMs: 1500, warmupMs: 400, rounds: 3, concurrencies: [1, 16, 64], streamChunks: 20, streamChunkDelayMs: 5, manyStreams: 1000, manyChunkDelayMs: 100, pinning: 'pinned', model: 'gpt-4o-mini', monitorConcurrencies: [16, 64], monitorRounds: 6, monitorWindowMs: 1000, monitorWarmupMs: 2000 },
     chat,
     stream: [streamRow('direct', 300, 110, 990), streamRow('gw-sqlite', gw.ttfb, gw.total, gw.alone)],
+    monitorCost: {
+      cells: [16, 64].flatMap((c) => [cell('gw-sqlite-mon', c, gw.p50, gw.p99, gw.rps, gw.cpu), cell('gw-sqlite-nomon', c, gw.p50, gw.p99, gw.monitorOffRps ?? gw.rps * 1.05, gw.cpu * 0.95)]),
+      written: { on: 12_000, off: 0 },
+    },
     many: [{ target: 'gw-sqlite', status: { ok: true }, firstError: null, n: 1000, completed: 1000, failed: 0, peakOpen: 1000, elapsedMs: 2500, rss: { before: 100e6, peak: 100e6 + gw.rssGrowthMB * 1e6, after: 110e6 } }],
     failures: [],
     notes: [],
@@ -115,18 +119,24 @@ describe('targets', () => {
   it('marks every target met when the gateway is within budget', () => {
     const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
     const checks = evaluateTargets(r);
-    expect(checks).toHaveLength(8);
+    expect(checks).toHaveLength(9);
     expect(checks.filter((c) => c.verdict !== 'met')).toEqual([]);
     const md = renderReport(r);
-    expect(md).toContain('## Targets — 8/8 met');
+    expect(md).toContain('## Targets — 9/9 met');
+    expect(md).toContain('4.8 % at c=16 (2000 vs 2100 req/s)');
+    expect(md).toMatch(/\|\s+64 \|\s+2000 \|\s+2100 \|\s+4\.8 % \|\s+500 \/ 475 \|\s+\+25 \|/); // monitoring-cost row
     expect(md).toContain('Test CPU, 2 cores');
     expect(md).toMatch(/\|\s+\+300 \|/); // added p50 µs of the gateway at c=1
+    expect(md).toMatch(/\|\s+500 \(25 % sys\) \|/); // CPU per request of the gateway, with the kernel's share
   });
 
   it('marks each target missed just past its threshold', () => {
-    const r = fixture({ p50: 701, p99: 3401, rps: 1499, cpu: 601, ttfb: 801, total: 111.1, alone: 900, rssGrowthMB: 151 });
+    // 1499 / 1666 req/s: monitoring costs 10.0 %, just past "< 10 %".
+    const r = fixture({ p50: 701, p99: 3401, rps: 1499, cpu: 601, ttfb: 801, total: 111.1, alone: 900, rssGrowthMB: 151, monitorOffRps: 1666 });
     const v = Object.fromEntries(evaluateTargets(r).map((c) => [c.id, c.verdict]));
-    expect(v).toEqual({ 'p50-c1': 'missed', 'p99-c16': 'missed', cpu: 'missed', 'rps-c64': 'missed', ttfb: 'missed', chunks: 'missed', many: 'missed', pg: 'met' });
+    expect(v).toEqual({ 'p50-c1': 'missed', 'p99-c16': 'missed', cpu: 'missed', 'rps-c64': 'missed', ttfb: 'missed', chunks: 'missed', many: 'missed', pg: 'met', monitor: 'missed' });
+    const close = fixture({ p50: 701, p99: 3401, rps: 1499, cpu: 601, ttfb: 801, total: 111.1, alone: 900, rssGrowthMB: 151, monitorOffRps: 1665 });
+    expect(evaluateTargets(close).find((c) => c.id === 'monitor')!.verdict).toBe('met'); // 9.97 %
     expect(renderReport(r)).toContain('❌ missed');
   });
 
@@ -142,6 +152,26 @@ describe('targets', () => {
     const md = renderReport(r);
     expect(md).toContain('FAILED: HTTP 404: no route');
     expect(md).toContain('## Targets that did not run');
+  });
+
+  it('counts the monitoring cost only when the switch is proven by each gateway’s own counters', () => {
+    const ok = { p50: 300, p99: 500, rps: 3000, cpu: 250, ttfb: 350, total: 110, alone: 1000, rssGrowthMB: 10 };
+    const verdict = (r: BenchResults) => evaluateTargets(r).find((c) => c.id === 'monitor')!;
+    expect(verdict(fixture(ok)).verdict).toBe('met');
+    const offWrote = fixture(ok);
+    offWrote.monitorCost!.written.off = 7;
+    expect(verdict(offWrote)).toMatchObject({ verdict: 'not measured', measured: expect.stringContaining('monitor-off gateway recorded 7') });
+    const onSilent = fixture(ok);
+    onSilent.monitorCost!.written.on = 0;
+    expect(verdict(onSilent).verdict).toBe('not measured');
+    const failed = fixture(ok);
+    failed.monitorCost!.cells[1] = { ...failed.monitorCost!.cells[1]!, status: { ok: false, error: 'process exited' }, n: 0 };
+    expect(verdict(failed).verdict).toBe('not measured');
+    expect(renderReport(failed)).toContain('FAILED: process exited');
+    const skipped = fixture(ok);
+    delete skipped.monitorCost;
+    expect(verdict(skipped).verdict).toBe('not measured');
+    expect(renderReport(skipped)).not.toContain('## Monitoring cost');
   });
 });
 

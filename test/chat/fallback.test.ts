@@ -158,6 +158,38 @@ describe.each(DIALECTS)('lane fallback on %s', (dialect) => {
     expect(f.anthropic.requests).toHaveLength(0);
   });
 
+  const v1Stream = () => t.req('POST', '/v1/chat/completions', { body: { model: 'test/oa-an', messages: userMsg('fall back'), stream: true }, headers: auth() });
+  const v1Text = (frames: { data: string }[]) =>
+    frames
+      .filter((x) => x.data.startsWith('{'))
+      .map((x) => json<{ choices?: { delta?: { content?: string } }[] }>(x).choices?.[0]?.delta?.content ?? '')
+      .join('');
+
+  it("/v1 stream: an error as the upstream's first event still falls back (nothing was sent yet)", async () => {
+    f.openai.enqueue({ kind: 'stream-error', afterFrames: 0 });
+    const res = await v1Stream();
+    expect(res.status).toBe(200);
+    const frames = parseSse(await res.text());
+    expect(frames.at(-1)!.data).toBe('[DONE]');
+    expect(v1Text(frames)).toBe('Echo: fall back');
+    expect([f.openai.requests.length, f.anthropic.requests.length]).toEqual([1, 1]);
+    expect((await finished(lastCall)).settles).toEqual([expect.objectContaining({ status: 'ok', target: { provider: 'anthropic', model: 'claude-3-5-haiku-latest' } })]);
+  });
+
+  it('/v1 stream: once the upstream streams, the role chunk is out: a failure before any text is an error chunk (no fallback), nothing billed', async () => {
+    f.openai.enqueue({ kind: 'stream-error', afterFrames: 1 });
+    const res = await v1Stream();
+    expect(res.status).toBe(200);
+    const frames = parseSse(await res.text());
+    expect(json(frames[0]!)).toMatchObject({ choices: [{ delta: { role: 'assistant', content: '' } }] });
+    expect(json(frames.at(-1)!)).toMatchObject({ error: { code: 'UPSTREAM_ERROR', provider: 'openai' } });
+    expect(frames.map((x) => x.data)).not.toContain('[DONE]');
+    expect(f.anthropic.requests).toHaveLength(0);
+    const rec = await finished(lastCall);
+    expect(rec.settles).toHaveLength(0);
+    expect(rec.releases).toBe(1);
+  });
+
   it('/v1 stream where no target can answer is a plain HTTP error (not a 200 stream)', async () => {
     f.openai.enqueue({ kind: 'error', status: 500 });
     f.anthropic.enqueue({ kind: 'error', status: 500 });

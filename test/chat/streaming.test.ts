@@ -17,7 +17,7 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
 
   beforeAll(async () => {
     f = await startFakes();
-    s = await liveServer(dialect, f, { STREAM_PING_MS: '100', UPSTREAM_IDLE_TIMEOUT_MS: '400' });
+    s = await liveServer(dialect, f, { STREAM_PING_MS: '100', UPSTREAM_IDLE_TIMEOUT_MS: '400', ALLOWED_ORIGINS: 'https://app.example' });
     calls = recordGovernance(s.srv.container).calls;
   });
   afterAll(async () => {
@@ -99,6 +99,33 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
       expect(gap).toBeGreaterThan(100);
       expect(gap).toBeLessThan(260);
     }
+  });
+
+  it('v1: the headers and the role chunk go out as soon as the upstream streams, not with the first text', async () => {
+    // The fake sends its role frame at once, then waits 400 ms before each text frame.
+    f.openai.setDefault({ kind: 'ok', chunks: 1, chunkDelayMs: 400 });
+    const t0 = performance.now();
+    const st = await postStream(s.url, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('one'), stream: true }, { ...auth(), origin: 'https://app.example' });
+    const headersAt = performance.now();
+    // The gateway's own headers and CORS are on the streamed answer too.
+    expect(st.res.headers).toMatchObject({
+      'content-type': 'text/event-stream; charset=utf-8',
+      'x-kaixu-request-id': expect.stringMatching(/^req_/),
+      'x-kaixu-overhead-ms': expect.stringMatching(/^\d+\.\d{3}$/),
+      'access-control-allow-origin': 'https://app.example',
+      vary: 'Origin',
+    });
+    expect(st.res.headers['x-request-id']).toBe(st.res.headers['x-kaixu-request-id']);
+    await st.ended;
+    const hasText = (c: { text: string }) => /"content":"[^"]/.test(c.text);
+    const first = st.chunks[0]!;
+    expect(first.text).toContain('"role":"assistant"');
+    expect(hasText(first)).toBe(false);
+    const textAt = st.chunks.find(hasText)!.at;
+    expect(textAt - headersAt).toBeGreaterThan(300);
+    expect(textAt - first.at).toBeGreaterThan(300);
+    expect(headersAt - t0).toBeLessThan(textAt - t0 - 300);
+    expect(st.text()).toContain('data: [DONE]');
   });
 
   it('a slow client applies backpressure to the upstream instead of growing a buffer in the gateway', async () => {

@@ -51,13 +51,22 @@ export async function usageRows(t: TestApp, customerId: string, month = '2026-01
   const db = t.c.storage.db;
   const cu = await db.selectFrom('monthly_usage').selectAll().where('customer_id', '=', customerId).where('month', '=', month).executeTakeFirst();
   const events = await db.selectFrom('usage_events').selectAll().where('customer_id', '=', customerId).where('month', '=', month).execute();
-  const reservations = await db.selectFrom('reservations').selectAll().where('customer_id', '=', customerId).execute();
+  const reservations = await t.c.gov.caps.reservations({ customerId });
   return {
     spent: Number(cu?.spent_micros ?? 0),
-    reserved: Number(cu?.reserved_micros ?? 0),
+    reserved: await reservedMicros(t, customerId, month),
     calls: Number(cu?.calls ?? 0),
     events,
     eventCost: events.reduce((a, e) => a + Number(e.cost_micros), 0),
     reservations,
   };
+}
+
+/**
+ * µ$ held by cap reservations for a customer's month: the monthly row's reserved_micros
+ * (PostgreSQL) plus the holds the cap store keeps in memory (SQLite, one node).
+ */
+export async function reservedMicros(t: TestApp, customerId: string, month = '2026-01'): Promise<number> {
+  const cu = await t.c.storage.db.selectFrom('monthly_usage').select('reserved_micros').where('customer_id', '=', customerId).where('month', '=', month).executeTakeFirst();
+  return Number(cu?.reserved_micros ?? 0) + (t.c.gov.caps.memoryHolds?.customer(customerId, month) ?? 0);
 }

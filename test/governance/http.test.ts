@@ -3,6 +3,7 @@ import { chatApp, liveServer, startFakes, totalRequests, userMsg, type Fakes, ty
 import { postStream } from '../chat/http-client.ts';
 import { DIALECTS } from '../helpers/db.ts';
 import type { TestApp } from '../helpers/app.ts';
+import { reservedMicros } from './helpers.ts';
 
 const body = (model = 'gpt-4o-mini', provider = 'openai') => ({ provider, model, messages: userMsg('hello governed world'), max_tokens: 200 });
 
@@ -10,8 +11,7 @@ describe.each(DIALECTS)('governance through the chat endpoints on %s', (dialect)
   let f: Fakes;
   let t: TestApp & { key: string; customerId: string };
   const bearer = (k: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${k}`, ...extra });
-  const reserved = async (customerId: string) =>
-    Number((await t.c.storage.db.selectFrom('monthly_usage').select('reserved_micros').where('customer_id', '=', customerId).executeTakeFirst())?.reserved_micros ?? 0);
+  const reserved = (customerId: string) => reservedMicros(t, customerId, new Date(t.c.clock.now()).toISOString().slice(0, 7));
   const events = (customerId: string) => t.c.storage.db.selectFrom('usage_events').selectAll().where('customer_id', '=', customerId).execute();
 
   beforeAll(async () => {
@@ -135,7 +135,8 @@ describe.each(DIALECTS)('stream billing over real sockets on %s', (dialect) => {
     const frames = await st.until((fr) => fr.filter((x) => x.event === 'delta').length >= 4);
     const meta = JSON.parse(frames[0]!.data) as { month: { month: string } };
     expect(meta.month.month).toMatch(/^\d{4}-\d{2}$/);
-    const held = await db.selectFrom('reservations').selectAll().where('request_id', '=', requestId).execute();
+    const caps = s.srv.container.gov.caps;
+    const held = await caps.reservations({ requestId });
     expect(held).toHaveLength(1);
     st.destroy();
     await expect
@@ -147,9 +148,9 @@ describe.each(DIALECTS)('stream billing over real sockets on %s', (dialect) => {
     expect(Number(ev!.output_tokens)).toBeGreaterThan(0);
     expect(Number(ev!.output_tokens)).toBeLessThan(80);
     expect(Number(ev!.cost_micros)).toBeGreaterThan(0);
-    expect(await db.selectFrom('reservations').selectAll().where('request_id', '=', requestId).execute()).toHaveLength(0);
+    expect(await caps.reservations({ requestId })).toHaveLength(0);
     const cu = await db.selectFrom('monthly_usage').selectAll().where('customer_id', '=', ev!.customer_id).executeTakeFirstOrThrow();
-    expect(Number(cu.reserved_micros)).toBe(0);
+    expect(Number(cu.reserved_micros) + (caps.memoryHolds?.customer(cu.customer_id, cu.month) ?? 0)).toBe(0);
     expect(Number(cu.spent_micros)).toBe(Number(ev!.cost_micros));
   });
 });

@@ -190,7 +190,7 @@ describe.each(DIALECTS)('rate limits in admission on %s', (dialect) => {
     expect(e.details.ratelimit).toMatchObject({ limit: 5, remaining: 0 });
     expect(Number(e.headers['Retry-After'])).toBeGreaterThanOrEqual(1);
     expect(e.headers['RateLimit-Remaining']).toBe('0');
-    const rows = await t.c.storage.db.selectFrom('reservations').selectAll().where('customer_id', '=', customer.id).execute();
+    const rows = await t.c.gov.caps.reservations({ customerId: customer.id });
     expect(rows).toHaveLength(0);
     // The master key inherits the customer's 50 RPM.
     const m = await t.c.governance.admit(t.ctx(await t.auth(key)), ONE_CENT_CALL);

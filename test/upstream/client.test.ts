@@ -74,7 +74,7 @@ describe('UpstreamClient against the fake OpenAI', () => {
     fake.enqueue({ kind: 'ok', chunks: 10, stallAfterFrames: 2 });
     const res = await send(true);
     const events: StreamEvent[] = [];
-    for await (const ev of upstreamEvents(res.body, openaiAdapter.createStreamParser(target()), 'openai')) events.push(ev);
+    for await (const ev of upstreamEvents(res.body, openaiAdapter.createStreamParser(target()), 'openai')) if (ev.type !== 'open') events.push(ev);
     expect(events.filter((e) => e.type === 'delta').length).toBe(1);
     expect(events[events.length - 1]).toEqual({ type: 'error', error: expect.objectContaining({ cause: 'idle', status: 0 }) });
     await fake.waitForSocketClose(fake.last()!, 1_000);
@@ -149,7 +149,7 @@ describe('UpstreamClient against the fake OpenAI', () => {
     fake.enqueue({ kind: 'cut', afterFrames: 3, chunks: 10 });
     const res = await send(true);
     const events: StreamEvent[] = [];
-    for await (const ev of upstreamEvents(res.body, openaiAdapter.createStreamParser(target()), 'openai')) events.push(ev);
+    for await (const ev of upstreamEvents(res.body, openaiAdapter.createStreamParser(target()), 'openai')) if (ev.type !== 'open') events.push(ev);
     expect(events.filter((e) => e.type === 'delta')).toHaveLength(2);
     expect(events[events.length - 1]).toEqual({ type: 'error', error: expect.objectContaining({ cause: 'cut', retryable: false }) });
   });

@@ -54,7 +54,7 @@ describe.each(CASES)('%s adapter through the client against its fake', (kind, st
     const res = await client.send(adapter.buildRequest(req, t), { ...opts, signal: new AbortController().signal, provider: kind });
     if (res.status !== 200) return { status: res.status, events: [], error: adapter.parseError(res.status, res.headers, await res.body.text(), t) };
     const events: StreamEvent[] = [];
-    for await (const ev of upstreamEvents(res.body, adapter.createStreamParser(t), kind)) events.push(ev);
+    for await (const ev of upstreamEvents(res.body, adapter.createStreamParser(t), kind)) if (ev.type !== 'open') events.push(ev);
     return { status: 200, events };
   }
 

@@ -1,10 +1,18 @@
 import type pg from 'pg';
 import type { Db } from '../../storage/db.ts';
-import type { CapSnapshot, CapStore, ReserveInput, ReserveOutcome, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
-import { EVENT_COLUMNS } from './types.ts';
+import type { DeviceOutcome } from '../device-store.ts';
+import type { RateLimiter } from '../rate-limit/limiter.ts';
+import { GroupCommit } from './group-commit.ts';
+import type { CapStore, HeldReservation, ReserveInput, ReserveOutcome, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
+import { EVENT_COLUMNS, perCallTotals } from './types.ts';
 
-interface ReserveRow {
+interface AdmitRow {
   o_outcome: ReserveOutcome;
+  o_dev_outcome: DeviceOutcome | null;
+  o_dev_active: number | null;
+  o_rl_allowed: boolean | null;
+  o_rl_prev: (string | number)[] | null;
+  o_rl_cur: (string | number)[] | null;
   o_mode: string | null;
   o_base_cap_cents: number | null;
   o_key_cap_cents: number | null;
@@ -15,65 +23,222 @@ interface ReserveRow {
   o_k_reserved: number | null;
 }
 
+const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
+  created_at: 'bigint',
+  month: 'text',
+  request_id: 'text',
+  customer_id: 'text',
+  api_key_id: 'text',
+  kind: 'text',
+  provider: 'text',
+  model: 'text',
+  upstream_provider: 'text',
+  upstream_model: 'text',
+  input_tokens: 'bigint',
+  output_tokens: 'bigint',
+  usage_source: 'text',
+  cost_micros: 'bigint',
+  install_id: 'text',
+  app: 'text',
+  build: 'text',
+  status: 'text',
+  latency_ms: 'integer',
+  ip_hash: 'text',
+  ua: 'text',
+};
 
 const N = EVENT_COLUMNS.length;
-// The usage event and the money rows in ONE statement: the data-modifying CTE and the function
-// commit or roll back together.
+const BATCH_TYPES = ['text', 'text', 'text', 'text', 'bigint', 'bigint', 'bigint', 'bigint', 'boolean'];
+// The batch's usage events and its money rows in ONE statement: the data-modifying CTE and the
+// function commit or roll back together. Fixed text whatever the batch size (arrays), so it is
+// prepared once per connection.
 const SETTLE_SQL =
-  `with ev as (insert into usage_events (${EVENT_COLUMNS.join(', ')}) values (${EVENT_COLUMNS.map((_, i) => `$${i + 1}`).join(', ')})) ` +
-  `select o_c_spent, o_extra_cents, o_k_spent, o_released from kaixu_settle(${Array.from({ length: 9 }, (_, i) => `$${N + i + 1}`).join(', ')})`;
+  `with ev as (insert into usage_events (${EVENT_COLUMNS.join(', ')}) select * from unnest(${EVENT_COLUMNS.map((c, i) => `$${i + 1}::${EVENT_TYPES[c]}[]`).join(', ')})) ` +
+  `select o_kind, o_id, o_month, o_a, o_b from kaixu_settle_batch(${BATCH_TYPES.map((t, i) => `$${N + i + 1}::${t}[]`).join(', ')}, $${N + BATCH_TYPES.length + 1}::boolean)`;
 
-/** PostgreSQL: each step is one call of a migration-003 function — one round trip, one transaction. */
+const ADMIT_SQL = `select * from kaixu_admit(${Array.from({ length: 21 }, (_, i) => `$${i + 1}`).join(', ')})`;
+
+/** Settles written in one round trip at most (larger bursts take several). */
+const MAX_BATCH = 200;
+
+/** A flush barrier failed after its batch committed: the batch must not be written again. */
+class FlushError extends Error {
+  constructor(cause: unknown) {
+    super(`settle committed but its WAL flush could not be confirmed: ${(cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
+
+/**
+ * PostgreSQL: admission is one call of kaixu_admit (key/customer re-check, device seat and rate
+ * limit when folded, reservation), settles are group-committed through kaixu_settle_batch — a
+ * call alone is sent at once; calls settling while `maxInFlight` batches are on the wire go
+ * together in the next one (the customer's month row is locked once per batch, not once per
+ * call). When other calls of this node are in flight, a batch commits without waiting for the
+ * disk and a shared flush barrier makes it durable before its callers are answered, so
+ * admissions never queue behind a settle's WAL flush (migrations/003_governance_pg.ts,
+ * "Durability"). Release is one kaixu_release call.
+ */
 export class PostgresCapStore implements CapStore {
+  readonly memoryHolds = null;
+  private readonly batcher: GroupCommit<SettleWrite, SettleOutput>;
+  /** Hard reservations this node holds and has not settled or released yet (calls in flight). */
+  private readonly open = new Set<string>();
+  private barrierOnWire: Promise<void> | null = null;
+  private barrierNext: Promise<void> | null = null;
+  /** Flush barriers run (diagnostics, tests). */
+  barriers = 0;
+
   constructor(
     private readonly pool: pg.Pool,
     private readonly db: Db,
-  ) {}
-
-  async reserve(i: ReserveInput): Promise<ReserveResult> {
-    const res = await this.pool.query<ReserveRow>({
-      name: 'kaixu_reserve',
-      text: 'select * from kaixu_reserve($1, $2, $3, $4, $5, $6, $7, $8, $9)',
-      values: [i.id, i.customerId, i.keyId, i.month, i.amount, i.installId, i.requestId, i.now, i.expiresAt],
+    opts: { maxInFlight?: number } = {},
+  ) {
+    this.batcher = new GroupCommit<SettleWrite, SettleOutput>({
+      maxInFlight: opts.maxInFlight ?? 2,
+      maxBatch: MAX_BATCH,
+      write: (ws) => this.writeBatch(ws),
+      // An error reported by the server: the statement (its own transaction) was rolled back.
+      retryable: (e) => !(e instanceof FlushError) && typeof (e as { severity?: unknown })?.severity === 'string',
     });
-    const r = res.rows[0]!;
-    if (r.o_c_spent == null) return { outcome: r.o_outcome, snap: null };
-    const snap: CapSnapshot = {
-      mode: r.o_mode === 'soft' ? 'soft' : 'hard',
-      baseCapCents: Number(r.o_base_cap_cents),
-      keyCapCents: r.o_key_cap_cents == null ? null : Number(r.o_key_cap_cents),
-      extraCents: Number(r.o_extra_cents),
-      cSpent: Number(r.o_c_spent),
-      cReserved: Number(r.o_c_reserved) + (r.o_outcome === 'reserved' ? i.amount : 0),
-      kSpent: Number(r.o_k_spent),
-      kReserved: Number(r.o_k_reserved) + (r.o_outcome === 'reserved' ? i.amount : 0),
-    };
-    return { outcome: r.o_outcome, snap };
   }
 
-  async settle(w: SettleWrite): Promise<SettleOutput> {
-    const ev = w.event as Record<string, unknown>;
-    const res = await this.pool.query<{ o_c_spent: number; o_extra_cents: number; o_k_spent: number; o_released: number }>({
-      name: 'kaixu_settle',
-      text: SETTLE_SQL,
+  foldsRate(limiter: RateLimiter): boolean {
+    return limiter.single && limiter.backend.name === 'postgres';
+  }
+
+  async reserve(i: ReserveInput): Promise<ReserveResult> {
+    const w = i.rate?.windows ?? [];
+    const d = i.device ?? null;
+    const res = await this.pool.query<AdmitRow>({
+      name: 'kaixu_admit',
+      text: ADMIT_SQL,
       values: [
-        ...EVENT_COLUMNS.map((c) => ev[c] ?? null),
-        w.reservationId,
-        w.customerId,
-        w.keyId,
-        w.month,
-        w.cost,
-        w.inputTokens,
-        w.outputTokens,
-        w.now,
-        w.touchKey,
+        i.id,
+        i.customerId,
+        i.keyId,
+        i.month,
+        i.amount,
+        i.installId,
+        i.requestId,
+        i.now,
+        i.expiresAt,
+        i.expect.keyUpdatedAt,
+        i.expect.customerUpdatedAt,
+        d != null,
+        d?.ua ?? null,
+        d?.max ?? 0,
+        w.map((x) => x.bucket),
+        w.map((x) => x.start),
+        w.map((x) => x.prevStart),
+        w.map((x) => x.wnum),
+        w.map((x) => x.wden),
+        w.map((x) => x.limit),
+        w.map((x) => x.expiresAt),
       ],
     });
     const r = res.rows[0]!;
-    return { cSpent: Number(r.o_c_spent), extraCents: Number(r.o_extra_cents), kSpent: Number(r.o_k_spent), released: Number(r.o_released) };
+    if (r.o_outcome === 'reserved') {
+      // Only a hint for choosing the flush mode: forget abandoned calls rather than grow.
+      if (this.open.size >= 10_000) this.open.clear();
+      this.open.add(i.id);
+    }
+    const out: ReserveResult = { outcome: r.o_outcome, snap: null };
+    if (r.o_dev_outcome != null) out.device = { outcome: r.o_dev_outcome, active: Number(r.o_dev_active ?? 0) };
+    if (r.o_rl_allowed != null) {
+      out.rate = { allowed: r.o_rl_allowed, counts: w.map((_, k) => ({ prev: Number(r.o_rl_prev![k]), cur: Number(r.o_rl_cur![k]) })) };
+    }
+    if (r.o_c_spent != null) {
+      out.snap = {
+        mode: r.o_mode === 'soft' ? 'soft' : 'hard',
+        baseCapCents: Number(r.o_base_cap_cents),
+        keyCapCents: r.o_key_cap_cents == null ? null : Number(r.o_key_cap_cents),
+        extraCents: Number(r.o_extra_cents),
+        cSpent: Number(r.o_c_spent),
+        cReserved: Number(r.o_c_reserved),
+        kSpent: Number(r.o_k_spent),
+        kReserved: Number(r.o_k_reserved),
+      };
+    }
+    return out;
+  }
+
+  settle(w: SettleWrite): Promise<SettleOutput> {
+    if (w.reservationId) this.open.delete(w.reservationId);
+    return this.batcher.submit(w);
+  }
+
+  private async writeBatch(ws: SettleWrite[]): Promise<SettleOutput[]> {
+    const evs = ws.map((w) => w.event as Record<string, unknown>);
+    // Other calls in flight may be waiting to lock this customer's rows: commit without holding
+    // them through the disk flush, then wait for the flush with a barrier.
+    const deferFlush = this.open.size > 0;
+    const res = await this.pool.query<{ o_kind: 'c' | 'k' | 'r'; o_id: string; o_month: string | null; o_a: number; o_b: number | null }>({
+      name: 'kaixu_settle_batch',
+      text: SETTLE_SQL,
+      values: [
+        ...EVENT_COLUMNS.map((c) => evs.map((e) => e[c] ?? null)),
+        ws.map((w) => w.reservationId),
+        ws.map((w) => w.customerId),
+        ws.map((w) => w.keyId),
+        ws.map((w) => w.month),
+        ws.map((w) => w.cost),
+        ws.map((w) => w.inputTokens),
+        ws.map((w) => w.outputTokens),
+        ws.map((w) => w.now),
+        ws.map((w) => w.touchKey),
+        deferFlush,
+      ],
+    });
+    if (deferFlush) await this.flushed();
+    const finals = { customer: new Map<string, { spent: number; extra: number }>(), key: new Map<string, number>() };
+    const released = new Array<number>(ws.length).fill(0);
+    for (const r of res.rows) {
+      if (r.o_kind === 'c') finals.customer.set(`${r.o_id}\u0000${r.o_month}`, { spent: Number(r.o_a), extra: Number(r.o_b) });
+      else if (r.o_kind === 'k') finals.key.set(`${r.o_id}\u0000${r.o_month}`, Number(r.o_a));
+      else released[Number(r.o_id) - 1] = Number(r.o_a);
+    }
+    return perCallTotals(ws, released, finals);
+  }
+
+  /**
+   * Resolves once the WAL is flushed past everything this node committed before the call. A
+   * barrier already on the wire may have been sent before the caller's commit, so callers that
+   * arrive while one is out share the next one.
+   */
+  private flushed(): Promise<void> {
+    if (!this.barrierOnWire) return this.startBarrier();
+    this.barrierNext ??= this.barrierOnWire.then(
+      () => ((this.barrierNext = null), this.startBarrier()),
+      () => ((this.barrierNext = null), this.startBarrier()),
+    );
+    return this.barrierNext;
+  }
+
+  private startBarrier(): Promise<void> {
+    this.barriers++;
+    const p = this.barrier().finally(() => {
+      if (this.barrierOnWire === p) this.barrierOnWire = null;
+    });
+    this.barrierOnWire = p;
+    return p;
+  }
+
+  /** A transaction with an xid, committed synchronously: its flush covers every earlier commit. Retried once. */
+  private async barrier(): Promise<void> {
+    const q = { name: 'kaixu_flush_barrier', text: 'select txid_current()' };
+    try {
+      await this.pool.query(q);
+    } catch {
+      try {
+        await this.pool.query(q);
+      } catch (e) {
+        throw new FlushError(e);
+      }
+    }
   }
 
   async release(reservationId: string): Promise<number> {
+    this.open.delete(reservationId);
     const res = await this.pool.query<{ n: number }>({ name: 'kaixu_release', text: 'select kaixu_release($1) as n', values: [reservationId] });
     return Number(res.rows[0]?.n ?? 0);
   }
@@ -81,5 +246,34 @@ export class PostgresCapStore implements CapStore {
   async expiredReservations(now: number, limit: number): Promise<string[]> {
     const rows = await this.db.selectFrom('reservations').select('id').where('expires_at', '<', now).orderBy('expires_at').limit(limit).execute();
     return rows.map((r) => r.id);
+  }
+
+  async reservations(f: { customerId?: string; requestId?: string }): Promise<HeldReservation[]> {
+    let q = this.db.selectFrom('reservations').selectAll();
+    if (f.customerId) q = q.where('customer_id', '=', f.customerId);
+    if (f.requestId) q = q.where('request_id', '=', f.requestId);
+    const rows = await q.orderBy('created_at').execute();
+    return rows.map((r) => ({
+      id: r.id,
+      customerId: r.customer_id,
+      keyId: r.api_key_id,
+      month: r.month,
+      amount: Number(r.amount_micros),
+      requestId: r.request_id,
+      createdAt: Number(r.created_at),
+      expiresAt: Number(r.expires_at),
+    }));
+  }
+
+  flush(): Promise<void> {
+    return this.batcher.flush();
+  }
+
+  close(): Promise<void> {
+    return this.batcher.flush();
+  }
+
+  get batchStats() {
+    return this.batcher.stats;
   }
 }

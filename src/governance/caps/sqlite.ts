@@ -1,155 +1,232 @@
 import type SQLite from 'better-sqlite3';
 import type { Storage } from '../../storage/db.ts';
+import { SqliteDeviceStore } from '../device-store.ts';
+import type { RateLimiter } from '../rate-limit/limiter.ts';
+import { MemoryRateBackend } from '../rate-limit/memory.ts';
 import { sqliteAtomic } from '../sqlite-atomic.ts';
-import type { CapSnapshot, CapStore, ReserveInput, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
-import { capMicros, EVENT_COLUMNS } from './types.ts';
+import { GroupCommit } from './group-commit.ts';
+import { holdBookFor, type HoldBook } from './holds.ts';
+import type { CapSnapshot, CapStore, HeldReservation, ReserveInput, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
+import { capMicros, EVENT_COLUMNS, perCallTotals } from './types.ts';
 
-interface KeyState {
+interface State {
   ccap: number;
   kcap: number | null;
   is_active: number;
   revoked_at: number | null;
   cap_mode: string;
   customer_id: string;
+  k_upd: number;
+  c_upd: number;
+  c_spent: number | null;
+  extra_cents: number | null;
+  k_spent: number | null;
+  dev_revoked: number | null;
 }
 
+const MAX_BATCH = 256;
 
 /**
- * SQLite: the same steps as the PostgreSQL functions (migration 003), as prepared statements in
- * one synchronous better-sqlite3 transaction each (tens of µs, no Kysely compile per call).
+ * SQLite: one node by construction (an embedded file owned by one `kaixu serve` process; the
+ * design scales out only on PostgreSQL). So:
+ *
+ * - Reservations are held in process memory (HoldBook), not in the database. JavaScript runs one
+ *   thing at a time and reserve is synchronous, so "read spent, add the holds, compare with the
+ *   cap, hold" is atomic; the 200-concurrent-calls cap test exercises exactly this. A crash drops
+ *   the holds, which is what "released" means — no sweeper needed for crashes; the sweeper still
+ *   releases holds whose settle never came (past RESERVATION_TTL_MS).
+ * - Everything that is not a hold stays authoritative in the database and is re-read by every
+ *   reservation in ONE statement (key revoked?, key/customer updated_at, customer active?, caps,
+ *   cap mode, this month's spend and top-ups, device revoked?): cap changes, top-ups,
+ *   revocations and the month rollover take effect on the next call with no cache to
+ *   invalidate. Reserving writes nothing (a device step, when due, is its own small commit).
+ * - The whole admission — that read, the device step, the in-memory rate-limit count, the hold —
+ *   is one synchronous block: the SQLite twin of kaixu_admit, in the same order, and atomic.
+ * - Settle is the only write: the usage event, both monthly aggregates and the key touch in one
+ *   transaction, after which the hold is dropped in the same synchronous step — spent and held
+ *   never both count a call, nor neither. Settles that arrive together share one commit
+ *   (group-commit.ts); a lone call commits at once.
+ * - monthly_usage.reserved_micros / monthly_key_usage.reserved_micros stay 0 on SQLite; reads
+ *   that report reservations add `memoryHolds` (metering/usage.ts).
+ *
+ * Every step runs through sqliteAtomic: never inside (nor rolled back with) an open Kysely
+ * transaction, and never reading one's uncommitted rows.
+ *
+ * The one assumption: a single process serves a SQLite file (as for the in-memory rate-limit
+ * counters). Containers of one process on the same file share their holds (holds.ts); two
+ * `kaixu serve` processes on one file would each see only their own holds — run several nodes
+ * on PostgreSQL.
  */
 export class SqliteCapStore implements CapStore {
+  private readonly devices: SqliteDeviceStore;
+  private readonly holds: HoldBook;
+  readonly memoryHolds: HoldBook;
+  private readonly detach: () => void;
   private readonly s;
-  private readonly reserveTx: (i: ReserveInput) => ReserveResult;
-  private readonly settleTx: (w: SettleWrite) => SettleOutput;
-  private readonly releaseTx: (id: string) => number;
+  private readonly settleTx: (ws: SettleWrite[]) => SettleOutput[];
+  private readonly batcher: GroupCommit<SettleWrite, SettleOutput>;
 
   constructor(private readonly storage: Storage) {
     const h: SQLite.Database = storage.sqlite!;
+    this.devices = new SqliteDeviceStore(storage);
+    const b = holdBookFor(h);
+    this.holds = this.memoryHolds = b.book;
+    this.detach = b.detach;
     this.s = {
-      keyState: h.prepare<[string], KeyState>(
-        `select c.monthly_cap_cents as ccap, k.monthly_cap_cents as kcap, c.is_active, k.revoked_at, c.cap_mode, k.customer_id
-         from api_keys k join customers c on c.id = k.customer_id where k.id = ?`,
+      state: h.prepare<[string | null, string, string, string], State>(
+        `select c.monthly_cap_cents as ccap, k.monthly_cap_cents as kcap, c.is_active, k.revoked_at, c.cap_mode, k.customer_id,
+                k.updated_at as k_upd, c.updated_at as c_upd, cu.spent_micros as c_spent, cu.extra_cents, ku.spent_micros as k_spent,
+                (select d.revoked_at is not null from key_devices d where d.api_key_id = k.id and d.install_id = ?) as dev_revoked
+         from api_keys k join customers c on c.id = k.customer_id
+         left join monthly_usage cu on cu.customer_id = k.customer_id and cu.month = ?
+         left join monthly_key_usage ku on ku.api_key_id = k.id and ku.month = ?
+         where k.id = ?`,
       ),
-      deviceRevoked: h.prepare<[string, string], { one: number }>(
-        'select 1 as one from key_devices where api_key_id = ? and install_id = ? and revoked_at is not null',
-      ),
-      getCust: h.prepare<[string, string], { spent_micros: number; reserved_micros: number; extra_cents: number }>(
-        'select spent_micros, reserved_micros, extra_cents from monthly_usage where customer_id = ? and month = ?',
-      ),
-      insCust: h.prepare('insert into monthly_usage (customer_id, month, updated_at) values (?, ?, ?) on conflict do nothing'),
-      getKey: h.prepare<[string, string], { spent_micros: number; reserved_micros: number }>(
-        'select spent_micros, reserved_micros from monthly_key_usage where api_key_id = ? and month = ?',
-      ),
-      insKey: h.prepare('insert into monthly_key_usage (api_key_id, customer_id, month, updated_at) values (?, ?, ?, ?) on conflict do nothing'),
-      holdCust: h.prepare('update monthly_usage set reserved_micros = reserved_micros + ?, updated_at = ? where customer_id = ? and month = ?'),
-      holdKey: h.prepare('update monthly_key_usage set reserved_micros = reserved_micros + ?, updated_at = ? where api_key_id = ? and month = ?'),
-      insRes: h.prepare(
-        'insert into reservations (id, customer_id, api_key_id, month, amount_micros, request_id, created_at, expires_at) values (?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
-      delRes: h.prepare<[string], { customer_id: string; api_key_id: string; month: string; amount_micros: number }>(
-        'delete from reservations where id = ? returning customer_id, api_key_id, month, amount_micros',
-      ),
-      unholdCust: h.prepare('update monthly_usage set reserved_micros = reserved_micros - ? where customer_id = ? and month = ?'),
-      unholdKey: h.prepare('update monthly_key_usage set reserved_micros = reserved_micros - ? where api_key_id = ? and month = ?'),
       chargeCust: h.prepare<unknown[], { spent_micros: number; extra_cents: number }>(
-        `insert into monthly_usage (customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, 1, ?)
+        `insert into monthly_usage (customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?)
          on conflict (customer_id, month) do update set spent_micros = spent_micros + excluded.spent_micros,
-           reserved_micros = reserved_micros - ?, input_tokens = input_tokens + excluded.input_tokens,
-           output_tokens = output_tokens + excluded.output_tokens, calls = calls + 1, updated_at = excluded.updated_at
+           input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+           calls = calls + excluded.calls, updated_at = excluded.updated_at
          returning spent_micros, extra_cents`,
       ),
       chargeKey: h.prepare<unknown[], { spent_micros: number }>(
-        `insert into monthly_key_usage (api_key_id, customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, 1, ?)
+        `insert into monthly_key_usage (api_key_id, customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)
          on conflict (api_key_id, month) do update set spent_micros = spent_micros + excluded.spent_micros,
-           reserved_micros = reserved_micros - ?, input_tokens = input_tokens + excluded.input_tokens,
-           output_tokens = output_tokens + excluded.output_tokens, calls = calls + 1, updated_at = excluded.updated_at
+           input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
+           calls = calls + excluded.calls, updated_at = excluded.updated_at
          returning spent_micros`,
       ),
       insEvent: h.prepare(`insert into usage_events (${EVENT_COLUMNS.join(', ')}) values (${EVENT_COLUMNS.map(() => '?').join(', ')})`),
       touchKey: h.prepare('update api_keys set last_seen_at = ? where id = ?'),
-      expired: h.prepare<[number, number], { id: string }>('select id from reservations where expires_at < ? order by expires_at limit ?'),
     };
-    this.reserveTx = h.transaction((i: ReserveInput) => this.reserveSync(i));
-    this.settleTx = h.transaction((w: SettleWrite) => this.settleSync(w));
-    this.releaseTx = h.transaction((id: string) => this.releaseSync(id));
+    this.settleTx = h.transaction((ws: SettleWrite[]) => this.writeSync(ws));
+    this.batcher = new GroupCommit<SettleWrite, SettleOutput>({
+      maxInFlight: 1,
+      maxBatch: MAX_BATCH,
+      // Write at once unless another call is still in flight (it may settle in this same turn).
+      alone: () => this.holds.size <= 1,
+      // better-sqlite3 rolled the whole transaction back.
+      retryable: () => true,
+      write: (ws) =>
+        sqliteAtomic(this.storage, () => {
+          const finals = this.settleTx(ws);
+          // Committed: drop the holds in the same synchronous step.
+          const released = ws.map((w) => (w.reservationId ? this.holds.remove(w.reservationId) : 0));
+          return finals.map((o, i) => ({ ...o, released: released[i]! }));
+        }),
+    });
+  }
+
+  foldsRate(limiter: RateLimiter): boolean {
+    return limiter.single && limiter.backend instanceof MemoryRateBackend;
   }
 
   private reserveSync(i: ReserveInput): ReserveResult {
-    const s = this.s;
-    const k = s.keyState.get(i.keyId);
+    const k = this.s.state.get(i.installId, i.month, i.month, i.keyId);
     if (!k || k.revoked_at != null || k.customer_id !== i.customerId) return { outcome: 'key_revoked', snap: null };
+    if (Number(k.k_upd) !== i.expect.keyUpdatedAt || Number(k.c_upd) !== i.expect.customerUpdatedAt) return { outcome: 'stale', snap: null };
     if (Number(k.is_active) !== 1) return { outcome: 'customer_disabled', snap: null };
-    if (i.installId != null && s.deviceRevoked.get(i.keyId, i.installId)) return { outcome: 'device_revoked', snap: null };
-    let cu = s.getCust.get(i.customerId, i.month);
-    if (!cu) {
-      s.insCust.run(i.customerId, i.month, i.now);
-      cu = s.getCust.get(i.customerId, i.month)!;
-    }
-    let ku = s.getKey.get(i.keyId, i.month);
-    if (!ku) {
-      s.insKey.run(i.keyId, i.customerId, i.month, i.now);
-      ku = s.getKey.get(i.keyId, i.month)!;
+    const out: ReserveResult = { outcome: 'ok', snap: null };
+    if (i.device) {
+      const d = (out.device = this.devices.seenSync(i.device));
+      if (d.outcome === 'revoked') return { ...out, outcome: 'device_revoked' };
+      if (d.outcome === 'limit') return { ...out, outcome: 'device_limit' };
+    } else if (Number(k.dev_revoked) === 1) return { outcome: 'device_revoked', snap: null };
+    if (i.rate) {
+      const r = (out.rate = (i.rate.backend as MemoryRateBackend).hitSync(i.rate.windows));
+      if (!r.allowed) return { ...out, outcome: 'rate_limited' };
     }
     const snap: CapSnapshot = {
       mode: k.cap_mode === 'soft' ? 'soft' : 'hard',
       baseCapCents: Number(k.ccap),
       keyCapCents: k.kcap == null ? null : Number(k.kcap),
-      extraCents: Number(cu.extra_cents),
-      cSpent: Number(cu.spent_micros),
-      cReserved: Number(cu.reserved_micros),
-      kSpent: Number(ku.spent_micros),
-      kReserved: Number(ku.reserved_micros),
+      extraCents: Number(k.extra_cents ?? 0),
+      cSpent: Number(k.c_spent ?? 0),
+      cReserved: this.holds.customer(i.customerId, i.month),
+      kSpent: Number(k.k_spent ?? 0),
+      kReserved: this.holds.key(i.keyId, i.month),
     };
     const cap = capMicros(snap);
+    out.snap = snap;
     if (snap.mode === 'soft') {
-      if (snap.cSpent >= cap.customer) return { outcome: 'customer_cap', snap };
-      if (snap.kSpent >= cap.key) return { outcome: 'key_cap', snap };
-      return { outcome: 'ok', snap };
+      if (snap.cSpent >= cap.customer) return { ...out, outcome: 'customer_cap' };
+      if (snap.kSpent >= cap.key) return { ...out, outcome: 'key_cap' };
+      return out;
     }
-    if (snap.cSpent + snap.cReserved + i.amount > cap.customer) return { outcome: 'customer_cap', snap };
-    if (snap.kSpent + snap.kReserved + i.amount > cap.key) return { outcome: 'key_cap', snap };
-    s.holdCust.run(i.amount, i.now, i.customerId, i.month);
-    s.holdKey.run(i.amount, i.now, i.keyId, i.month);
-    s.insRes.run(i.id, i.customerId, i.keyId, i.month, i.amount, i.requestId, i.now, i.expiresAt);
+    if (snap.cSpent + snap.cReserved + i.amount > cap.customer) return { ...out, outcome: 'customer_cap' };
+    if (snap.kSpent + snap.kReserved + i.amount > cap.key) return { ...out, outcome: 'key_cap' };
+    this.holds.add({ id: i.id, customerId: i.customerId, keyId: i.keyId, month: i.month, amount: i.amount, requestId: i.requestId, createdAt: i.now, expiresAt: i.expiresAt });
     snap.cReserved += i.amount;
     snap.kReserved += i.amount;
-    return { outcome: 'reserved', snap };
+    out.outcome = 'reserved';
+    return out;
   }
 
-  private settleSync(w: SettleWrite): SettleOutput {
+  /** The batch's rows, inside its transaction: events, then one upsert per monthly row, then key touches. */
+  private writeSync(ws: SettleWrite[]): SettleOutput[] {
     const s = this.s;
-    let released = 0;
-    if (w.reservationId) released = Number(s.delRes.get(w.reservationId)?.amount_micros ?? 0);
-    const c = s.chargeCust.get(w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, w.now, released)!;
-    const k = s.chargeKey.get(w.keyId, w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, w.now, released)!;
-    const ev = w.event as Record<string, unknown>;
-    s.insEvent.run(...EVENT_COLUMNS.map((col) => ev[col] ?? null));
-    if (w.touchKey) s.touchKey.run(w.now, w.keyId);
-    return { cSpent: Number(c.spent_micros), extraCents: Number(c.extra_cents), kSpent: Number(k.spent_micros), released };
-  }
-
-  private releaseSync(id: string): number {
-    const r = this.s.delRes.get(id);
-    if (!r) return 0;
-    this.s.unholdCust.run(r.amount_micros, r.customer_id, r.month);
-    this.s.unholdKey.run(r.amount_micros, r.api_key_id, r.month);
-    return Number(r.amount_micros);
+    const cust = new Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>();
+    const keys = new Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>();
+    const touch = new Map<string, number>();
+    for (const w of ws) {
+      const ev = w.event as Record<string, unknown>;
+      s.insEvent.run(...EVENT_COLUMNS.map((col) => ev[col] ?? null));
+      add(cust, `${w.customerId}\u0000${w.month}`, w);
+      add(keys, `${w.keyId}\u0000${w.month}`, w);
+      if (w.touchKey) touch.set(w.keyId, Math.max(touch.get(w.keyId) ?? 0, w.now));
+    }
+    const finals = { customer: new Map<string, { spent: number; extra: number }>(), key: new Map<string, number>() };
+    for (const [id, a] of cust) {
+      const r = s.chargeCust.get(a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now)!;
+      finals.customer.set(id, { spent: Number(r.spent_micros), extra: Number(r.extra_cents) });
+    }
+    for (const [id, a] of keys) finals.key.set(id, Number(s.chargeKey.get(a.w.keyId, a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now)!.spent_micros));
+    for (const [keyId, now] of touch) s.touchKey.run(now, keyId);
+    return perCallTotals(ws, [], finals);
   }
 
   reserve(i: ReserveInput): Promise<ReserveResult> {
-    return sqliteAtomic(this.storage, () => this.reserveTx(i));
+    return sqliteAtomic(this.storage, () => this.reserveSync(i));
   }
 
   settle(w: SettleWrite): Promise<SettleOutput> {
-    return sqliteAtomic(this.storage, () => this.settleTx(w));
+    return this.batcher.submit(w);
   }
 
-  release(reservationId: string): Promise<number> {
-    return sqliteAtomic(this.storage, () => this.releaseTx(reservationId));
+  async release(reservationId: string): Promise<number> {
+    return this.holds.remove(reservationId);
   }
 
   async expiredReservations(now: number, limit: number): Promise<string[]> {
-    return this.s.expired.all(now, limit).map((r) => r.id);
+    return this.holds.expired(now, limit);
+  }
+
+  async reservations(f: { customerId?: string; requestId?: string }): Promise<HeldReservation[]> {
+    return this.holds.list(f);
+  }
+
+  flush(): Promise<void> {
+    return this.batcher.flush();
+  }
+
+  async close(): Promise<void> {
+    await this.batcher.flush();
+    this.detach();
+  }
+
+  get batchStats() {
+    return this.batcher.stats;
+  }
+}
+
+function add(m: Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>, id: string, w: SettleWrite) {
+  const a = m.get(id);
+  if (!a) m.set(id, { w, cost: w.cost, tin: w.inputTokens, tout: w.outputTokens, calls: 1, now: w.now });
+  else {
+    a.cost += w.cost;
+    a.tin += w.inputTokens;
+    a.tout += w.outputTokens;
+    a.calls++;
+    a.now = Math.max(a.now, w.now);
   }
 }

@@ -1,5 +1,9 @@
 import type { Insertable } from 'kysely';
 import type { UsageEventsTable } from '../../storage/types.ts';
+import type { DeviceOutcome, DeviceSeen } from '../device-store.ts';
+import type { RateLimiter } from '../rate-limit/limiter.ts';
+import type { RateLimitBackend } from '../rate-limit/types.ts';
+import type { WindowCounts, WindowSpec } from '../rate-limit/window.ts';
 
 export interface ReserveInput {
   id: string;
@@ -12,15 +16,37 @@ export interface ReserveInput {
   requestId: string;
   now: number;
   expiresAt: number;
+  /**
+   * The key's and customer's updated_at the caller's policy was built from. When either row has
+   * changed since, the step does nothing and answers `stale` (the caller reloads and retries), so
+   * every admission decision uses the policy as committed — the guarantee the authenticator's
+   * strict per-request check gave, without its round trip.
+   */
+  expect: { keyUpdatedAt: number; customerUpdatedAt: number };
+  /** Folded device step: register/touch the device before the rest. */
+  device?: DeviceSeen | null;
+  /** Folded rate-limit step (see CapStore.foldsRate): check-and-count these windows before reserving. */
+  rate?: { windows: WindowSpec[]; backend: RateLimitBackend } | null;
 }
 
 /**
  * reserved: hard mode, the amount is held against both caps; ok: soft mode, under both caps, nothing held.
- * The rest refuse the call: caps, or state that must hold across nodes re-read inside the same step.
+ * The rest refuse the call: caps, state that must hold across nodes re-read inside the same step,
+ * a folded device / rate-limit step, or `stale` (see ReserveInput.expect; nothing was done).
  */
-export type ReserveOutcome = 'reserved' | 'ok' | 'customer_cap' | 'key_cap' | 'key_revoked' | 'customer_disabled' | 'device_revoked';
+export type ReserveOutcome =
+  | 'reserved'
+  | 'ok'
+  | 'customer_cap'
+  | 'key_cap'
+  | 'key_revoked'
+  | 'customer_disabled'
+  | 'device_revoked'
+  | 'device_limit'
+  | 'rate_limited'
+  | 'stale';
 
-/** Month state read under lock by reserve (µ$, except the *_cents caps). */
+/** Month state read by reserve (µ$, except the *_cents caps); reserved includes this call's hold. */
 export interface CapSnapshot {
   mode: 'hard' | 'soft';
   baseCapCents: number;
@@ -35,6 +61,10 @@ export interface CapSnapshot {
 export interface ReserveResult {
   outcome: ReserveOutcome;
   snap: CapSnapshot | null;
+  /** Set when a folded device step ran. */
+  device?: { outcome: DeviceOutcome; active: number } | null;
+  /** Set when a folded rate-limit step ran. */
+  rate?: { allowed: boolean; counts: WindowCounts[] } | null;
 }
 
 export type UsageEventInsert = Omit<Insertable<UsageEventsTable>, 'id'>;
@@ -60,16 +90,54 @@ export interface SettleOutput {
   released: number;
 }
 
+/** A held reservation, as the inspection API shows it. */
+export interface HeldReservation {
+  id: string;
+  customerId: string;
+  keyId: string;
+  month: string;
+  amount: number;
+  requestId: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
 /**
- * The money ledger's atomic steps. Each is one transaction: reserve (check both caps, hold the
- * amount), settle (one usage event + both monthly aggregates + drop the reservation), release.
+ * The money ledger's atomic steps: reserve (check both caps, hold the amount), settle (one usage
+ * event + both monthly aggregates + drop the reservation, committed before it resolves), release.
  */
 export interface CapStore {
+  /**
+   * True when a call's rate-limit check-and-count can run inside the reservation step (the
+   * counters live where the reservation runs: PostgreSQL rows, or this process's memory on
+   * SQLite). The device step always can. Folding makes admission one atomic step: one round trip
+   * on PostgreSQL, one synchronous block on SQLite — and a `stale` answer comes before anything
+   * was counted.
+   */
+  foldsRate(limiter: RateLimiter): boolean;
   reserve(i: ReserveInput): Promise<ReserveResult>;
   settle(w: SettleWrite): Promise<SettleOutput>;
   /** Drop a reservation; returns the µ$ released (0 when it was already gone). */
   release(reservationId: string): Promise<number>;
   expiredReservations(now: number, limit: number): Promise<string[]>;
+  /** Held reservations (operators, tests), optionally of one customer or one request. */
+  reservations(f: { customerId?: string; requestId?: string }): Promise<HeldReservation[]>;
+  /**
+   * µ$ held outside the monthly rows' reserved_micros columns (SQLite keeps holds in memory);
+   * null when the columns are authoritative (PostgreSQL).
+   */
+  readonly memoryHolds: MemoryHolds | null;
+  /** Settle batches written so far and the calls in them (group commit at work). */
+  readonly batchStats: { batches: number; items: number; maxBatch: number };
+  /** Wait for queued settles to commit. */
+  flush(): Promise<void>;
+  /** Shutdown: flush, then let go of in-memory state. */
+  close(): Promise<void>;
+}
+
+export interface MemoryHolds {
+  customer(customerId: string, month: string): number;
+  key(keyId: string, month: string): number;
 }
 
 export const capMicros = (s: CapSnapshot) => {
@@ -101,3 +169,29 @@ export const EVENT_COLUMNS = [
   'ip_hash',
   'ua',
 ] as const satisfies readonly (keyof UsageEventInsert)[];
+
+/**
+ * Per-call results of a batch of settles committed together: each call sees the totals as if the
+ * batch had been applied one call after another in order (its own charge included, later ones not).
+ */
+export function perCallTotals(
+  ws: readonly SettleWrite[],
+  released: readonly number[],
+  finals: { customer: Map<string, { spent: number; extra: number }>; key: Map<string, number> },
+): SettleOutput[] {
+  const laterC = new Map<string, number>();
+  const laterK = new Map<string, number>();
+  const out = new Array<SettleOutput>(ws.length);
+  for (let i = ws.length - 1; i >= 0; i--) {
+    const w = ws[i]!;
+    const ck = `${w.customerId}\u0000${w.month}`;
+    const kk = `${w.keyId}\u0000${w.month}`;
+    const c = finals.customer.get(ck)!;
+    const lc = laterC.get(ck) ?? 0;
+    const lk = laterK.get(kk) ?? 0;
+    out[i] = { cSpent: c.spent - lc, extraCents: c.extra, kSpent: finals.key.get(kk)! - lk, released: released[i] ?? 0 };
+    laterC.set(ck, lc + w.cost);
+    laterK.set(kk, lk + w.cost);
+  }
+  return out;
+}

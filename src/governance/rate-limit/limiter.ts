@@ -4,7 +4,7 @@ import { MemoryRateBackend } from './memory.ts';
 import { PostgresRateBackend } from './postgres.ts';
 import { RedisRateBackend } from './redis.ts';
 import type { RateDecision, RateLimitBackend, RateLimitInfo } from './types.ts';
-import { report, windowSpec, type WindowReport, type WindowSpec } from './window.ts';
+import { report, windowSpec, type WindowCounts, type WindowReport, type WindowSpec } from './window.ts';
 
 export interface RateLimits {
   /** Requests per minute; ≤ 0 or null = off. */
@@ -30,11 +30,26 @@ export class RateLimiter {
     private readonly log: Logger,
   ) {}
 
-  async hit(subject: string, limits: RateLimits, now: number): Promise<RateDecision | null> {
+  /** The windows a call of `subject` is counted in (none when both limits are off). */
+  windows(subject: string, limits: RateLimits, now: number): WindowSpec[] {
     const windows: WindowSpec[] = [];
     if (limits.rpm != null && limits.rpm > 0) windows.push(windowSpec(subject, 'minute', limits.rpm, now));
     if (limits.rpd != null && limits.rpd > 0) windows.push(windowSpec(subject, 'day', limits.rpd, now));
-    if (!windows.length) return null;
+    return windows;
+  }
+
+  /** True when no fallback is configured: the primary backend's answer is final. */
+  get single(): boolean {
+    return !this.fallback;
+  }
+
+  async hit(subject: string, limits: RateLimits, now: number): Promise<RateDecision | null> {
+    const windows = this.windows(subject, limits, now);
+    return windows.length ? this.check(windows, now) : null;
+  }
+
+  /** Check-and-count `windows` (non-empty) in the backend, falling back when it fails. */
+  async check(windows: WindowSpec[], now: number): Promise<RateDecision> {
     let res;
     try {
       res = await this.backend.hit(windows);
@@ -46,6 +61,11 @@ export class RateLimiter {
       }
       res = await this.fallback.hit(windows);
     }
+    return this.decide(windows, res);
+  }
+
+  /** Turn a backend's counts (after counting, if the hit was allowed) into the decision and headers. */
+  decide(windows: WindowSpec[], res: { allowed: boolean; counts: WindowCounts[] }): RateDecision {
     const reports = windows.map((s, i) => report(s, res.counts[i]!, res.allowed));
     return decide(windows, reports, res.allowed);
   }

@@ -18,6 +18,11 @@ export class MemoryRateBackend implements RateLimitBackend {
   private hits = 0;
 
   async hit(windows: WindowSpec[]): Promise<{ allowed: boolean; counts: WindowCounts[] }> {
+    return this.hitSync(windows);
+  }
+
+  /** The same check-and-count, synchronously (so it can run inside another atomic step: caps/sqlite.ts). */
+  hitSync(windows: WindowSpec[]): { allowed: boolean; counts: WindowCounts[] } {
     const entries = windows.map((s) => this.roll(s));
     const counts = entries.map((e) => ({ prev: e.prev, cur: e.cur }));
     const allowed = windows.every((s, i) => allows(s, counts[i]!));

@@ -1,5 +1,6 @@
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
+import { nodeOf } from '../node.ts';
 
 const ALLOW_HEADERS =
   'authorization, content-type, x-kaixu-install-id, x-kaixu-request-id, x-kaixu-app, x-kaixu-build, x-admin-password, x-kaixu-error-token, x-content-sha1, stripe-signature';
@@ -26,13 +27,23 @@ export function cors(allowed: readonly string[]): MiddlewareHandler<AppEnv> {
       h.set('x-kaixu-request-id', c.get('requestId'));
       return new Response(null, { status: 204, headers: h });
     }
-    await next();
-    if (origin) {
-      c.res.headers.append('vary', 'Origin');
+    if (!origin) return next();
+    const node = nodeOf(c);
+    if (node) {
+      // Up front on the Node response: they depend on the request alone, and a streamed answer
+      // writes its headers itself (writeHead merges these in).
+      node.outgoing.setHeader('vary', 'Origin');
       if (allowOrigin) {
-        c.res.headers.set('access-control-allow-origin', allowOrigin);
-        c.res.headers.set('access-control-expose-headers', EXPOSE_HEADERS);
+        node.outgoing.setHeader('access-control-allow-origin', allowOrigin);
+        node.outgoing.setHeader('access-control-expose-headers', EXPOSE_HEADERS);
       }
+      return next();
+    }
+    await next();
+    c.res.headers.append('vary', 'Origin');
+    if (allowOrigin) {
+      c.res.headers.set('access-control-allow-origin', allowOrigin);
+      c.res.headers.set('access-control-expose-headers', EXPOSE_HEADERS);
     }
   };
 }

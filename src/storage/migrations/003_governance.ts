@@ -4,8 +4,11 @@ import { PG_FUNCTIONS } from './003_governance_pg.ts';
 
 /**
  * Governance and metering: prices, cap reservations, shared rate-limit windows, cap alerts.
- * On PostgreSQL the hot-path steps (reserve, settle, release, device seat, rate-limit hit) are
- * PL/pgSQL functions so each is one atomic round trip (003_governance_pg.ts).
+ * On PostgreSQL the hot-path steps (admit = key re-check + device seat + rate limit + reservation,
+ * batched settle, release, device seat, rate-limit hit) are PL/pgSQL functions so each is one
+ * atomic round trip (003_governance_pg.ts). On SQLite reservations are held in the gateway's
+ * memory (src/governance/caps/sqlite.ts): the reservations table and the reserved_micros columns
+ * are used on PostgreSQL only.
  */
 
 /** List prices in micro-dollars per 1M tokens [input, output] at the time of this migration. */
@@ -129,7 +132,7 @@ export async function up(db: MigrationDb): Promise<void> {
 
 export async function down(db: MigrationDb): Promise<void> {
   if (isPg(db)) {
-    for (const f of ['kaixu_reserve', 'kaixu_settle', 'kaixu_release', 'kaixu_device_seen', 'kaixu_rate_hit']) {
+    for (const f of ['kaixu_admit', 'kaixu_settle_batch', 'kaixu_release', 'kaixu_device_seen', 'kaixu_rate_hit']) {
       await sql.raw(`drop function if exists ${f} cascade`).execute(db);
     }
   }

@@ -5,7 +5,8 @@ import type { ChatSession } from '../../../chat/session.ts';
 import type { Route } from '../../../lanes/types.ts';
 import type { AppEnv } from '../../context.ts';
 import { chatParams, nonEmptyMessages, type SeedChatBody } from './schemas.ts';
-import { applyRateLimitHeaders } from '../../../governance/rate-limit/headers.ts';
+import { rateLimitHeaders } from '../../../governance/rate-limit/headers.ts';
+import { clientAbort } from '../../node.ts';
 
 /** `x-kaixu-install-id`, trimmed and bounded as the seed did (80 chars). */
 export function installIdOf(ctx: Context<AppEnv>): string | undefined {
@@ -30,16 +31,15 @@ export function beginChat(c: Container, ctx: Context<AppEnv>, route: Route, para
     route,
     params,
     stream,
-    signal: ctx.req.raw.signal,
+    abort: clientAbort(ctx),
     info: ctx.get('info'),
   });
 }
 
 /** RateLimit-* headers (the key's window after this call was counted) on an answer. */
-export function rateLimitHeaders(session: ChatSession): Record<string, string> {
-  const h = new Headers();
-  applyRateLimitHeaders(h, session.admission.rateLimit);
-  return Object.fromEntries(h);
+export function rateLimitHeadersOf(session: ChatSession): Record<string, string> {
+  const rl = session.admission.rateLimit;
+  return rl ? rateLimitHeaders(rl) : {};
 }
 
 /** Seed gateway-chat / gateway-stream: normalize the body, resolve the lane, admit. */

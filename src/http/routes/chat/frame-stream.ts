@@ -1,3 +1,8 @@
+import type { Context } from 'hono';
+import type { AppEnv } from '../../context.ts';
+import { nodeOf } from '../../node.ts';
+import { pumpToNode } from './node-stream.ts';
+
 /** Where a streamed response's frames come from. */
 export interface FrameSource {
   /** The next frames to send (already serialized), or null when the stream is over. Never throws. */
@@ -63,3 +68,24 @@ export const SSE_HEADERS = {
   connection: 'keep-alive',
   'x-accel-buffering': 'no',
 } as const;
+
+/** @hono/node-server leaves a response with this header alone: the route wrote it itself. */
+const ALREADY_SENT = { 'x-hono-already-sent': 'true' };
+
+/**
+ * A streamed (SSE) answer. On Node the frames go straight to the socket (node-stream.ts); under
+ * app.request() the same source feeds a pull-based ReadableStream.
+ */
+export function streamAnswer(ctx: Context<AppEnv>, headers: Record<string, string>, src: FrameSource, opts: FrameStreamOptions = {}): Response {
+  const node = nodeOf(ctx);
+  if (!node) return new Response(frameStream(src, opts), { status: 200, headers });
+  const { outgoing } = node;
+  const info = ctx.get('info');
+  const startedAt = ctx.get('startedAt');
+  const beforeHead = () => {
+    // As the request middleware computes it for other answers: time to the answer minus upstream waits.
+    if (!outgoing.hasHeader('x-kaixu-overhead-ms')) outgoing.setHeader('x-kaixu-overhead-ms', Math.max(0, performance.now() - startedAt - info.upstreamMs).toFixed(3));
+  };
+  void pumpToNode(outgoing, { status: 200, headers, beforeHead }, src, opts);
+  return new Response(null, { status: 200, headers: ALREADY_SENT });
+}

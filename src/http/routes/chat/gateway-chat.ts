@@ -1,8 +1,8 @@
 import { createRoute } from '@hono/zod-openapi';
 import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
-import { jsonBody, jsonResponse, seedErrorResponses, seedPaths } from '../../route-kit.ts';
-import { beginSeedChat, installIdOf, rateLimitHeaders } from './call.ts';
+import { jsonAnswer, jsonBody, jsonResponse, seedErrorResponses, seedPaths } from '../../route-kit.ts';
+import { beginSeedChat, installIdOf, rateLimitHeadersOf } from './call.ts';
 import { SeedChatBody, SeedChatResponse, seedHook } from './schemas.ts';
 
 export const CHAT_ERROR_STATUSES = [400, 401, 402, 403, 409, 413, 429, 501, 502, 504] as const;
@@ -18,18 +18,17 @@ export function registerGatewayChat({ app, c }: RouteDeps) {
         tags: ['gateway'],
         summary: 'Chat completion (non-stream), seed-compatible',
         security: [{ virtualKey: [] }],
-        middleware: [requireKey(c)],
+        middleware: [requireKey(c, { deferRevocationCheck: true })],
         request: jsonBody(SeedChatBody),
         responses: { 200: jsonResponse(SeedChatResponse), ...seedErrorResponses(...CHAT_ERROR_STATUSES) },
       }),
       async (ctx) => {
         const session = await beginSeedChat(c, ctx, ctx.req.valid('json'), false);
         const out = await session.complete();
-        for (const [k, v] of Object.entries(rateLimitHeaders(session))) ctx.header(k, v);
         const { provider, model, ...requested } = out.names;
-        return ctx.json(
+        return jsonAnswer(
           { provider, model, ...requested, output_text: out.text, usage: out.usage, month: out.month, telemetry: { install_id: installIdOf(ctx) ?? null } },
-          200,
+          rateLimitHeadersOf(session),
         );
       },
       seedHook,

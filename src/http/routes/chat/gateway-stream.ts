@@ -3,8 +3,8 @@ import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { jsonBody, seedErrorResponses, seedPaths } from '../../route-kit.ts';
 import { sseFrame } from '../../../lib/sse.ts';
-import { beginSeedChat, installIdOf, rateLimitHeaders } from './call.ts';
-import { frameStream, SSE_HEADERS } from './frame-stream.ts';
+import { beginSeedChat, installIdOf, rateLimitHeadersOf } from './call.ts';
+import { SSE_HEADERS, streamAnswer } from './frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from './gateway-chat.ts';
 import { SeedChatBody, seedHook } from './schemas.ts';
 import { seedStreamSource } from './seed-stream.ts';
@@ -26,7 +26,7 @@ export function registerGatewayStream({ app, c }: RouteDeps) {
         tags: ['gateway'],
         summary: 'Chat completion streamed as SSE, seed-compatible',
         security: [{ virtualKey: [] }],
-        middleware: [requireKey(c)],
+        middleware: [requireKey(c, { deferRevocationCheck: true })],
         request: jsonBody(SeedChatBody),
         responses: {
           200: { description: SSE_DESCRIPTION, content: { 'text/event-stream': { schema: z.string() } } },
@@ -39,8 +39,9 @@ export function registerGatewayStream({ app, c }: RouteDeps) {
         const source = seedStreamSource(session, { install_id: installIdOf(ctx) ?? null }, (e) =>
           c.log.error({ err: e, request_id: requestId }, 'gateway-stream failed'),
         );
-        const stream = frameStream(source, { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseFrame('ping', JSON.stringify({ t: c.clock.now() })) } });
-        return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...rateLimitHeaders(session) } });
+        return streamAnswer(ctx, { ...SSE_HEADERS, ...rateLimitHeadersOf(session) }, source, {
+          ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseFrame('ping', JSON.stringify({ t: c.clock.now() })) },
+        });
       },
       seedHook,
     );

@@ -32,7 +32,8 @@ export function seedStreamSource(session: ChatSession, telemetry: { install_id: 
       }
       if (phase === 'open') {
         try {
-          await session.open();
+          // Nothing but meta has reached the client: until the first text, another target may answer.
+          await session.open('delta');
         } catch (e) {
           return fail(e);
         }

@@ -1,14 +1,16 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../../lib/errors.ts';
+import { newCompletionId } from '../../../lib/ids.ts';
 import { sseComment } from '../../../lib/sse.ts';
 import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
-import { errorResponses, jsonBody } from '../../route-kit.ts';
-import { beginChat, rateLimitHeaders } from '../chat/call.ts';
-import { frameStream, SSE_HEADERS } from '../chat/frame-stream.ts';
+import { errorResponses, jsonAnswer, jsonBody } from '../../route-kit.ts';
+import { responseHeader } from '../../node.ts';
+import { beginChat, rateLimitHeadersOf } from '../chat/call.ts';
+import { SSE_HEADERS, streamAnswer } from '../chat/frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from '../chat/gateway-chat.ts';
 import { chatParams } from '../chat/schemas.ts';
-import { completionBody, completionId, v1Messages } from './format.ts';
+import { completionBody, v1Messages } from './format.ts';
 import { ChatCompletion, V1ChatBody } from './schemas.ts';
 import { v1StreamSource } from './stream.ts';
 
@@ -22,7 +24,7 @@ export function registerV1ChatCompletions({ app, c }: RouteDeps) {
       tags: ['openai'],
       summary: 'Chat Completions (OpenAI-compatible)',
       security: [{ virtualKey: [] }],
-      middleware: [requireKey(c)],
+      middleware: [requireKey(c, { deferRevocationCheck: true })],
       request: jsonBody(V1ChatBody),
       responses: {
         200: {
@@ -40,23 +42,24 @@ export function registerV1ChatCompletions({ app, c }: RouteDeps) {
       const params = chatParams({ ...body, max_tokens: body.max_completion_tokens ?? body.max_tokens }, messages);
       const route = await c.laneRouter.resolveModelName(body.model);
       const session = await beginChat(c, ctx, route, params, !!body.stream);
-      const id = completionId();
+      const id = newCompletionId();
       const created = Math.floor(c.clock.now() / 1000);
       // The OpenAI SDK reports `x-request-id` in its errors and logs.
-      ctx.header('x-request-id', requestId);
+      responseHeader(ctx, 'x-request-id', requestId);
       if (!body.stream) {
         const out = await session.complete();
-        for (const [k, v] of Object.entries(rateLimitHeaders(session))) ctx.header(k, v);
-        return ctx.json(completionBody(id, created, out), 200);
+        return jsonAnswer(completionBody(id, created, out), { ...rateLimitHeadersOf(session), 'x-request-id': requestId });
       }
 
-      // Open before answering, so a call no target could serve is a plain HTTP error.
-      await session.open();
+      // Answer once an upstream is streaming (its first event), so a call no target could serve
+      // is a plain HTTP error; the role chunk goes out with the headers.
+      await session.open('event');
       const source = v1StreamSource(session, { id, created, includeUsage: body.stream_options?.include_usage === true, requestId }, (e) =>
         c.log.error({ err: e, request_id: requestId }, 'v1 stream failed'),
       );
-      const stream = frameStream(source, { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseComment('ping') } });
-      return new Response(stream, { status: 200, headers: { ...SSE_HEADERS, ...rateLimitHeaders(session), 'x-request-id': requestId } });
+      return streamAnswer(ctx, { ...SSE_HEADERS, ...rateLimitHeadersOf(session), 'x-request-id': requestId }, source, {
+        ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseComment('ping') },
+      });
     },
   );
 }

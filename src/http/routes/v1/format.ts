@@ -1,9 +1,6 @@
-import { randomBytes } from 'node:crypto';
 import type { ChatOutcome } from '../../../chat/types.ts';
 import type { ChatMessage } from '../../../providers/types.ts';
 import type { V1ChatBody } from './schemas.ts';
-
-export const completionId = () => `chatcmpl-${randomBytes(12).toString('base64url')}`;
 
 /** OpenAI messages → normalized messages (text parts joined; empty messages dropped). */
 export function v1Messages(messages: V1ChatBody['messages']): ChatMessage[] {

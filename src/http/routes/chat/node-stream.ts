@@ -1,0 +1,69 @@
+import type { ServerResponse } from 'node:http';
+import type { FrameSource, FrameStreamOptions } from './frame-stream.ts';
+
+/** Resolves once the response can take more data, or is gone. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off('drain', done);
+      res.off('close', done);
+      resolve();
+    };
+    res.on('drain', done);
+    res.on('close', done);
+  });
+}
+
+/**
+ * Streams frames straight onto the Node response, without a web ReadableStream and
+ * @hono/node-server's reader loop in between. The status line and headers leave in the same write
+ * as the first frame (no separate header packet, nothing held back), every later frame in a write
+ * of its own as soon as the source has it. The next frame is asked for only once the socket took
+ * the previous one (`drain`), so a slow client slows the upstream read instead of growing a
+ * buffer; a response that closes early cancels the source.
+ *
+ * `beforeHead` runs right before the headers go out (late headers such as x-kaixu-overhead-ms).
+ */
+export async function pumpToNode(
+  res: ServerResponse,
+  head: { status: number; headers: Record<string, string>; beforeHead?: () => void },
+  src: FrameSource,
+  opts: FrameStreamOptions,
+): Promise<void> {
+  let open = true;
+  let timer: NodeJS.Timeout | undefined;
+  res.once('close', () => {
+    if (!open) return;
+    open = false;
+    if (timer) clearInterval(timer);
+    void src.cancel();
+  });
+  const send = (frame: string): boolean => {
+    if (!res.headersSent) {
+      head.beforeHead?.();
+      res.writeHead(head.status, head.headers);
+    }
+    return res.write(frame);
+  };
+  if (opts.ping) {
+    const { everyMs, frame } = opts.ping;
+    // A congested socket gets no pings: the data already queued keeps intermediaries awake.
+    timer = setInterval(() => open && !res.writableNeedDrain && send(frame()), everyMs);
+    timer.unref();
+  }
+  for (;;) {
+    const out = await src.next();
+    if (!open) return;
+    if (out === null) {
+      open = false;
+      if (timer) clearInterval(timer);
+      if (!res.headersSent) {
+        head.beforeHead?.();
+        res.writeHead(head.status, head.headers);
+      }
+      res.end();
+      return;
+    }
+    if (out.length && !send(out)) await drained(res);
+  }
+}

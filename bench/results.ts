@@ -34,6 +34,8 @@ export interface ChatCell {
   n: number;
   errors: number;
   rps: number;
+  /** req/s of each measured window, in round order (rounds the target missed are absent). */
+  roundRps?: number[];
   lat: Summary;
   /** CPU of the server process (direct: the fake upstream) per request, µs. */
   cpuUsPerReq: number | null;

@@ -40,7 +40,7 @@ function statusOf(n: number, errors: number, firstError: string | null, dead: st
 }
 
 export async function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
-  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dead: null as string | null }]));
+  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], roundRps: [] as number[], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dead: null as string | null }]));
   const live = () => targets.filter((t) => !acc.get(t.id)!.dead);
   const mark = (t: Runtime, why: string) => (acc.get(t.id)!.dead = why);
   for (const t of live()) {
@@ -71,6 +71,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
         a.sysUs += cpu1.sys - cpu0.sys;
       }
       a.lat.push(res.latNs);
+      a.roundRps.push(res.elapsedNs > 0 ? res.latNs.length / (res.elapsedNs / 1e9) : 0);
       a.errors += res.errors;
       a.firstError ??= res.firstError;
       a.elapsedNs += res.elapsedNs;
@@ -87,6 +88,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       n,
       errors: a.errors,
       rps: a.elapsedNs > 0 ? n / (a.elapsedNs / 1e9) : 0,
+      roundRps: a.roundRps,
       lat: summarize(lat),
       cpuUsPerReq: a.cpuKnown ? cpuPerRequestUs(0, a.cpuUs, n) : null,
       cpuSysShare: a.cpuKnown && a.cpuUs > 0 ? a.sysUs / a.cpuUs : null,

@@ -5,7 +5,7 @@ import { fmtAddedUs, fmtUs, mdTable, renderReport } from '../../bench/report.ts'
 import type { BenchResults, ChatCell, StreamRow, TargetId } from '../../bench/results.ts';
 import { SseCounter } from '../../bench/sse.ts';
 import { cpuPerRequestUs, mergeSamples, overhead, percentile, summarize } from '../../bench/stats.ts';
-import { evaluateTargets } from '../../bench/targets.ts';
+import { evaluateTargets, monitorCostShare } from '../../bench/targets.ts';
 import { rotate } from '../../bench/workloads.ts';
 
 /** The bench's statistics, SSE accounting, target verdicts and tables (the full bench is not run here). */
@@ -123,7 +123,7 @@ describe('targets', () => {
     expect(checks.filter((c) => c.verdict !== 'met')).toEqual([]);
     const md = renderReport(r);
     expect(md).toContain('## Targets — 9/9 met');
-    expect(md).toContain('4.8 % at c=16 (2000 vs 2100 req/s)');
+    expect(md).toContain('4.8 % at c=16 (2000 vs 2100 req/s over all rounds)');
     expect(md).toMatch(/\|\s+64 \|\s+2000 \|\s+2100 \|\s+4\.8 % \|\s+500 \/ 475 \|\s+\+25 \|/); // monitoring-cost row
     expect(md).toContain('Test CPU, 2 cores');
     expect(md).toMatch(/\|\s+\+300 \|/); // added p50 µs of the gateway at c=1
@@ -152,6 +152,24 @@ describe('targets', () => {
     const md = renderReport(r);
     expect(md).toContain('FAILED: HTTP 404: no route');
     expect(md).toContain('## Targets that did not run');
+  });
+
+  it('takes the monitoring cost from req/s over all rounds and shows the rounds’ spread', () => {
+    const r = fixture({ p50: 300, p99: 500, rps: 3000, cpu: 250, ttfb: 350, total: 110, alone: 1000, rssGrowthMB: 10 });
+    for (const c of r.monitorCost!.cells) {
+      const on = c.target === 'gw-sqlite-mon';
+      c.roundRps = on ? [100, 100, 50, 100] : [105, 105, 105, 104]; // round 3: a stall while the monitor was on
+      c.rps = on ? 87.5 : 104.75;
+    }
+    const [on, off] = r.monitorCost!.cells;
+    const cost = monitorCostShare(on!, off!);
+    expect(cost.share).toBeCloseTo(1 - 87.5 / 104.75, 6); // the stall counts: 16.5 %
+    expect(cost.rounds.map((x) => Math.round(x * 1000) / 10)).toEqual([4.8, 4.8, 52.4, 3.8]);
+    const check = evaluateTargets(r).find((c) => c.id === 'monitor')!;
+    expect(check).toMatchObject({ verdict: 'missed', measured: expect.stringContaining('16.5 % at c=16 (88 vs 105 req/s over 4 rounds)') });
+    expect(renderReport(r)).toMatch(/16\.5 % \(rounds 3\.8 % … 52\.4 %\)/);
+    on!.roundRps = [100, 100]; // rounds that do not pair up: no spread shown
+    expect(monitorCostShare(on!, off!).rounds).toEqual([]);
   });
 
   it('counts the monitoring cost only when the switch is proven by each gateway’s own counters', () => {

@@ -36,13 +36,16 @@ export async function pumpToNode(
     if (!open) return;
     open = false;
     if (timer) clearInterval(timer);
-    void src.cancel();
+    // The source settles or releases the call; a failure there is its to report.
+    src.cancel().catch(() => undefined);
   });
+  const writeHead = () => {
+    if (res.headersSent) return;
+    head.beforeHead?.();
+    res.writeHead(head.status, head.headers);
+  };
   const send = (frame: string): boolean => {
-    if (!res.headersSent) {
-      head.beforeHead?.();
-      res.writeHead(head.status, head.headers);
-    }
+    writeHead();
     return res.write(frame);
   };
   if (opts.ping) {
@@ -51,19 +54,22 @@ export async function pumpToNode(
     timer = setInterval(() => open && !res.writableNeedDrain && send(frame()), everyMs);
     timer.unref();
   }
-  for (;;) {
-    const out = await src.next();
-    if (!open) return;
-    if (out === null) {
-      open = false;
-      if (timer) clearInterval(timer);
-      if (!res.headersSent) {
-        head.beforeHead?.();
-        res.writeHead(head.status, head.headers);
+  try {
+    for (;;) {
+      const out = await src.next();
+      if (!open) return;
+      if (out === null) {
+        open = false;
+        if (timer) clearInterval(timer);
+        writeHead();
+        res.end();
+        return;
       }
-      res.end();
-      return;
+      if (out.length && !send(out)) await drained(res);
     }
-    if (out.length && !send(out)) await drained(res);
+  } catch {
+    // Sources report (and log) failures as frames; anything thrown here is a bug: cut the
+    // response (its 'close' cancels the source) rather than leave it hanging or crash the process.
+    res.destroy();
   }
 }

@@ -1,24 +1,16 @@
 import type { AuthContext } from '../keys/auth.ts';
+import type { ObservedRequest } from '../monitor/types.ts';
 import type { RequestInfo, Surface } from './context.ts';
 
-/** A finished request, handed to observers (monitor events, metrics) off the response path. */
-export interface CompletedRequest {
-  requestId: string;
-  method: string;
-  path: string;
-  status: number;
-  durationMs: number;
-  overheadMs: number;
+/**
+ * A finished request, handed to observers (monitor events, metrics, access log) off the response
+ * path. The shape observers read is declared once, in monitor/types.ts (domain code does not import
+ * http/); the edge narrows a few fields to its own types.
+ */
+export interface CompletedRequest extends ObservedRequest {
   surface: Surface;
   info: RequestInfo;
   auth?: AuthContext;
-  app?: string;
-  build?: string;
-  userAgent?: string;
-  ip: string;
-  thrown: boolean;
-  /** Short preview of an error response body (≥ 400). */
-  bodyPreview?: string;
 }
 
 export type RequestObserver = (r: CompletedRequest) => void;

@@ -5,30 +5,11 @@ import { iso } from '../lib/clock.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Db } from '../storage/db.ts';
 import type { PricingTable } from '../storage/types.ts';
+import type { Actor } from '../keys/service.ts';
 
-/** Price of one (provider, model): integer micro-dollars per 1M tokens plus a markup in basis points. */
-export interface Price {
-  provider: string;
-  model: string;
-  input_micros_per_m: number;
-  output_micros_per_m: number;
-  markup_bp: number;
-  updated_at: number;
-  updated_by: string | null;
-}
-
-export interface PriceInput {
-  provider: string;
-  model: string;
-  input_micros_per_m: number;
-  output_micros_per_m: number;
-  markup_bp: number;
-}
-
-export interface Actor {
-  actor: string;
-  ip?: string | null;
-}
+/** Price of one (provider, model): integer micro-dollars per 1M tokens plus a markup in basis points (the table row). */
+export type Price = PricingTable;
+export type PriceInput = Omit<Price, 'updated_at' | 'updated_by'>;
 
 const keyOf = (provider: string, model: string) => `${provider}\u0000${model}`;
 

@@ -18,6 +18,7 @@ import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from '.
  *   --quick            short windows (harness check, numbers not meaningful)
  *   --only a,b         targets among direct,floor,gw-sqlite,gw-pg (seed row follows gw-sqlite),
  *                      and monitor (the monitoring-cost cell: gateway / SQLite with monitor on vs off)
+ *   --cells a,b        workloads among many,chat,stream (default all; monitor follows --only)
  *   --window MS --rounds N --warmup MS --streams N --model M --out FILE --no-write
  *   --profile [--profile-seconds S] [--profile-target sqlite|postgres]
  *                      profile the gateway with node --cpu-prof instead, print the top functions
@@ -30,6 +31,7 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
+    cells: { type: 'string' },
     window: { type: 'string' },
     rounds: { type: 'string' },
     warmup: { type: 'string' },
@@ -69,6 +71,7 @@ const settings: BenchSettings = {
   monitorWarmupMs: num(args['monitor-warmup'], quick ? 300 : 2000),
 };
 const only = new Set((args.only ?? 'direct,floor,gw-sqlite,gw-pg,monitor').split(',').map((s) => s.trim()));
+const runCells = new Set((args.cells ?? 'many,chat,stream').split(',').map((s) => s.trim()));
 const pgAdminUrl = args['pg-url'] ?? process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 type GatewayId = 'gw-sqlite' | 'gw-pg' | 'gw-sqlite-mon' | 'gw-sqlite-nomon';
@@ -139,14 +142,14 @@ async function bench(): Promise<BenchResults> {
   log(`${settings.manyStreams} concurrent streams, chunks ${settings.manyChunkDelayMs} ms apart`);
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.manyChunkDelayMs });
   const many: ManyStreamsRow[] = [];
-  for (const rt of runtimes.filter((r) => r.stream)) {
+  for (const rt of runtimes.filter((r) => r.stream && runCells.has('many'))) {
     many.push(await runMany(load, rt, { n: settings.manyStreams, expectChunks: settings.streamChunks, timeoutMs: 60_000, settleMs: 1_000 }, log));
   }
 
   await upstream.setDefault({ kind: 'ok' });
   const phase: Phase = { windowMs: settings.windowMs, warmupMs: settings.warmupMs, rounds: settings.rounds };
   const chat: ChatCell[] = [];
-  for (const c of settings.concurrencies) {
+  for (const c of runCells.has('chat') ? settings.concurrencies : []) {
     log(`non-streaming chat, concurrency ${c}`);
     chat.push(...(await runChatCell(load, runtimes, c, phase, log)));
   }
@@ -168,7 +171,7 @@ async function bench(): Promise<BenchResults> {
 
   log(`streaming chat, ${settings.streamChunks} chunks ${settings.streamChunkDelayMs} ms apart`);
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
-  const stream: StreamRow[] = await runStreamCell(load, runtimes, settings.streamChunks, phase, log);
+  const stream: StreamRow[] = runCells.has('stream') ? await runStreamCell(load, runtimes, settings.streamChunks, phase, log) : [];
 
   if (quick) notes.push('`--quick` run: windows too short for meaningful numbers (harness check only).');
   if (!pinning.load) notes.push(`Processes were ${pinning.note}; load generator and servers compete for the same cores.`);

@@ -9,7 +9,7 @@ import { gatewayRuntimes, startGatewaySafe, startUpstream, UPSTREAM_KEY } from '
 
 /**
  * `npm run bench -- --profile`: one gateway under node --cpu-prof, non-streaming chat at
- * concurrency 16 for N seconds, then where its CPU went (boot excluded).
+ * concurrency C (default 16) for N seconds, then where its CPU went (boot excluded).
  */
 
 export interface ProfileOpts {
@@ -17,6 +17,8 @@ export interface ProfileOpts {
   pinning: Pinning;
   model: string;
   seconds: number;
+  /** Closed-loop concurrency of the load (default 16). */
+  concurrency?: number;
   kind: 'sqlite' | 'postgres';
   pgAdminUrl: string;
   log(s: string): void;
@@ -52,11 +54,11 @@ export async function runProfile(o: ProfileOpts): Promise<string> {
   const load = await LoadClient.start(o.root, o.pinning.load);
   o.stoppers.push(() => load.stop());
   const [rt] = gatewayRuntimes(o.kind === 'sqlite' ? 'gw-sqlite' : 'gw-pg', gw, o.model);
-  o.log(`profiling gateway/${o.kind}: warm-up 1 s, then ${o.seconds} s at concurrency 16`);
-  const warm = await load.closed({ req: rt.chat, concurrency: 16, durationMs: 1_000 });
+  o.log(`profiling gateway/${o.kind}: warm-up 1 s, then ${o.seconds} s at concurrency ${o.concurrency ?? 16}`);
+  const warm = await load.closed({ req: rt.chat, concurrency: o.concurrency ?? 16, durationMs: 1_000 });
   if (warm.latNs.length === 0) throw new Error(`gateway does not answer: ${warm.firstError}`);
   const measuredFrom = Date.now();
-  const res = await load.closed({ req: rt.chat, concurrency: 16, durationMs: o.seconds * 1_000 });
+  const res = await load.closed({ req: rt.chat, concurrency: o.concurrency ?? 16, durationMs: o.seconds * 1_000 });
   const measuredTo = Date.now();
   await load.stop();
   await gw.child.stop('SIGTERM', 15_000); // --cpu-prof writes the profile at exit
@@ -68,7 +70,7 @@ export async function runProfile(o: ProfileOpts): Promise<string> {
   const kept = { ...cut, ...sliceTail(cut, (measuredTo - measuredFrom) * 1000) };
   await gw.stop();
   return [
-    `# Gateway CPU profile (${o.kind}, non-streaming chat, concurrency 16, ${o.seconds} s)`,
+    `# Gateway CPU profile (${o.kind}, non-streaming chat, concurrency ${o.concurrency ?? 16}, ${o.seconds} s)`,
     '',
     `${res.latNs.length} requests answered, ${res.errors} errors, ${Math.round(res.latNs.length / (res.elapsedNs / 1e9))} req/s under the profiler (slower than unprofiled).`,
     '',

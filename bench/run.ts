@@ -20,7 +20,7 @@ import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from '.
  *                      and monitor (the monitoring-cost cell: gateway / SQLite with monitor on vs off)
  *   --cells a,b        workloads among many,chat,stream (default all; monitor follows --only)
  *   --window MS --rounds N --warmup MS --streams N --model M --out FILE --no-write
- *   --profile [--profile-seconds S] [--profile-target sqlite|postgres]
+ *   --profile [--profile-seconds S] [--profile-target sqlite|postgres] [--profile-concurrency C]
  *                      profile the gateway with node --cpu-prof instead, print the top functions
  */
 
@@ -42,6 +42,7 @@ const { values: args } = parseArgs({
     profile: { type: 'boolean', default: false },
     'profile-seconds': { type: 'string', default: '10' },
     'profile-target': { type: 'string', default: 'sqlite' },
+    'profile-concurrency': { type: 'string', default: '16' },
     'pg-url': { type: 'string' },
     'monitor-rounds': { type: 'string' },
     'monitor-window': { type: 'string' },
@@ -188,7 +189,7 @@ async function bench(): Promise<BenchResults> {
 async function main() {
   if (args.profile) {
     const target = args['profile-target'] === 'postgres' ? 'postgres' : 'sqlite';
-    const md = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), kind: target, pgAdminUrl, log, stoppers });
+    const md = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), concurrency: num(args['profile-concurrency'], 16), kind: target, pgAdminUrl, log, stoppers });
     await cleanup();
     process.stdout.write(md);
     if (!args['no-write']) writeFileSync(join(ROOT, `bench/results/profile-${target}.md`), md);

@@ -59,6 +59,18 @@ const bodyCut = () => new AppError('CLIENT_CLOSED', 'Client closed the request b
  * settles once, so the listeners need no removal: whichever event comes first decides.
  */
 export function readBody(incoming: IncomingMessage, maxBytes: number): Promise<Buffer | null> {
+  // The usual case: the whole body came with the headers and the parser has already buffered it
+  // (complete). Take it in one synchronous read instead of switching the stream to flowing mode
+  // and waiting ticks for 'data' and 'end'; the stream still ends (and emits 'end') as usual.
+  if (incoming.complete && incoming.readableFlowing !== true && incoming.readableLength <= maxBytes && !incoming.readableEnded) {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for (let c = incoming.read() as Buffer | null; c !== null; c = incoming.read() as Buffer | null) {
+      chunks.push(c);
+      size += c.length;
+    }
+    return Promise.resolve(size === 0 ? Buffer.alloc(0) : chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

@@ -140,6 +140,19 @@ describe('targets', () => {
     expect(renderReport(r)).toContain('❌ missed');
   });
 
+  it('shows what the floor proxy alone adds on each latency target, and says when the floor itself misses it', () => {
+    // Floor fixture: 350 µs p50 / 700 µs p99 vs direct 200 / 400.
+    const r = fixture({ p50: 701, p99: 3401, rps: 1499, cpu: 601, ttfb: 801, total: 111.1, alone: 900, rssGrowthMB: 151 });
+    const byId = Object.fromEntries(evaluateTargets(r).map((c) => [c.id, c]));
+    expect(byId['p50-c1']!.measured).toBe('+501 µs (701 µs vs 200 µs); floor proxy alone +150 µs');
+    expect(byId['p99-c16']!.measured).toBe('+3001 µs (3401 µs vs 400 µs); floor proxy alone +300 µs');
+    const slowFloor = fixture({ p50: 701, p99: 3401, rps: 1499, cpu: 601, ttfb: 801, total: 111.1, alone: 900, rssGrowthMB: 151 });
+    slowFloor.stream.push(streamRow('floor', 1000, 112, 990));
+    const ttfb = evaluateTargets(slowFloor).find((c) => c.id === 'ttfb')!;
+    expect(ttfb).toMatchObject({ verdict: 'missed', measured: '+501 µs (801 µs vs 300 µs); floor proxy alone +700 µs (the floor itself misses this target here)' });
+    expect(evaluateTargets(slowFloor).find((c) => c.id === 'chunks')!.measured).toContain('floor proxy alone total +2000 µs (the floor itself misses this target here)');
+  });
+
   it('reports a target whose inputs failed as not measured, never as met', () => {
     const r = fixture({ p50: 300, p99: 500, rps: 3000, cpu: 250, ttfb: 350, total: 110, alone: 1000, rssGrowthMB: 10 });
     r.chat = r.chat.map((c) => (c.target === 'gw-pg' ? { ...c, status: { ok: false, error: 'HTTP 404: no route' }, n: 0 } : c));

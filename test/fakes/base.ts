@@ -251,8 +251,12 @@ export class FakeUpstream extends EventEmitter {
     if ('status' in parsed) return this.send(res, rec, parsed);
     if (behavior.firstByteDelayMs) await sleep(behavior.firstByteDelayMs);
     if (res.destroyed) return;
+    // Answers are deterministic for a body and behaviour. Tests (record on) cache only plain ones,
+    // so a paced or shaped answer is built afresh; the benchmark (record off) caches every `ok`
+    // answer, so its paced streams cost the fake as little as its plain ones.
     const plain = behavior.kind === 'ok' && Object.keys(behavior).length === 1;
-    const cacheKey = plain ? `${url.pathname}${url.search}\n${rawBody}` : undefined;
+    const cacheable = plain || (!this.record && behavior.kind === 'ok');
+    const cacheKey = cacheable ? `${url.pathname}${url.search}\n${plain ? '' : JSON.stringify(behavior)}\n${rawBody}` : undefined;
     const cached = cacheKey ? this.cache.get(cacheKey) : undefined;
     if (cached?.frames) return this.writeFrames(res, rec, cached.frames, behavior);
     if (cached?.body !== undefined) return this.send(res, rec, { status: 200, body: cached.body });

@@ -83,15 +83,7 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const clock = opts.clock ?? systemClock;
   const s = config.secrets;
   const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, secrets: [s.adminPassword, s.jwtSecret, s.keyPepper, s.encryptionKey] });
-  let checkpointFailures = 0;
-  const storage =
-    opts.storage ??
-    openStorage(config.database, {
-      poolMax: config.DATABASE_POOL_MAX,
-      checkpointMs: config.SQLITE_CHECKPOINT_MS,
-      // Logged on the first failure and every 100th after (a stuck file would fail every interval).
-      onCheckpointError: (code) => checkpointFailures++ % 100 === 0 && log.warn({ code, failures: checkpointFailures }, 'background WAL checkpoint failed'),
-    });
+  const storage = opts.storage ?? openStorage(config.database, { poolMax: config.DATABASE_POOL_MAX });
   if (!opts.skipMigrations) await migrateToLatest(storage.db);
   const multiNode = storage.dialect === 'postgres';
 

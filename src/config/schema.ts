@@ -31,8 +31,6 @@ export const envSchema = z.object({
     .regex(/^(postgres(ql)?:\/\/|sqlite:|file:)/, 'must be postgres://…, sqlite:<path> or file:<path>')
     .optional(),
   DATABASE_POOL_MAX: int(10, 1, 200),
-  // SQLite: WAL checkpoints on a worker thread every N ms (0: inside the commit that fills the WAL).
-  SQLITE_CHECKPOINT_MS: int(200, 0, 60_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PUBLIC_BASE_URL: url().optional(),
 

@@ -3,7 +3,6 @@ import { dirname } from 'node:path';
 import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
-import { startCheckpointer, type Checkpointer } from './checkpointer.ts';
 import type { Database } from './types.ts';
 
 // int8 (bigint) and numeric come back as strings by default; our values fit in 2^53.
@@ -26,34 +25,14 @@ export interface Storage {
 
 export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
-export interface StorageOptions {
-  poolMax?: number;
-  /**
-   * SQLite file: run WAL checkpoints every this many ms on a worker thread (checkpointer.ts)
-   * instead of inside the commit that fills the WAL. 0 or absent: SQLite's own auto-checkpoint.
-   */
-  checkpointMs?: number;
-  /** A background checkpoint failed (logged by the caller; the safety-net threshold still applies). */
-  onCheckpointError?: (code: string) => void;
-}
-
-/** With background checkpoints, the request connection checkpoints itself only past this many WAL pages. */
-const SAFETY_NET_PAGES = 20_000;
-
-export function openStorage(target: DatabaseTarget, opts: StorageOptions = {}): Storage {
+export function openStorage(target: DatabaseTarget, opts: { poolMax?: number } = {}): Storage {
   if (target.kind === 'sqlite') {
-    const file = target.path !== ':memory:';
-    if (file) mkdirSync(dirname(target.path), { recursive: true });
+    if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
     const handle = new SQLite(target.path);
     handle.pragma('journal_mode = WAL');
     handle.pragma('synchronous = NORMAL');
     handle.pragma('foreign_keys = ON');
     handle.pragma('busy_timeout = 5000');
-    let checkpointer: Checkpointer | undefined;
-    if (file && opts.checkpointMs) {
-      handle.pragma(`wal_autocheckpoint = ${SAFETY_NET_PAGES}`);
-      checkpointer = startCheckpointer(target.path, opts.checkpointMs, opts.onCheckpointError);
-    }
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
     return {
       db,
@@ -65,7 +44,6 @@ export function openStorage(target: DatabaseTarget, opts: StorageOptions = {}): 
         return performance.now() - t;
       },
       async close() {
-        await checkpointer?.stop();
         await db.destroy();
         // Kysely closes the handle only if it ever opened a connection through it.
         if (handle.open) handle.close();

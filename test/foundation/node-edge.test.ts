@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { createServer, request, type IncomingMessage } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serve } from '@hono/node-server';
 import { Hono } from 'hono';
@@ -8,6 +8,7 @@ import { testConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import type { AppEnv } from '../../src/http/context.ts';
 import { bodyReader } from '../../src/http/middleware/body.ts';
+import { readBody } from '../../src/http/node.ts';
 import { ADMIN_PASSWORD } from '../helpers/app.ts';
 import { DIALECTS, makeTestDb, type TestDb } from '../helpers/db.ts';
 
@@ -150,5 +151,56 @@ describe('bodyReader on a Node server', () => {
     } finally {
       await new Promise<void>((r) => server.close(() => r()));
     }
+  });
+});
+
+describe('readBody', () => {
+  /** A raw server whose handler reads the body with readBody once `ready(req)` says so. */
+  async function withServer(ready: (req: IncomingMessage) => Promise<void>, max: number, fn: (url: string, seen: { complete: boolean[] }) => Promise<void>) {
+    const seen = { complete: [] as boolean[] };
+    const server = createServer(async (req, res) => {
+      await ready(req);
+      seen.complete.push(req.complete);
+      const body = await readBody(req, max).catch(() => 'cut' as const);
+      res.end(body === 'cut' ? 'cut' : body === null ? 'too large' : `got ${body.length}: ${body.toString('utf8')}`);
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+    try {
+      await fn(`http://127.0.0.1:${(server.address() as AddressInfo).port}`, seen);
+    } finally {
+      await new Promise<void>((r) => server.close(() => r()));
+    }
+  }
+  const untilComplete = async (req: IncomingMessage) => {
+    while (!req.complete) await sleep(1);
+  };
+
+  it('a body already buffered whole is taken in one synchronous read, up to the limit; an empty one is empty', async () => {
+    await withServer(untilComplete, 16, async (url, seen) => {
+      expect((await send(url, 'POST', '/', {}, ['hello ', 'world'])).text).toBe('got 11: hello world');
+      expect((await send(url, 'POST', '/', { 'content-length': '0' }, [])).text).toBe('got 0: ');
+      expect((await send(url, 'POST', '/', {}, ['x'.repeat(17)])).text).toBe('too large');
+      // The connection stays usable after each (the stream was consumed to its end).
+      expect((await send(url, 'POST', '/', {}, ['again'])).text).toBe('got 5: again');
+      expect(seen.complete).toEqual([true, true, true, true]);
+    });
+  });
+
+  it('a body still arriving when the handler asks is read as it comes', async () => {
+    await withServer(async () => undefined, 64, async (url, seen) => {
+      const u = new URL(url);
+      const slow = new Promise<string>((resolve, reject) => {
+        const req = request({ host: u.hostname, port: u.port, method: 'POST', path: '/', headers: { 'content-length': '10' } }, (res) => {
+          let t = '';
+          res.on('data', (d: Buffer) => (t += d.toString()));
+          res.on('end', () => resolve(t));
+        });
+        req.on('error', reject);
+        req.write('01234');
+        setTimeout(() => req.end('56789'), 30);
+      });
+      expect(await slow).toBe('got 10: 0123456789');
+      expect(seen.complete[0]).toBe(false);
+    });
   });
 });

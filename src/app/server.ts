@@ -2,6 +2,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.ts';
 import { buildApp } from '../http/app.ts';
+import { acquireServeLock } from '../storage/serve-lock.ts';
 import { createContainer, type Container, type ContainerOptions } from './container.ts';
 
 export interface RunningServer {
@@ -17,7 +18,13 @@ export interface RunningServer {
  * Shutdown is ordered: stop accepting → drain open streams → stop jobs → close pools.
  */
 export async function startServer(config: Config, opts: ContainerOptions & { port?: number; host?: string } = {}): Promise<RunningServer> {
-  const container = await createContainer(config, opts);
+  // SQLite: one serving process per database file (its caps and rate limits live in this process).
+  const db = config.database;
+  const lock = db.kind === 'sqlite' && db.path !== ':memory:' && !opts.storage ? acquireServeLock(db.path) : undefined;
+  const container = await createContainer(config, opts).catch((e: unknown) => {
+    lock?.release();
+    throw e;
+  });
   await container.start();
   const app = buildApp(container);
   const server = await new Promise<ServerType>((resolve, reject) => {
@@ -29,6 +36,7 @@ export async function startServer(config: Config, opts: ContainerOptions & { por
     });
   }).catch(async (e: unknown) => {
     await container.close();
+    lock?.release();
     throw e;
   });
   const addr = server.address() as AddressInfo;
@@ -55,6 +63,7 @@ export async function startServer(config: Config, opts: ContainerOptions & { por
           (server as unknown as { closeIdleConnections?: () => void }).closeIdleConnections?.();
         });
         await container.close();
+        lock?.release();
       })();
       return stopping;
     },

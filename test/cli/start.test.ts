@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshPgUrl } from '../helpers/db.ts';
-import { http, runCli, startGateway, tempDir } from '../foundation/proc.ts';
+import { http, runCli, SECRETS, startGateway, tempDir } from '../foundation/proc.ts';
 
 /**
  * What `npm start` runs (`node --import tsx src/cli/main.ts serve`), from a clean data dir with
@@ -74,6 +74,35 @@ describe('serve startup errors', { timeout: 60_000 }, () => {
       expect(res.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
     } finally {
       blocker.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('SQLite: a second gateway on the same database file is refused; a crashed one leaves no lock behind', async () => {
+    const dir = tempDir('kaixu-lock-');
+    try {
+      const first = await startGateway({ DATA_DIR: dir, LOG_LEVEL: 'warn', ...SECRETS });
+      try {
+        const res = await runCli(['serve'], { DATA_DIR: dir, HOST: '127.0.0.1', PORT: '0', LOG_LEVEL: 'warn', ...SECRETS });
+        expect(res.code).toBe(1);
+        expect(res.stderr).toContain(`kaixu: Another kaixu gateway (pid ${first.proc.pid} on `);
+        expect(res.stderr).toContain('run several nodes on PostgreSQL');
+        expect(res.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+        // The first one is untouched by the refused start.
+        expect((await http(first.url, 'GET', '/health')).status).toBe(200);
+        // A gateway that dies without cleaning up (SIGKILL) releases the lock with its process.
+        first.proc.kill('SIGKILL');
+        await first.exited;
+        const next = await startGateway({ DATA_DIR: dir, LOG_LEVEL: 'warn', ...SECRETS });
+        try {
+          expect((await http(next.url, 'GET', '/health')).status).toBe(200);
+        } finally {
+          await next.stop();
+        }
+      } finally {
+        await first.stop();
+      }
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

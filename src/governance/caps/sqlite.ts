@@ -53,9 +53,9 @@ const MAX_BATCH = 256;
  * transaction, and never reading one's uncommitted rows.
  *
  * The one assumption: a single process serves a SQLite file (as for the in-memory rate-limit
- * counters). Containers of one process on the same file share their holds (holds.ts); two
- * `kaixu serve` processes on one file would each see only their own holds — run several nodes
- * on PostgreSQL.
+ * counters). Containers of one process on the same file share their holds (holds.ts); a second
+ * `kaixu serve` process on the same file is refused at startup (storage/serve-lock.ts) — several
+ * nodes run on PostgreSQL.
  */
 export class SqliteCapStore implements CapStore {
   private readonly devices: SqliteDeviceStore;

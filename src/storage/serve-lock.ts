@@ -1,0 +1,68 @@
+import { readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import SQLite from 'better-sqlite3';
+
+/**
+ * One serving process per SQLite file.
+ *
+ * On SQLite the gateway keeps cap reservations and rate-limit counters in its own memory (see
+ * governance/caps/sqlite.ts): that is what makes admission one synchronous step, and it is exact
+ * only while a single process serves the file. A second `kaixu serve` on the same file would keep
+ * its own holds and counters, and the two together could spend past a cap. So serving holds an
+ * exclusive SQLite lock on `<db>.serve.lock` for the life of the process, and a second server
+ * refuses to start with a clear message; several nodes run on PostgreSQL.
+ *
+ * The lock is the operating system's (SQLite's fcntl lock): it goes away with the process however
+ * that ends, so a crashed gateway leaves nothing stale and two servers starting at the same instant
+ * cannot both win. Servers in one process (tests) share their holds, and share the lock.
+ */
+export interface ServeLock {
+  release(): void;
+}
+
+export class ServeLockError extends Error {}
+
+const held = new Map<string, { db: SQLite.Database; count: number }>();
+
+export function acquireServeLock(dbPath: string): ServeLock {
+  const file = `${dbPath}.serve.lock`;
+  const who = `${file}.holder`;
+  let entry = held.get(file);
+  if (!entry) {
+    const db = new SQLite(file, { timeout: 0 });
+    try {
+      // EXCLUSIVE locking mode keeps the lock taken by the first write until the connection closes.
+      db.pragma('locking_mode = EXCLUSIVE');
+      db.exec('create table if not exists holder (pid integer, host text, started_at text); delete from holder');
+    } catch (e) {
+      db.close();
+      if ((e as { code?: string }).code !== 'SQLITE_BUSY') throw e;
+      let other = 'another process';
+      try {
+        other = readFileSync(who, 'utf8').trim() || other;
+      } catch {
+        /* no holder note: the message stays generic */
+      }
+      throw new ServeLockError(
+        `Another kaixu gateway (${other}) is serving ${dbPath}. SQLite runs one gateway process, since its caps and ` +
+          'rate limits live in that process: stop the other one, or run several nodes on PostgreSQL (DATABASE_URL=postgres://…).',
+      );
+    }
+    // A note for the message a refused second server prints (the lock itself is the SQLite one).
+    writeFileSync(who, `pid ${process.pid} on ${hostname()}, since ${new Date().toISOString()}`, { mode: 0o600 });
+    entry = { db, count: 0 };
+    held.set(file, entry);
+  }
+  entry.count++;
+  let done = false;
+  return {
+    release() {
+      if (done) return;
+      done = true;
+      const e = held.get(file);
+      if (!e || --e.count > 0) return;
+      held.delete(file);
+      e.db.close();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+import { spawnSync } from 'node:child_process';
+import { rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { acquireServeLock } from '../../src/storage/serve-lock.ts';
+import { ROOT, tempDir } from './proc.ts';
+
+/** Tries the lock from another process; prints "ok" or the error message. */
+function tryFromOtherProcess(dbPath: string): string {
+  const code = `import('./src/storage/serve-lock.ts').then((m) => { try { m.acquireServeLock(${JSON.stringify(dbPath)}); console.log('ok'); } catch (e) { console.log(e.message); } })`;
+  const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { cwd: ROOT, encoding: 'utf8' });
+  return r.stdout.trim() || r.stderr.trim();
+}
+
+describe('SQLite serve lock', { timeout: 30_000 }, () => {
+  const dir = tempDir('kaixu-serve-lock-');
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('is shared by servers of one process, refuses another process until the last holder releases it', () => {
+    const db = join(dir, 'a.sqlite');
+    const a = acquireServeLock(db);
+    const b = acquireServeLock(db); // a second server in this process shares holds, so it may share the lock
+    expect(tryFromOtherProcess(db)).toMatch(new RegExp(`^Another kaixu gateway \\(pid ${process.pid} on .+\\) is serving ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
+    a.release();
+    a.release(); // idempotent: does not drop b's share
+    expect(tryFromOtherProcess(db)).toMatch(/^Another kaixu gateway/);
+    b.release();
+    expect(tryFromOtherProcess(db)).toBe('ok');
+    // And this process can take it again.
+    acquireServeLock(db).release();
+  });
+
+  it('locks per database file', () => {
+    const one = acquireServeLock(join(dir, 'one.sqlite'));
+    try {
+      expect(tryFromOtherProcess(join(dir, 'two.sqlite'))).toBe('ok');
+    } finally {
+      one.release();
+    }
+  });
+});

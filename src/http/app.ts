@@ -107,10 +107,19 @@ export function buildApp(c: Container): App {
           thrown: thrown || info.errorCode === 'INTERNAL',
           bodyPreview: status >= 400 && info.errorMessage ? info.errorMessage.slice(0, 500) : undefined,
         };
-        // On a server, observers run once the response has been handed to the socket: they are
-        // bookkeeping, not part of the answer's latency.
-        if (node) setImmediate(notify, done);
-        else notify(done);
+        if (info.streamDone) {
+          // A streamed answer is observed when it ends: its whole duration, and a failure after
+          // the headers (an error frame) as the error it was. overheadMs stays the time to the headers.
+          void info.streamDone.then(() => {
+            done.durationMs = performance.now() - t0;
+            if (info.streamErrorStatus !== undefined && info.errorMessage) done.bodyPreview = info.errorMessage.slice(0, 500);
+            notify(done);
+          });
+        } else if (node) {
+          // On a server, observers run once the response has been handed to the socket: they are
+          // bookkeeping, not part of the answer's latency.
+          setImmediate(notify, done);
+        } else notify(done);
       }
     }
   });

@@ -15,6 +15,13 @@ export interface RequestInfo {
   errorMessage?: string;
   /** Time spent waiting on upstreams, subtracted for x-kaixu-overhead-ms. */
   upstreamMs: number;
+  /**
+   * A streamed answer: settles when its last frame went out (or the client left). Observers then
+   * see the whole stream (its duration, a failure after the headers), not just its start.
+   */
+  streamDone?: Promise<void>;
+  /** The HTTP status a stream's mid-stream failure would have had (the client got 200 and an error frame). */
+  streamErrorStatus?: number;
 }
 
 export interface AppEnv {

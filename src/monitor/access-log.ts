@@ -3,13 +3,14 @@ import { clip, LIMITS } from './sanitize.ts';
 import type { ObservedRequest } from './types.ts';
 
 /**
- * One structured access-log line per request: debug for successes, info for ≥ 400.
+ * One structured access-log line per request: debug for successes, info for ≥ 400 (and for a
+ * stream that failed after its 200 headers, logged with `stream_error_status`).
  * Free-text fields are scrubbed of key material here because pino's redaction works on
  * field names, not on values (a key pasted into a header or path would otherwise be logged).
  */
 export function accessLogObserver(log: Logger): (r: ObservedRequest) => void {
   return (r) => {
-    const level = r.status >= 400 || r.thrown ? 'info' : 'debug';
+    const level = r.status >= 400 || r.thrown || r.info.streamErrorStatus !== undefined ? 'info' : 'debug';
     if (!log.isLevelEnabled(level)) return;
     log[level](
       {
@@ -25,6 +26,7 @@ export function accessLogObserver(log: Logger): (r: ObservedRequest) => void {
         provider: r.info.provider,
         model: r.info.model,
         upstream_status: r.info.upstreamStatus,
+        stream_error_status: r.info.streamErrorStatus,
         error_code: r.info.errorCode,
         error_message: clip(r.info.errorMessage, LIMITS.message) ?? undefined,
         app: clip(r.app, LIMITS.short) ?? undefined,

@@ -17,12 +17,15 @@ export function kindOf(status: number, thrown: boolean): Kind {
 /** One monitor row for a finished request. Cheap: no I/O, a handful of string clips. */
 export function eventFromRequest(r: ObservedRequest, now: number): NewMonitorEvent {
   const { info } = r;
-  const isError = r.status >= 400 || r.thrown;
+  // A stream that failed after its 200 headers is an error response all the same (the client got
+  // an error frame): level and kind follow the status the failure maps to; `status` stays 200.
+  const effective = info.streamErrorStatus ?? r.status;
+  const isError = effective >= 400 || r.thrown;
   return {
     created_at: now,
     request_id: r.requestId,
-    level: levelOf(r.status, r.thrown),
-    kind: kindOf(r.status, r.thrown),
+    level: levelOf(effective, r.thrown),
+    kind: kindOf(effective, r.thrown),
     operation: info.operation ?? null,
     method: r.method,
     path: clip(r.path, LIMITS.path),

@@ -29,6 +29,8 @@ export interface ObservedRequest {
     errorCode?: string;
     errorMessage?: string;
     upstreamMs: number;
+    /** Set when a streamed answer failed after its 200 headers: the status the failure maps to. */
+    streamErrorStatus?: number;
   };
   auth?: { key: { id: string }; customer: { id: string } };
   app?: string;

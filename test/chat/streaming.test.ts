@@ -192,4 +192,51 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
     expect((await finished(() => calls.at(-1))).releases).toBe(1);
     await s.srv.container.upstreams.remove('slowpoke', { actor: 'test' });
   });
+  it('the monitor sees each stream whole: its full duration, and a failure after the 200 headers as the error it was', async () => {
+    const monitor = s.srv.container.monitor;
+    const eventOf = async (requestId: string) => {
+      for (let i = 0; i < 100; i++) {
+        await monitor.writer.flush();
+        const [ev] = (await monitor.store.list({ requestId }, 5)).events;
+        if (ev) return ev;
+        await sleep(20);
+      }
+      throw new Error(`no monitor event for ${requestId}`);
+    };
+    const run = async (path: string, body: unknown) => {
+      const st = await postStream(s.url, path, body, auth());
+      await st.ended;
+      return { id: st.res.headers['x-kaixu-request-id'] as string, frames: st.frames() };
+    };
+    const v1Body = { model: 'gpt-4o-mini', messages: userMsg('stream please'), stream: true };
+
+    // A good stream of 10 chunks 30 ms apart: one info event whose duration covers the stream.
+    f.openai.enqueue({ kind: 'ok', chunks: 10, chunkDelayMs: 30 });
+    const ok = await run('/v1/chat/completions', v1Body);
+    expect(await eventOf(ok.id)).toMatchObject({ level: 'info', kind: 'http_response', status: 200, error_code: null, operation: 'v1.chat.completions' });
+    expect((await eventOf(ok.id)).duration_ms).toBeGreaterThanOrEqual(250);
+
+    // Cut mid-stream: the client got 200 and an error chunk; the monitor records the error.
+    f.openai.enqueue({ kind: 'cut', afterFrames: 3 });
+    const cut = await run('/v1/chat/completions', v1Body);
+    expect(cut.frames.at(-1)!.data).toContain('"error"');
+    expect(await eventOf(cut.id)).toMatchObject({ level: 'error', kind: 'http_error_response', status: 200, error_code: 'UPSTREAM_ERROR', error_message: expect.any(String) });
+
+    // Seed stream: meta goes out before the upstream is called, so an upstream that refuses
+    // (500) is an error frame after a 200 — and an error in the monitor.
+    f.openai.enqueue({ kind: 'error', status: 500 });
+    const refused = await run('/.netlify/functions/gateway-stream', seedBody);
+    expect(refused.frames.map((x) => x.event)).toEqual(['meta', 'error']);
+    const ev = await eventOf(refused.id);
+    expect(ev).toMatchObject({ level: 'error', kind: 'http_error_response', status: 200, operation: 'gateway.stream', error_code: json<{ code: string }>(refused.frames[1]!).code });
+    expect(ev.body_preview).toBe(json<{ error: string }>(refused.frames[1]!).error);
+
+    // A client that leaves is not a gateway error.
+    f.reset();
+    f.openai.setDefault({ kind: 'ok', chunks: 100, chunkDelayMs: 50 });
+    const st = await postStream(s.url, '/v1/chat/completions', v1Body, auth());
+    await st.until((fr) => fr.filter((x) => x.data.includes('"content":"t')).length >= 2);
+    st.destroy();
+    expect(await eventOf(st.res.headers['x-kaixu-request-id'] as string)).toMatchObject({ level: 'info', status: 200, error_code: null });
+  });
 });

@@ -34,7 +34,8 @@ describe('access log observer', () => {
     const { r, reads } = spied(200);
     accessLogObserver(log)(r);
     expect(lines).toEqual([]);
-    expect(reads.filter((k) => k !== 'status' && k !== 'thrown')).toEqual([]);
+    // status, thrown, and info for a stream's failure after its headers (info.streamErrorStatus).
+    expect(reads.filter((k) => k !== 'status' && k !== 'thrown' && k !== 'info')).toEqual([]);
   });
 
   it('logs errors at info and successes at debug', () => {
@@ -49,5 +50,16 @@ describe('access log observer', () => {
       [30, 503, 'request'],
     ]);
     expect(parsed[0]!.duration_ms).toBe(1.235);
+  });
+
+  it('logs a stream that failed after its 200 headers at info, with the status the failure maps to', () => {
+    const lines: string[] = [];
+    const log = createLogger({ level: 'info', destination: { write: (s: string) => void lines.push(s) } });
+    const { r } = spied(200);
+    Object.assign(r.info, { streamErrorStatus: 502, errorCode: 'UPSTREAM_ERROR', errorMessage: 'openai upstream error 500' });
+    accessLogObserver(log)(r);
+    expect(lines.map((l) => JSON.parse(l) as Record<string, unknown>)).toEqual([
+      expect.objectContaining({ level: 30, status: 200, stream_error_status: 502, error_code: 'UPSTREAM_ERROR', error_message: 'openai upstream error 500' }),
+    ]);
   });
 });

@@ -25,12 +25,14 @@ const encoder = new TextEncoder();
  * flow control does the rest. highWaterMark 0: nothing is read ahead of the client.
  * Each upstream chunk becomes one enqueue (no coalescing, no timers in the data path).
  */
-export function frameStream(src: FrameSource, opts: FrameStreamOptions = {}): ReadableStream<Uint8Array> {
+export function frameStream(src: FrameSource, opts: FrameStreamOptions = {}, onEnd?: () => void): ReadableStream<Uint8Array> {
   let timer: NodeJS.Timeout | undefined;
   let finished = false;
   const stop = () => {
+    if (finished) return;
     finished = true;
     if (timer) clearInterval(timer);
+    onEnd?.();
   };
   return new ReadableStream<Uint8Array>(
     {
@@ -74,13 +76,20 @@ const ALREADY_SENT = { 'x-hono-already-sent': 'true' };
 
 /**
  * A streamed (SSE) answer. On Node the frames go straight to the socket (node-stream.ts); under
- * app.request() the same source feeds a pull-based ReadableStream.
+ * app.request() the same source feeds a pull-based ReadableStream. Either way `info.streamDone`
+ * tells the request middleware when the stream is over (observers see the whole stream).
  */
 export function streamAnswer(ctx: Context<AppEnv>, headers: Record<string, string>, src: FrameSource, opts: FrameStreamOptions = {}): Response {
   const node = nodeOf(ctx);
-  if (!node) return new Response(frameStream(src, opts), { status: 200, headers });
-  const { outgoing } = node;
   const info = ctx.get('info');
+  if (!node) {
+    let ended!: () => void;
+    info.streamDone = new Promise<void>((r) => (ended = r));
+    return new Response(frameStream(src, opts, ended), { status: 200, headers });
+  }
+  const { outgoing } = node;
+  // 'close' follows the end of every response, finished or cut.
+  info.streamDone = new Promise<void>((r) => outgoing.once('close', () => r()));
   const startedAt = ctx.get('startedAt');
   const beforeHead = () => {
     // As the request middleware computes it for other answers: time to the answer minus upstream waits.
@@ -88,4 +97,17 @@ export function streamAnswer(ctx: Context<AppEnv>, headers: Record<string, strin
   };
   void pumpToNode(outgoing, { status: 200, headers, beforeHead }, src, opts);
   return new Response(null, { status: 200, headers: ALREADY_SENT });
+}
+
+/**
+ * What a stream source calls when the call fails after the 200 headers (it then sends an error
+ * frame): the request's observers record that error and the status it maps to.
+ */
+export function streamFailureRecorder(ctx: Context<AppEnv>): (e: { code: string; message: string; status: number }) => void {
+  return (e) => {
+    const info = ctx.get('info');
+    info.errorCode = e.code;
+    info.errorMessage = e.message;
+    info.streamErrorStatus = e.status;
+  };
 }

@@ -4,7 +4,7 @@ import { requireKey } from '../../middleware/auth.ts';
 import { jsonBody, seedErrorResponses, seedPaths } from '../../route-kit.ts';
 import { sseFrame } from '../../../lib/sse.ts';
 import { beginSeedChat, installIdOf, rateLimitHeadersOf } from './call.ts';
-import { SSE_HEADERS, streamAnswer } from './frame-stream.ts';
+import { SSE_HEADERS, streamAnswer, streamFailureRecorder } from './frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from './gateway-chat.ts';
 import { SeedChatBody, seedHook } from './schemas.ts';
 import { seedStreamSource } from './seed-stream.ts';
@@ -36,8 +36,11 @@ export function registerGatewayStream({ app, c }: RouteDeps) {
       async (ctx) => {
         const session = await beginSeedChat(c, ctx, ctx.req.valid('json'), true);
         const requestId = ctx.get('requestId');
-        const source = seedStreamSource(session, { install_id: installIdOf(ctx) ?? null }, (e) =>
-          c.log.error({ err: e, request_id: requestId }, 'gateway-stream failed'),
+        const source = seedStreamSource(
+          session,
+          { install_id: installIdOf(ctx) ?? null },
+          (e) => c.log.error({ err: e, request_id: requestId }, 'gateway-stream failed'),
+          streamFailureRecorder(ctx),
         );
         return streamAnswer(ctx, { ...SSE_HEADERS, ...rateLimitHeadersOf(session) }, source, {
           ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseFrame('ping', JSON.stringify({ t: c.clock.now() })) },

@@ -10,7 +10,12 @@ const frame = (event: string, data: unknown) => sseFrame(event, JSON.stringify(d
  * `delta` per upstream text chunk, `done` after settling, or `error` if the call fails after
  * the headers went out. `ping` frames are added by the stream wrapper.
  */
-export function seedStreamSource(session: ChatSession, telemetry: { install_id: string | null }, onUnexpected: (e: unknown) => void): FrameSource {
+export function seedStreamSource(
+  session: ChatSession,
+  telemetry: { install_id: string | null },
+  onUnexpected: (e: unknown) => void,
+  onFailed: (e: AppError) => void = () => undefined,
+): FrameSource {
   let phase: 'meta' | 'open' | 'stream' | 'end' = 'meta';
   const requested = () => {
     const n = session.names;
@@ -21,6 +26,7 @@ export function seedStreamSource(session: ChatSession, telemetry: { install_id: 
     if (isAppError(e) && e.code === 'CLIENT_CLOSED') return null;
     if (!isAppError(e)) onUnexpected(e);
     const err = isAppError(e) ? e : new AppError('INTERNAL', 'Stream error');
+    onFailed(err);
     return frame('error', { error: err.message, code: err.code, ...requested() });
   };
   return {

@@ -7,7 +7,7 @@ import { requireKey } from '../../middleware/auth.ts';
 import { errorResponses, jsonAnswer, jsonBody } from '../../route-kit.ts';
 import { responseHeader } from '../../node.ts';
 import { beginChat, rateLimitHeadersOf } from '../chat/call.ts';
-import { SSE_HEADERS, streamAnswer } from '../chat/frame-stream.ts';
+import { SSE_HEADERS, streamAnswer, streamFailureRecorder } from '../chat/frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from '../chat/gateway-chat.ts';
 import { chatParams } from '../chat/schemas.ts';
 import { completionBody, v1Messages } from './format.ts';
@@ -54,8 +54,11 @@ export function registerV1ChatCompletions({ app, c }: RouteDeps) {
       // Answer once an upstream is streaming (its first event), so a call no target could serve
       // is a plain HTTP error; the role chunk goes out with the headers.
       await session.open('event');
-      const source = v1StreamSource(session, { id, created, includeUsage: body.stream_options?.include_usage === true, requestId }, (e) =>
-        c.log.error({ err: e, request_id: requestId }, 'v1 stream failed'),
+      const source = v1StreamSource(
+        session,
+        { id, created, includeUsage: body.stream_options?.include_usage === true, requestId },
+        (e) => c.log.error({ err: e, request_id: requestId }, 'v1 stream failed'),
+        streamFailureRecorder(ctx),
       );
       return streamAnswer(ctx, { ...SSE_HEADERS, ...rateLimitHeadersOf(session), 'x-request-id': requestId }, source, {
         ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseComment('ping') },

@@ -14,6 +14,7 @@ export function v1StreamSource(
   session: ChatSession,
   base: { id: string; created: number; includeUsage: boolean; requestId: string },
   onUnexpected: (e: unknown) => void,
+  onFailed: (e: AppError) => void = () => undefined,
 ): FrameSource {
   const head = () => ({ ...base, model: session.names.model });
   let phase: 'role' | 'stream' | 'end' = 'role';
@@ -41,6 +42,7 @@ export function v1StreamSource(
         if (isAppError(e) && e.code === 'CLIENT_CLOSED') return null;
         if (!isAppError(e)) onUnexpected(e);
         const err = isAppError(e) ? e : new AppError('INTERNAL', 'Stream error');
+        onFailed(err);
         return `data: ${JSON.stringify(errorBody(err, 'openai', base.requestId))}\n\n`;
       }
     },

@@ -8,13 +8,14 @@ const frame = (event: string, data: unknown) => sseFrame(event, JSON.stringify(d
 /**
  * The seed `gateway-stream` frames: `meta` first (before any upstream is contacted), one
  * `delta` per upstream text chunk, `done` after settling, or `error` if the call fails after
- * the headers went out. `ping` frames are added by the stream wrapper.
+ * the headers went out (also reported to `onFailed`, for the request's monitor event and access
+ * log). `ping` frames are added by the stream wrapper.
  */
 export function seedStreamSource(
   session: ChatSession,
   telemetry: { install_id: string | null },
   onUnexpected: (e: unknown) => void,
-  onFailed: (e: AppError) => void = () => undefined,
+  onFailed: (e: AppError) => void,
 ): FrameSource {
   let phase: 'meta' | 'open' | 'stream' | 'end' = 'meta';
   const requested = () => {

@@ -8,13 +8,14 @@ import { chunkFrame, openaiUsage } from './format.ts';
  * Chat Completions chunks for an opened session: a role chunk, one content chunk per upstream
  * delta, the finish chunk, the usage chunk (`choices: []`) when include_usage, then
  * `data: [DONE]`. A failure after the headers sends one `{"error": …}` chunk (the SDK raises it)
- * and ends the stream without [DONE], so no client mistakes a cut answer for a complete one.
+ * and ends the stream without [DONE], so no client mistakes a cut answer for a complete one; the
+ * failure also goes to `onFailed`, for the request's monitor event and access log.
  */
 export function v1StreamSource(
   session: ChatSession,
   base: { id: string; created: number; includeUsage: boolean; requestId: string },
   onUnexpected: (e: unknown) => void,
-  onFailed: (e: AppError) => void = () => undefined,
+  onFailed: (e: AppError) => void,
 ): FrameSource {
   const head = () => ({ ...base, model: session.names.model });
   let phase: 'role' | 'stream' | 'end' = 'role';

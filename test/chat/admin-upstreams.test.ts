@@ -1,3 +1,6 @@
+import { once } from 'node:events';
+import { createServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { DIALECTS } from '../helpers/db.ts';
 import { useChatApp, userMsg, type ChatTestApp, type Fakes } from './harness.ts';
@@ -105,6 +108,46 @@ describe.each(DIALECTS)('admin upstreams on %s', (dialect) => {
     // The built-in openai keeps the global default (120 s) and is unaffected.
     const view = (await (await t.admin('GET', '/admin/api/upstreams/groq')).json()) as { upstream: { first_byte_timeout_ms: number } };
     expect(view.upstream.first_byte_timeout_ms).toBe(150);
+  });
+
+  it('a per-upstream connect timeout: an https upstream whose handshake never completes → 502 within the timeout, next target tried', async () => {
+    // Accepts TCP but never answers the TLS ClientHello: the connection is never established.
+    const sockets: Socket[] = [];
+    const silent = createServer((sock) => sockets.push(sock));
+    silent.listen(0, '127.0.0.1');
+    await once(silent, 'listening');
+    try {
+      const before = (await (await t.admin('GET', '/admin/api/upstreams/groq')).json()) as { upstream: { base_url: string } };
+      const base = `https://127.0.0.1:${(silent.address() as AddressInfo).port}/v1`;
+      expect((await t.admin('PATCH', '/admin/api/upstreams/groq', { base_url: base, connect_timeout_ms: 150, first_byte_timeout_ms: 10_000 })).status).toBe(200);
+      const t0 = Date.now();
+      const res = await chat('groq');
+      // undici arms connect timeouts on its coarse timer wheel (≈ 0.5–1 s resolution): 150 ms fires within ~1 s.
+      expect(Date.now() - t0).toBeLessThan(2_000);
+      expect(res.status).toBe(502);
+      expect(await res.json()).toMatchObject({ code: 'UPSTREAM_ERROR', timeout: 'connect', provider: 'groq' });
+      expect(sockets.length).toBeGreaterThan(0); // it did try to connect
+
+      // A connect timeout is retryable: a lane falls through to its next target.
+      const lane = await t.admin('POST', '/admin/api/lanes', {
+        provider: 'steady',
+        model: 'steady-chat',
+        targets: [
+          { provider: 'groq', model: 'llama-3.1-8b-instant' },
+          { provider: 'openai', model: 'gpt-4o-mini' },
+        ],
+      });
+      expect(lane.status).toBe(201);
+      const laneId = ((await lane.json()) as { lane: { id: string } }).lane.id;
+      const served = await t.req('POST', '/api/gateway-chat', { body: { provider: 'steady', model: 'steady-chat', messages: userMsg('hi') }, headers: auth() });
+      expect(served.status).toBe(200);
+      expect(f.openai.requests.length).toBeGreaterThan(0);
+      expect((await t.admin('DELETE', `/admin/api/lanes/${laneId}`)).status).toBe(200);
+      expect((await t.admin('PATCH', '/admin/api/upstreams/groq', { base_url: before.upstream.base_url, connect_timeout_ms: null })).status).toBe(200);
+    } finally {
+      for (const s of sockets) s.destroy();
+      silent.close();
+    }
   });
 
   it('an upstream still used by a lane cannot be deleted; afterwards it can', async () => {

@@ -166,6 +166,52 @@ function monitorTable(r: BenchResults): string {
   );
 }
 
+const arrow = (a: string, b: string) => `${a} → ${b}`;
+const change = (before: number, after: number) => (before > 0 ? `${after >= before ? '+' : ''}${(((after - before) / before) * 100).toFixed(1)} %` : '—');
+
+/** `--baseline REF`: the gateway at REF (before) and from this tree (after), measured in the same rounds. */
+function baselineSection(r: BenchResults): string[] {
+  const b = r.baseline!;
+  const title = `## Before / after — gateway / SQLite at \`${b.ref}\`${b.commit ? ` (${b.commit})` : ''} vs this tree`;
+  if (b.error) return [title, '', `Not measured: ${b.error}`];
+  const ok = (x?: { status: { ok: boolean }; n: number }) => !!x && x.status.ok && x.n > 0;
+  const chatRows = r.settings.concurrencies.map((c) => {
+    const at = (id: TargetId) => b.cells.find((k) => k.target === id && k.concurrency === c);
+    const before = at('gw-before');
+    const after = at('gw-after');
+    if (!ok(before) || !ok(after)) {
+      const why = [before, after].map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? '' : 'not run')).filter(Boolean).join('; ');
+      return [c, `FAILED: ${why.slice(0, 160)}`, '', '', '', '', '', ''];
+    }
+    const [x, y] = [before!, after!];
+    return [
+      c,
+      arrow(fmtInt(x.rps), fmtInt(y.rps)),
+      change(x.rps, y.rps),
+      arrow(fmtInt(x.cpuUsPerReq), fmtInt(y.cpuUsPerReq)),
+      arrow(fmtUs(x.lat.p50), fmtUs(y.lat.p50)),
+      arrow(fmtUs(x.lat.p90), fmtUs(y.lat.p90)),
+      arrow(fmtUs(x.lat.p99), fmtUs(y.lat.p99)),
+      `${x.n}/${x.errors} · ${y.n}/${y.errors}`,
+    ];
+  });
+  const sb = b.stream.find((x) => x.target === 'gw-before');
+  const sa = b.stream.find((x) => x.target === 'gw-after');
+  const streamLine =
+    ok(sb) && ok(sa)
+      ? `Streaming (${r.settings.streamChunks} chunks, ${r.settings.streamChunkDelayMs} ms apart): TTFB p50 ${arrow(fmtUs(sb!.ttfb.p50), fmtUs(sa!.ttfb.p50))} µs, first token p50 ${arrow(fmtUs(sb!.ttft.p50), fmtUs(sa!.ttft.p50))} µs, total p50 ${arrow(fmtMs(sb!.total.p50), fmtMs(sa!.total.p50))} ms (${sb!.n} · ${sa!.n} streams).`
+      : `Streaming: not measured (${[sb, sa].map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? 'ok' : 'not run')).join(' · ')}).`;
+  return [
+    title,
+    '',
+    `Two fresh gateway / SQLite processes with full governance — one started from a temporary git worktree at \`${b.ref}\`, one from this tree — alternating in ${r.settings.monitorRounds} rounds × ${r.settings.monitorWindowMs} ms per concurrency; values are before → after.`,
+    '',
+    mdTable(['conc.', 'req/s', 'change', 'CPU µs/req', 'p50 µs', 'p90 µs', 'p99 µs', 'ok/errors before · after'], chatRows, ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+    '',
+    streamLine,
+  ];
+}
+
 export function targetsTable(checks: TargetCheck[]): string {
   return mdTable(['target', 'measured', 'result'], checks.map((c) => [c.target, c.measured, VERDICT_MARK[c.verdict]]));
 }
@@ -204,6 +250,7 @@ export function renderReport(r: BenchResults): string {
       monitorTable(r),
     );
   }
+  if (r.baseline) parts.push('', ...baselineSection(r));
   if (r.failures.length) {
     parts.push('', '## Targets that did not run', '');
     for (const f of r.failures) parts.push(`- **${TARGET_LABEL[f.target]}** (${f.target}): ${f.error.split('\n').slice(0, 6).join(' ⏎ ').slice(0, 600)}`);

@@ -2,7 +2,7 @@ import type { Summary } from './stats.ts';
 
 /** What one bench run produced; report.ts and targets.ts read only this. */
 
-export type TargetId = 'direct' | 'floor' | 'gw-sqlite' | 'gw-pg' | 'seed-sqlite' | 'gw-sqlite-mon' | 'gw-sqlite-nomon';
+export type TargetId = 'direct' | 'floor' | 'gw-sqlite' | 'gw-pg' | 'seed-sqlite' | 'gw-sqlite-mon' | 'gw-sqlite-nomon' | 'gw-before' | 'gw-after';
 
 export const TARGET_LABEL: Record<TargetId, string> = {
   direct: 'direct',
@@ -12,6 +12,8 @@ export const TARGET_LABEL: Record<TargetId, string> = {
   'seed-sqlite': 'gateway / SQLite',
   'gw-sqlite-mon': 'gateway / SQLite, monitor on',
   'gw-sqlite-nomon': 'gateway / SQLite, monitor off',
+  'gw-before': 'gateway / SQLite, baseline ref',
+  'gw-after': 'gateway / SQLite, this tree',
 };
 
 export const TARGET_ROUTE: Record<TargetId, string> = {
@@ -22,6 +24,8 @@ export const TARGET_ROUTE: Record<TargetId, string> = {
   'seed-sqlite': 'POST /.netlify/functions/gateway-chat',
   'gw-sqlite-mon': 'POST /v1/chat/completions',
   'gw-sqlite-nomon': 'POST /v1/chat/completions',
+  'gw-before': 'POST /v1/chat/completions',
+  'gw-after': 'POST /v1/chat/completions',
 };
 
 export type CellStatus = { ok: true } | { ok: false; error: string };
@@ -117,6 +121,19 @@ export interface MonitorCost {
   written: { on: number | null; off: number | null };
 }
 
+/**
+ * `--baseline REF`: the gateway / SQLite at a git ref (gw-before) and from this tree (gw-after),
+ * two fresh processes alternating in the same rounds — before/after in one run.
+ */
+export interface BaselineCompare {
+  ref: string;
+  commit: string;
+  cells: ChatCell[];
+  stream: StreamRow[];
+  /** Why the comparison could not run (bad ref, a gateway that did not start), when it could not. */
+  error?: string;
+}
+
 export interface BenchResults {
   machine: Machine;
   settings: BenchSettings;
@@ -125,6 +142,8 @@ export interface BenchResults {
   many: ManyStreamsRow[];
   /** Absent when the monitoring-cost cell was not run (`--only` without `monitor`). */
   monitorCost?: MonitorCost;
+  /** Absent unless `--baseline REF` was given. */
+  baseline?: BaselineCompare;
   /** Targets that could not start at all (and why). */
   failures: { target: TargetId; error: string }[];
   notes: string[];

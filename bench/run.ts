@@ -2,13 +2,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { baselineTree } from './baseline.ts';
 import type { Gateway } from './gateway.ts';
 import { LoadClient } from './load-client.ts';
 import { describeMachine, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
 import { renderReport } from './report.ts';
-import { TARGET_LABEL, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type StreamRow } from './results.ts';
+import { TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
 import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from './workloads.ts';
@@ -19,6 +20,8 @@ import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from '.
  *   --only a,b         targets among direct,floor,gw-sqlite,gw-pg (seed row follows gw-sqlite),
  *                      and monitor (the monitoring-cost cell: gateway / SQLite with monitor on vs off)
  *   --cells a,b        workloads among many,chat,stream (default all; monitor follows --only)
+ *   --baseline REF     also measure the gateway / SQLite at git REF against this tree, in the same
+ *                      rounds (before/after); REF is checked out in a temporary git worktree
  *   --window MS --rounds N --warmup MS --streams N --model M --out FILE --no-write
  *   --profile [--profile-seconds S] [--profile-target sqlite|postgres] [--profile-concurrency C]
  *                      profile the gateway with node --cpu-prof instead, print the top functions
@@ -32,6 +35,7 @@ const { values: args } = parseArgs({
     quick: { type: 'boolean', default: false },
     only: { type: 'string' },
     cells: { type: 'string' },
+    baseline: { type: 'string' },
     window: { type: 'string' },
     rounds: { type: 'string' },
     warmup: { type: 'string' },
@@ -174,6 +178,8 @@ async function bench(): Promise<BenchResults> {
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
   const stream: StreamRow[] = runCells.has('stream') ? await runStreamCell(load, runtimes, settings.streamChunks, phase, log) : [];
 
+  const baseline = args.baseline ? await compareBaseline(args.baseline, upstream, load) : undefined;
+
   if (quick) notes.push('`--quick` run: windows too short for meaningful numbers (harness check only).');
   if (!pinning.load) notes.push(`Processes were ${pinning.note}; load generator and servers compete for the same cores.`);
   notes.push('Direct and floor rows measure the same fake upstream (test/fakes/openai.ts) the gateway calls; it answers from precomputed bodies.');
@@ -183,7 +189,42 @@ async function bench(): Promise<BenchResults> {
   log('stopping…');
   await cleanup();
   machine.loadavg = `${machine.loadavg} → ${loadavg()}`;
-  return { machine, settings, chat, stream, many, monitorCost, failures, notes, durationMs: Date.now() - started };
+  return { machine, settings, chat, stream, many, monitorCost, baseline, failures, notes, durationMs: Date.now() - started };
+}
+
+/**
+ * Before/after: a fresh gateway / SQLite from REF (a temporary worktree) and one from this tree,
+ * alternating in the monitoring cell's rounds (non-streaming chat at each concurrency, then the
+ * stream cell). Failures are reported in the section, never as a comparison.
+ */
+async function compareBaseline(ref: string, upstream: Awaited<ReturnType<typeof startUpstream>>, load: LoadClient): Promise<BaselineCompare> {
+  log(`before/after: gateway / SQLite at ${ref} vs this tree`);
+  let tree;
+  try {
+    tree = baselineTree(ROOT, ref);
+  } catch (e) {
+    return { ref, commit: '', cells: [], stream: [], error: (e as Error).message };
+  }
+  stoppers.push(() => tree.remove());
+  const base = { kind: 'sqlite' as const, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl };
+  const [before, after] = await Promise.all([startGatewaySafe({ ...base, root: tree.dir }), startGatewaySafe({ ...base, root: ROOT })]);
+  for (const g of [before, after]) if (!(g instanceof Error)) stoppers.push(() => g.stop());
+  if (before instanceof Error || after instanceof Error) {
+    const which = before instanceof Error ? `the ${ref} gateway did not start: ${before.message}` : `this tree's gateway did not start: ${(after as Error).message}`;
+    return { ref, commit: tree.commit, cells: [], stream: [], error: which.split('\n').slice(0, 4).join(' ⏎ ') };
+  }
+  const rts = [...gatewayRuntimes('gw-before', before, settings.model), ...gatewayRuntimes('gw-after', after, settings.model)];
+  await upstream.setDefault({ kind: 'ok' });
+  await smoke(load, rts);
+  const cells: ChatCell[] = [];
+  for (const [i, c] of settings.concurrencies.entries()) {
+    log(`  before/after, concurrency ${c}`);
+    const p: Phase = { windowMs: settings.monitorWindowMs, rounds: settings.monitorRounds, warmupMs: i === 0 ? settings.monitorWarmupMs : settings.warmupMs };
+    cells.push(...(await runChatCell(load, rts, c, p, log)));
+  }
+  await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
+  const stream = await runStreamCell(load, rts, settings.streamChunks, { windowMs: settings.windowMs, warmupMs: settings.warmupMs, rounds: settings.rounds }, log);
+  return { ref, commit: tree.commit, cells, stream };
 }
 
 async function main() {

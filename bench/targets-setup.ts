@@ -88,7 +88,7 @@ export function floorRuntime(floor: { child: Child; url: string }, model: string
   return runtime('floor', floor.child, { url, headers, body: openaiBody(model, false), expect: '"choices"' }, { url, headers, body: openaiBody(model, true), expect: '' });
 }
 
-export function gatewayRuntimes(id: 'gw-sqlite' | 'gw-pg' | 'gw-sqlite-mon' | 'gw-sqlite-nomon', gw: Gateway, model: string) {
+export function gatewayRuntimes(id: 'gw-sqlite' | 'gw-pg' | 'gw-sqlite-mon' | 'gw-sqlite-nomon' | 'gw-before' | 'gw-after', gw: Gateway, model: string) {
   const headers = { ...json, authorization: `Bearer ${gw.key}`, 'x-kaixu-install-id': gw.installId };
   const url = `${gw.url}/v1/chat/completions`;
   const v1 = runtime(id, gw.child, { url, headers, body: openaiBody(model, false), expect: '"choices"' }, { url, headers, body: openaiBody(model, true), expect: '' });

@@ -1,4 +1,6 @@
+import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { baselineTree } from '../../bench/baseline.ts';
 import { sliceProfile } from '../../bench/profile-run.ts';
 import { areaOf, selfTimes, type CpuProfile } from '../../bench/profile.ts';
 import { fmtAddedUs, fmtUs, mdTable, renderReport } from '../../bench/report.ts';
@@ -203,6 +205,45 @@ describe('targets', () => {
     delete skipped.monitorCost;
     expect(verdict(skipped).verdict).toBe('not measured');
     expect(renderReport(skipped)).not.toContain('## Monitoring cost');
+  });
+});
+
+describe('before / after (--baseline)', () => {
+  it('renders the comparison: before → after per concurrency, the change in req/s, and the stream line', () => {
+    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+    r.baseline = {
+      ref: 'main~3',
+      commit: 'abc1234',
+      cells: [1, 16, 64].flatMap((c) => [cell('gw-before', c, 900, 3000, 1000, 800), cell('gw-after', c, 600, 2500, 1250, 640)]),
+      stream: [streamRow('gw-before', 2400, 121, 990), streamRow('gw-after', 2000, 120.5, 990)],
+    };
+    const md = renderReport(r);
+    expect(md).toContain('## Before / after — gateway / SQLite at `main~3` (abc1234) vs this tree');
+    expect(md).toMatch(/\|\s+1 \|\s+1000 → 1250 \|\s+\+25\.0 % \|\s+800 → 640 \|\s+900 → 600 \|/);
+    expect(md).toContain('TTFB p50 2400 → 2000 µs');
+    expect(md).toContain('total p50 121.0 → 120.5 ms');
+  });
+
+  it('says why when the comparison could not run, and never shows numbers then', () => {
+    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+    r.baseline = { ref: 'nope', commit: '', cells: [], stream: [], error: '--baseline: "nope" is not a commit of this repository' };
+    expect(renderReport(r)).toContain('Not measured: --baseline: "nope" is not a commit of this repository');
+  });
+
+  it('checks a ref out in a temporary worktree sharing node_modules, and removes it without a trace', async () => {
+    const root = new URL('../..', import.meta.url).pathname;
+    expect(() => baselineTree(root, 'no-such-ref-kaixu')).toThrow('is not a commit of this repository');
+    const tree = baselineTree(root, 'HEAD');
+    try {
+      expect(tree.commit).toMatch(/^[0-9a-f]{7}$/);
+      expect(existsSync(`${tree.dir}/src/cli/main.ts`)).toBe(true);
+      expect(existsSync(`${tree.dir}/node_modules/hono`)).toBe(true);
+    } finally {
+      await tree.remove();
+    }
+    expect(existsSync(tree.dir)).toBe(false);
+    const { execFileSync } = await import('node:child_process');
+    expect(execFileSync('git', ['-C', root, 'worktree', 'list'], { encoding: 'utf8' })).not.toContain(tree.dir);
   });
 });
 

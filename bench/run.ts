@@ -10,7 +10,7 @@ import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
 import { renderReport } from './report.ts';
 import { TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type StreamRow } from './results.ts';
-import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
+import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
 import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from './workloads.ts';
 
@@ -197,7 +197,7 @@ async function bench(): Promise<BenchResults> {
  * alternating in the monitoring cell's rounds (non-streaming chat at each concurrency, then the
  * stream cell). Failures are reported in the section, never as a comparison.
  */
-async function compareBaseline(ref: string, upstream: Awaited<ReturnType<typeof startUpstream>>, load: LoadClient): Promise<BaselineCompare> {
+async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient): Promise<BaselineCompare> {
   log(`before/after: gateway / SQLite at ${ref} vs this tree`);
   let tree;
   try {

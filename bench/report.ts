@@ -127,6 +127,14 @@ function manyTable(r: BenchResults): string {
   ) + errors.join('');
 }
 
+/** Why a pair of cells has no figures: each one's first error line, or "not run". */
+const whyNot = (cells: (ChatCell | undefined)[]) =>
+  cells
+    .map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? '' : 'not run'))
+    .filter(Boolean)
+    .join('; ')
+    .slice(0, 160);
+
 const pct1 = (x: number) => `${(x * 100).toFixed(1)} %`;
 const costCell = (c: { share: number; rounds: number[] }) =>
   c.rounds.length ? `${pct1(c.share)} (rounds ${pct1(Math.min(...c.rounds))} … ${pct1(Math.max(...c.rounds))})` : pct1(c.share);
@@ -140,8 +148,7 @@ function monitorTable(r: BenchResults): string {
     const off = at('gw-sqlite-nomon');
     const ok = (x?: ChatCell): x is ChatCell => !!x && x.status.ok && x.n > 0;
     if (!ok(on) || !ok(off)) {
-      const why = [on, off].map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? '' : 'not run')).filter(Boolean).join('; ');
-      return [c, `FAILED: ${why.slice(0, 160)}`, '', '', '', '', '', '', ''];
+      return [c, `FAILED: ${whyNot([on, off])}`, '', '', '', '', '', '', ''];
     }
     const cpuAdded = on.cpuUsPerReq != null && off.cpuUsPerReq != null ? on.cpuUsPerReq - off.cpuUsPerReq : null;
     return [
@@ -180,8 +187,7 @@ function baselineSection(r: BenchResults): string[] {
     const before = at('gw-before');
     const after = at('gw-after');
     if (!ok(before) || !ok(after)) {
-      const why = [before, after].map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? '' : 'not run')).filter(Boolean).join('; ');
-      return [c, `FAILED: ${why.slice(0, 160)}`, '', '', '', '', '', ''];
+      return [c, `FAILED: ${whyNot([before, after])}`, '', '', '', '', '', ''];
     }
     const [x, y] = [before!, after!];
     return [

@@ -4,7 +4,7 @@ import { matchedRoutes } from 'hono/route';
 import type { Container } from '../app/container.ts';
 import { REQUEST_ID_RE, newRequestId } from '../lib/ids.ts';
 import { AppError } from '../lib/errors.ts';
-import type { App, AppEnv, Surface } from './context.ts';
+import type { App, AppEnv, RequestInfo, Surface } from './context.ts';
 import { renderError, toAppError, validationError } from './errors.ts';
 import { bodyReader } from './middleware/body.ts';
 import { cors } from './middleware/cors.ts';
@@ -22,6 +22,8 @@ export function surfaceOf(path: string): Surface {
 }
 
 const DATA_PLANE = (s: Surface) => s === 'seed' || s === 'openai';
+/** What an error answer's monitor event shows of it. */
+const preview = (info: RequestInfo) => info.errorMessage?.slice(0, 500);
 
 /** Build the HTTP app from a container. Never listens (see app/server.ts). */
 export function buildApp(c: Container): App {
@@ -105,14 +107,14 @@ export function buildApp(c: Container): App {
           userAgent: ctx.req.header('user-agent'),
           ip,
           thrown: thrown || info.errorCode === 'INTERNAL',
-          bodyPreview: status >= 400 && info.errorMessage ? info.errorMessage.slice(0, 500) : undefined,
+          bodyPreview: status >= 400 ? preview(info) : undefined,
         };
         if (info.streamDone) {
           // A streamed answer is observed when it ends: its whole duration, and a failure after
           // the headers (an error frame) as the error it was. overheadMs stays the time to the headers.
           void info.streamDone.then(() => {
             done.durationMs = performance.now() - t0;
-            if (info.streamErrorStatus !== undefined && info.errorMessage) done.bodyPreview = info.errorMessage.slice(0, 500);
+            if (info.streamErrorStatus !== undefined) done.bodyPreview = preview(info);
             notify(done);
           });
         } else if (node) {

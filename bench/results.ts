@@ -109,6 +109,11 @@ export interface BenchSettings {
   monitorWindowMs: number;
   /** Warm-up of the first monitoring-cost cell (both gateways start fresh). */
   monitorWarmupMs: number;
+  /**
+   * Before the first chat cell, every target serves non-streaming chat at concurrency 16 for this
+   * long, so a long-running process is measured and not V8 still optimising a fresh one.
+   */
+  steadyWarmupMs: number;
 }
 
 /**

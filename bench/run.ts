@@ -12,7 +12,7 @@ import { renderReport } from './report.ts';
 import { TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
-import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from './workloads.ts';
+import { runChatCell, runMany, runStreamCell, steadyWarmup, type Phase, type Runtime } from './workloads.ts';
 
 /**
  * `npm run bench`: direct vs floor proxy vs gateway (SQLite, PostgreSQL) in one interleaved run.
@@ -22,8 +22,8 @@ import { runChatCell, runMany, runStreamCell, type Phase, type Runtime } from '.
  *   --cells a,b        workloads among many,chat,stream (default all; monitor follows --only)
  *   --baseline REF     also measure the gateway / SQLite at git REF against this tree, in the same
  *                      rounds (before/after); REF is checked out in a temporary git worktree
- *   --window MS --rounds N --warmup MS --streams N --model M --out FILE --no-write
- *   --profile [--profile-seconds S] [--profile-target sqlite|postgres] [--profile-concurrency C]
+ *   --window MS --rounds N --warmup MS --steady-warmup MS --streams N --model M --out FILE --no-write
+ *   --profile [--profile-seconds S] [--profile-target sqlite|postgres] [--profile-concurrency C] [--profile-warmup S]
  *                      profile the gateway with node --cpu-prof instead, print the top functions
  */
 
@@ -47,10 +47,12 @@ const { values: args } = parseArgs({
     'profile-seconds': { type: 'string', default: '10' },
     'profile-target': { type: 'string', default: 'sqlite' },
     'profile-concurrency': { type: 'string', default: '16' },
+    'profile-warmup': { type: 'string', default: '5' },
     'pg-url': { type: 'string' },
     'monitor-rounds': { type: 'string' },
     'monitor-window': { type: 'string' },
     'monitor-warmup': { type: 'string' },
+    'steady-warmup': { type: 'string' },
   },
   strict: true,
 });
@@ -74,6 +76,7 @@ const settings: BenchSettings = {
   monitorRounds: num(args['monitor-rounds'], quick ? 2 : 8),
   monitorWindowMs: num(args['monitor-window'], quick ? 300 : 750),
   monitorWarmupMs: num(args['monitor-warmup'], quick ? 300 : 2000),
+  steadyWarmupMs: num(args['steady-warmup'], quick ? 300 : 4000),
 };
 const only = new Set((args.only ?? 'direct,floor,gw-sqlite,gw-pg,monitor').split(',').map((s) => s.trim()));
 const runCells = new Set((args.cells ?? 'many,chat,stream').split(',').map((s) => s.trim()));
@@ -152,6 +155,7 @@ async function bench(): Promise<BenchResults> {
   }
 
   await upstream.setDefault({ kind: 'ok' });
+  if (runCells.has('chat') || only.has('monitor')) await steadyWarmup(load, [...runtimes, ...monitorRts], settings.steadyWarmupMs, log);
   const phase: Phase = { windowMs: settings.windowMs, warmupMs: settings.warmupMs, rounds: settings.rounds };
   const chat: ChatCell[] = [];
   for (const c of runCells.has('chat') ? settings.concurrencies : []) {
@@ -216,6 +220,7 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
   const rts = [...gatewayRuntimes('gw-before', before, settings.model), ...gatewayRuntimes('gw-after', after, settings.model)];
   await upstream.setDefault({ kind: 'ok' });
   await smoke(load, rts);
+  await steadyWarmup(load, rts, settings.steadyWarmupMs, log);
   const cells: ChatCell[] = [];
   for (const [i, c] of settings.concurrencies.entries()) {
     log(`  before/after, concurrency ${c}`);
@@ -230,7 +235,7 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
 async function main() {
   if (args.profile) {
     const target = args['profile-target'] === 'postgres' ? 'postgres' : 'sqlite';
-    const md = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), concurrency: num(args['profile-concurrency'], 16), kind: target, pgAdminUrl, log, stoppers });
+    const md = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), concurrency: num(args['profile-concurrency'], 16), warmupSeconds: num(args['profile-warmup'], 5), kind: target, pgAdminUrl, log, stoppers });
     await cleanup();
     process.stdout.write(md);
     if (!args['no-write']) writeFileSync(join(ROOT, `bench/results/profile-${target}.md`), md);

@@ -39,6 +39,22 @@ function statusOf(n: number, errors: number, firstError: string | null, dead: st
   return { ok: true };
 }
 
+/** Concurrency of the steady-state warm-up: enough requests in a few seconds for V8 to settle. */
+export const STEADY_WARMUP_CONCURRENCY = 16;
+
+/**
+ * Steady state before measuring: each live target serves non-streaming chat for `ms`, one after
+ * the other. A gateway runs for days; a fresh process still has V8 optimising (and deoptimising)
+ * its hot path for its first ~10 000 requests, which costs a third more CPU per request and
+ * shows most at concurrency 1. Failures here are left to the cells, which report them.
+ */
+export async function steadyWarmup(load: LoadClient, targets: Runtime[], ms: number, log: (s: string) => void): Promise<void> {
+  const live = targets.filter((t) => !t.dead());
+  if (!live.length || ms <= 0) return;
+  log(`steady-state warm-up: ${ms} ms per target at concurrency ${STEADY_WARMUP_CONCURRENCY}`);
+  for (const t of live) await load.closed({ req: t.chat, concurrency: STEADY_WARMUP_CONCURRENCY, durationMs: ms }).catch(() => undefined);
+}
+
 export async function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
   const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], roundRps: [] as number[], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dead: null as string | null }]));
   const live = () => targets.filter((t) => !acc.get(t.id)!.dead);

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { Gateway } from './gateway.ts';
 import { LoadClient } from './load-client.ts';
 import type { Pinning } from './procs.ts';
+import { renderFlameGraph } from './flamegraph.ts';
 import { readProfile, renderProfile, type CpuProfile } from './profile.ts';
 import { gatewayRuntimes, startGatewaySafe, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
 
@@ -35,7 +36,16 @@ export function sliceProfile(p: CpuProfile, fromUs: number): CpuProfile {
   return { ...p, samples: p.samples.slice(i), timeDeltas: p.timeDeltas.slice(i) };
 }
 
-export async function runProfile(o: ProfileOpts): Promise<string> {
+export interface ProfileResult {
+  /** The markdown summary (areas, top functions). */
+  md: string;
+  /** Flame graph of the measured window (SVG). */
+  svg: string;
+  /** The measured window as a .cpuprofile (Chrome DevTools, speedscope). */
+  profile: CpuProfile;
+}
+
+export async function runProfile(o: ProfileOpts): Promise<ProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'kaixu-prof-'));
   o.stoppers.push(async () => rmSync(dir, { recursive: true, force: true }));
   const upstream = await startUpstream(o.root, o.pinning.servers);
@@ -72,14 +82,16 @@ export async function runProfile(o: ProfileOpts): Promise<string> {
   const cut = sliceProfile(full, (measuredFrom - spawnedAt) * 1000);
   const kept = { ...cut, ...sliceTail(cut, (measuredTo - measuredFrom) * 1000) };
   await gw.stop();
-  return [
-    `# Gateway CPU profile (${o.kind}, non-streaming chat, concurrency ${o.concurrency ?? 16}, ${o.seconds} s)`,
+  const title = `Gateway CPU profile (${o.kind}, non-streaming chat, concurrency ${o.concurrency ?? 16}, ${o.seconds} s)`;
+  const md = [
+    `# ${title}`,
     '',
     `${res.latNs.length} requests answered, ${res.errors} errors, ${Math.round(res.latNs.length / (res.elapsedNs / 1e9))} req/s under the profiler (slower than unprofiled).`,
     '',
     renderProfile(kept, { top: 30, requests: res.latNs.length }),
     '',
   ].join('\n');
+  return { md, svg: renderFlameGraph(kept, { title, requests: res.latNs.length }), profile: kept };
 }
 
 /** Keep only the first `durUs` of samples. */

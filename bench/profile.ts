@@ -10,6 +10,7 @@ interface CpuProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
   hitCount?: number;
+  children?: number[];
 }
 export interface CpuProfile {
   nodes: CpuProfileNode[];

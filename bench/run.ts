@@ -235,10 +235,17 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
 async function main() {
   if (args.profile) {
     const target = args['profile-target'] === 'postgres' ? 'postgres' : 'sqlite';
-    const md = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), concurrency: num(args['profile-concurrency'], 16), warmupSeconds: num(args['profile-warmup'], 5), kind: target, pgAdminUrl, log, stoppers });
+    const prof = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), concurrency: num(args['profile-concurrency'], 16), warmupSeconds: num(args['profile-warmup'], 5), kind: target, pgAdminUrl, log, stoppers });
     await cleanup();
+    const base = `bench/results/profile-${target}`;
+    const files = `Flame graph: \`${base}.svg\` (open in a browser, hover a box for its times). The measured window as a V8 profile: \`${base}.cpuprofile\` (Chrome DevTools → Performance → Load profile, or speedscope; not committed).\n`;
+    const md = args['no-write'] ? prof.md : `${prof.md}\n${files}`;
     process.stdout.write(md);
-    if (!args['no-write']) writeFileSync(join(ROOT, `bench/results/profile-${target}.md`), md);
+    if (!args['no-write']) {
+      writeFileSync(join(ROOT, `${base}.md`), md);
+      writeFileSync(join(ROOT, `${base}.svg`), prof.svg);
+      writeFileSync(join(ROOT, `${base}.cpuprofile`), JSON.stringify(prof.profile));
+    }
     return;
   }
   const results = await bench();

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { baselineTree } from '../../bench/baseline.ts';
+import { flameTree, renderFlameGraph } from '../../bench/flamegraph.ts';
 import { sliceProfile } from '../../bench/profile-run.ts';
 import { areaOf, selfTimes, type CpuProfile } from '../../bench/profile.ts';
 import { fmtAddedUs, fmtUs, mdTable, renderReport } from '../../bench/report.ts';
@@ -277,5 +278,52 @@ describe('CPU profile summary', () => {
     const cut = sliceProfile(profile, 1_100);
     expect(cut.samples).toEqual([3, 3, 4, 5, 3]);
     expect(selfTimes(cut).idleUs).toBe(0);
+  });
+});
+
+describe('flame graph', () => {
+  const frame = (functionName: string, url = '') => ({ functionName, url, lineNumber: 0, columnNumber: 0 });
+  // (root) → handler → { settle → sqliteTransaction, <anonymous> & co }, plus idle and a tiny frame.
+  const profile: CpuProfile = {
+    nodes: [
+      { id: 1, callFrame: frame('(root)'), children: [2, 3] },
+      { id: 2, callFrame: frame('(idle)') },
+      { id: 3, callFrame: frame('handler', 'file:///w/src/http/app.ts'), children: [4, 6, 7] },
+      { id: 4, callFrame: frame('settle', 'file:///w/src/governance/admission.ts'), children: [5] },
+      { id: 5, callFrame: frame('sqliteTransaction', 'file:///w/node_modules/better-sqlite3/lib/t.js') },
+      { id: 6, callFrame: frame('<anonymous> & co', 'node:internal/x') },
+      { id: 7, callFrame: frame('tiny', 'file:///w/src/lib/ids.ts') },
+    ],
+    samples: [2, 3, 4, 5, 5, 6, 7],
+    timeDeltas: [5000, 100, 200, 300, 300, 100, 1],
+    startTime: 0,
+    endTime: 6001,
+  };
+
+  it('adds each frame’s own time to its callers’, idle left out', () => {
+    const t = flameTree(profile);
+    expect(t.totalUs).toBe(1001);
+    const handler = t.children[0]!;
+    expect(handler).toMatchObject({ name: 'handler', totalUs: 1001, area: 'src/http', where: 'src/http/app.ts' });
+    expect(handler.children.map((c) => [c.name, c.totalUs])).toEqual([
+      ['settle', 800],
+      ['<anonymous> & co', 100],
+      ['tiny', 1],
+    ]);
+    expect(handler.children[0]!.children[0]).toMatchObject({ name: 'sqliteTransaction', totalUs: 600, area: 'better-sqlite3' });
+  });
+
+  it('draws boxes as wide as their time, escapes names, hides boxes under the minimum share', () => {
+    const svg = renderFlameGraph(profile, { title: 'test <profile>', requests: 10, width: 1020, minShare: 0.01 });
+    expect(svg.startsWith('<svg')).toBe(true);
+    const widthOf = (name: string) => Number(new RegExp(`<title>${name}[^<]*</title><rect [^>]*width="([0-9.]+)"`).exec(svg)?.[1]);
+    // 1000 px for 1001 µs: settle 800 µs → ≈ 799 px, sqliteTransaction 600 µs → ≈ 599 px (minus the 0.5 px gap).
+    expect(widthOf('settle')).toBeCloseTo(798.7, 0);
+    expect(widthOf('sqliteTransaction')).toBeCloseTo(599, 0);
+    expect(svg).toContain('&lt;anonymous&gt; &amp; co');
+    expect(svg).toContain('test &lt;profile&gt;');
+    expect(svg).toContain('80.0 µs/req');
+    expect(svg).not.toContain('<title>tiny');
+    expect(svg).not.toContain('(idle)');
   });
 });

@@ -32,6 +32,7 @@ async function closed(c: ClosedLoopCmd): Promise<ClosedLoopResult> {
   const { origin, path } = split(c.req);
   const pool = poolFor(origin, c.concurrency);
   const latNs: number[] = [];
+  const collected: string[] = [];
   let errors = 0;
   let firstError: string | null = null;
   const start = now();
@@ -43,8 +44,11 @@ async function closed(c: ClosedLoopCmd): Promise<ClosedLoopResult> {
         const res = await pool.request({ method: 'POST', path, headers: c.req.headers, body: c.req.body });
         const text = await res.body.text();
         const t1 = now();
-        if (res.statusCode === 200 && text.includes(c.req.expect)) latNs.push(t1 - t0);
-        else {
+        if (res.statusCode === 200 && text.includes(c.req.expect)) {
+          latNs.push(t1 - t0);
+          const h = c.collectHeader ? res.headers[c.collectHeader] : undefined;
+          if (typeof h === 'string') collected.push(h);
+        } else {
           errors++;
           firstError ??= describe(res.statusCode, text);
         }
@@ -56,7 +60,7 @@ async function closed(c: ClosedLoopCmd): Promise<ClosedLoopResult> {
     }
   };
   await Promise.all(Array.from({ length: c.concurrency }, worker));
-  return { latNs, errors, firstError, elapsedNs: now() - start };
+  return { latNs, errors, firstError, elapsedNs: now() - start, ...(c.collectHeader ? { collected } : {}) };
 }
 
 /** One stream: time to the first body byte, total time, and how content events arrived. */

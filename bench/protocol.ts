@@ -15,11 +15,15 @@ export interface ClosedLoopCmd {
   req: RequestSpec;
   concurrency: number;
   durationMs: number;
+  /** Also return this response header of every successful request (e.g. server-timing). */
+  collectHeader?: string;
 }
 
 export interface ClosedLoopResult {
   /** Latency of every successful request, ns. */
   latNs: number[];
+  /** The `collectHeader` values, when asked for. */
+  collected?: string[];
   errors: number;
   firstError: string | null;
   elapsedNs: number;

@@ -222,6 +222,26 @@ export function targetsTable(checks: TargetCheck[]): string {
   return mdTable(['target', 'measured', 'result'], checks.map((c) => [c.target, c.measured, VERDICT_MARK[c.verdict]]));
 }
 
+/** The gateways' own Server-Timing phases at concurrency 1 (bench/phases.ts). */
+export function phasesSection(r: BenchResults): string[] {
+  const rows = r.phases ?? [];
+  const ok = rows.filter((p) => !p.error);
+  const names = [...new Set(ok.flatMap((p) => p.medianUs.map(([n]) => n)))];
+  const lines = [
+    '## Where the gateway’s time goes — concurrency 1, median of each phase (its own Server-Timing)',
+    '',
+    'One more window per gateway, each request asking for `x-kaixu-server-timing: 1` (README, “Server-Timing”): *body* = request bookkeeping, CORS and reading the body; *auth*; *parse* = validation and model/lane resolution; *admit* = allowlist, seat, rate limit, cap reservation; *upstream* = waiting on the upstream; *settle* = usage record and monthly totals written; *respond* = the rest up to the headers (upstream request built, answer read and translated, response body); *total* = request middleware to headers; *overhead* = total − upstream. Medians of each phase, so they do not add up exactly. The client’s p50 also holds both network hops, Node’s HTTP parsing and the response write in the gateway.',
+    '',
+  ];
+  if (ok.length) {
+    const body = names.map((n) => [n, ...ok.map((p) => String(p.medianUs.find(([k]) => k === n)?.[1] ?? '—'))]);
+    body.push(['client p50 (load generator)', ...ok.map((p) => String(p.clientP50Us))]);
+    lines.push(mdTable(['phase', ...ok.map((p) => `${TARGET_LABEL[p.target]} µs (n=${p.n})`)], body, ['l', ...ok.map((): 'r' => 'r')]));
+  }
+  for (const p of rows.filter((x) => x.error)) lines.push('', `- ${TARGET_LABEL[p.target]}: not measured (${p.error})`);
+  return lines;
+}
+
 export function renderReport(r: BenchResults): string {
   const m = r.machine;
   const s = r.settings;
@@ -256,6 +276,7 @@ export function renderReport(r: BenchResults): string {
       monitorTable(r),
     );
   }
+  if (r.phases?.length) parts.push('', ...phasesSection(r));
   if (r.baseline) parts.push('', ...baselineSection(r));
   if (r.failures.length) {
     parts.push('', '## Targets that did not run', '');

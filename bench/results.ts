@@ -139,6 +139,19 @@ export interface BaselineCompare {
   error?: string;
 }
 
+/** Median of each Server-Timing phase over one window of requests (µs). */
+export interface PhaseRow {
+  target: TargetId;
+  concurrency: number;
+  /** Requests whose header was read. */
+  n: number;
+  /** Phase name → median µs, in the order the gateway reports them. */
+  medianUs: [string, number][];
+  /** Median end-to-end latency the client saw over the same requests (µs). */
+  clientP50Us: number;
+  error?: string;
+}
+
 export interface BenchResults {
   machine: Machine;
   settings: BenchSettings;
@@ -149,6 +162,8 @@ export interface BenchResults {
   monitorCost?: MonitorCost;
   /** Absent unless `--baseline REF` was given. */
   baseline?: BaselineCompare;
+  /** Where each gateway's time goes at concurrency 1 (its Server-Timing phases); absent when not run. */
+  phases?: PhaseRow[];
   /** Targets that could not start at all (and why). */
   failures: { target: TargetId; error: string }[];
   notes: string[];

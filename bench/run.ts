@@ -9,10 +9,11 @@ import { describeMachine, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
 import { renderReport } from './report.ts';
-import { TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type StreamRow } from './results.ts';
+import { TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
 import { runChatCell, runMany, runStreamCell, steadyWarmup, type Phase, type Runtime } from './workloads.ts';
+import { runPhases } from './phases.ts';
 
 /**
  * `npm run bench`: direct vs floor proxy vs gateway (SQLite, PostgreSQL) in one interleaved run.
@@ -162,6 +163,11 @@ async function bench(): Promise<BenchResults> {
     log(`non-streaming chat, concurrency ${c}`);
     chat.push(...(await runChatCell(load, runtimes, c, phase, log)));
   }
+  const phases: PhaseRow[] = [];
+  for (const rt of runCells.has('chat') ? runtimes.filter((r) => r.id === 'gw-sqlite' || r.id === 'gw-pg') : []) {
+    log(`where the time goes: ${rt.id}, concurrency 1, Server-Timing`);
+    phases.push(await runPhases(load, rt, settings.windowMs));
+  }
 
   let monitorCost: BenchResults['monitorCost'];
   if (only.has('monitor')) {
@@ -193,7 +199,7 @@ async function bench(): Promise<BenchResults> {
   log('stopping…');
   await cleanup();
   machine.loadavg = `${machine.loadavg} → ${loadavg()}`;
-  return { machine, settings, chat, stream, many, monitorCost, baseline, failures, notes, durationMs: Date.now() - started };
+  return { machine, settings, chat, stream, many, monitorCost, baseline, phases, failures, notes, durationMs: Date.now() - started };
 }
 
 /**

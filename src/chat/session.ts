@@ -213,7 +213,9 @@ export class ChatSession {
       if (status !== 'ok') this.stream?.body.cancel();
       const target = this.used!;
       const { usage, source } = this.billedUsage(completed);
-      const res = await this.admission.settle({ target, usage, usageSource: source, status, latencyMs: Math.round(performance.now() - this.started) });
+      const t0 = performance.now();
+      const res = await this.admission.settle({ target, usage, usageSource: source, status, latencyMs: Math.round(t0 - this.started) });
+      this.input.info.settleMs = performance.now() - t0;
       return {
         names: this.names,
         text: this.text,

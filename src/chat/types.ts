@@ -19,6 +19,8 @@ export interface CallInfo {
   model?: string;
   upstreamStatus?: number;
   upstreamMs: number;
+  /** Time spent writing the usage record, once settled. */
+  settleMs?: number;
 }
 
 /** The normalized request minus routing (model comes from each lane target). */

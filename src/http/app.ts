@@ -10,6 +10,7 @@ import { bodyReader } from './middleware/body.ts';
 import { cors } from './middleware/cors.ts';
 import { nodeOf } from './node.ts';
 import type { CompletedRequest } from './observer.ts';
+import { PhaseTimer, SERVER_TIMING_REQUEST_HEADER } from './timing.ts';
 import { registerRoutes } from './routes.ts';
 
 export const SEED_PREFIXES = ['/.netlify/functions/', '/api/'];
@@ -61,7 +62,9 @@ export function buildApp(c: Container): App {
     ctx.set('startedAt', t0);
     ctx.set('surface', surface);
     ctx.set('clientIp', ip);
-    ctx.set('info', { upstreamMs: 0 });
+    const info: RequestInfo = { upstreamMs: 0 };
+    if (DATA_PLANE(surface) && (node ? node.incoming.headers[SERVER_TIMING_REQUEST_HEADER] : ctx.req.header(SERVER_TIMING_REQUEST_HEADER)) === '1') info.timing = new PhaseTimer(t0);
+    ctx.set('info', info);
     // The stable operation id of the matched route names the request in logs, metrics and monitor.
     ctx.get('info').operation = operationOf(ctx);
     let thrown = false;
@@ -71,16 +74,22 @@ export function buildApp(c: Container): App {
       thrown = true;
       throw e;
     } finally {
-      const durationMs = performance.now() - t0;
-      const info = ctx.get('info');
+      const now = performance.now();
+      const durationMs = now - t0;
       const overheadMs = Math.max(0, durationMs - info.upstreamMs);
       if (node) {
         // Straight onto the Node response: writeHead merges it with the Response's own headers.
-        if (DATA_PLANE(surface) && !node.outgoing.headersSent) node.outgoing.setHeader('x-kaixu-overhead-ms', overheadMs.toFixed(3));
+        if (DATA_PLANE(surface) && !node.outgoing.headersSent) {
+          node.outgoing.setHeader('x-kaixu-overhead-ms', overheadMs.toFixed(3));
+          if (info.timing) node.outgoing.setHeader('server-timing', info.timing.header(info.upstreamMs, info.settleMs, now));
+        }
       } else if (ctx.res) {
         const res = ctx.res;
         const extra: [string, string][] = [['x-kaixu-request-id', requestId]];
-        if (DATA_PLANE(surface) && !res.headers.has('x-kaixu-overhead-ms')) extra.push(['x-kaixu-overhead-ms', overheadMs.toFixed(3)]);
+        if (DATA_PLANE(surface) && !res.headers.has('x-kaixu-overhead-ms')) {
+          extra.push(['x-kaixu-overhead-ms', overheadMs.toFixed(3)]);
+          if (info.timing) extra.push(['server-timing', info.timing.header(info.upstreamMs, info.settleMs, now)]);
+        }
         try {
           for (const [k, v] of extra) res.headers.set(k, v);
         } catch {

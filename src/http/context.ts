@@ -1,6 +1,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { Container } from '../app/container.ts';
 import type { AuthContext } from '../keys/auth.ts';
+import type { PhaseTimer } from './timing.ts';
 
 /** Which body shape errors take on this route. */
 export type Surface = 'seed' | 'openai' | 'admin';
@@ -15,6 +16,10 @@ export interface RequestInfo {
   errorMessage?: string;
   /** Time spent waiting on upstreams, subtracted for x-kaixu-overhead-ms. */
   upstreamMs: number;
+  /** Time spent writing the usage record (a settled call). */
+  settleMs?: number;
+  /** Present when the client asked for a Server-Timing header (see timing.ts). */
+  timing?: PhaseTimer;
   /**
    * A streamed answer: settles when its last frame went out (or the client left). Observers then
    * see the whole stream (its duration, a failure after the headers), not just its start.

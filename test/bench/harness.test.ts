@@ -2,9 +2,10 @@ import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { baselineTree } from '../../bench/baseline.ts';
 import { flameTree, renderFlameGraph } from '../../bench/flamegraph.ts';
+import { phaseMedians } from '../../bench/phases.ts';
 import { sliceProfile } from '../../bench/profile-run.ts';
 import { areaOf, selfTimes, type CpuProfile } from '../../bench/profile.ts';
-import { fmtAddedUs, fmtUs, mdTable, renderReport } from '../../bench/report.ts';
+import { fmtAddedUs, fmtUs, mdTable, phasesSection, renderReport } from '../../bench/report.ts';
 import type { BenchResults, ChatCell, StreamRow, TargetId } from '../../bench/results.ts';
 import { SseCounter } from '../../bench/sse.ts';
 import { cpuPerRequestUs, mergeSamples, overhead, percentile, summarize } from '../../bench/stats.ts';
@@ -325,5 +326,38 @@ describe('flame graph', () => {
     expect(svg).toContain('80.0 µs/req');
     expect(svg).not.toContain('<title>tiny');
     expect(svg).not.toContain('(idle)');
+  });
+});
+
+describe('where the time goes (Server-Timing phases)', () => {
+  it('takes each phase’s median over the answers, phases in the gateway’s order', () => {
+    const m = phaseMedians([
+      'body;dur=0.020, auth;dur=0.030, upstream;dur=0.200, total;dur=0.400',
+      'body;dur=0.040, auth;dur=0.010, upstream;dur=0.300, total;dur=0.500',
+      'body;dur=0.030, auth;dur=0.020, upstream;dur=0.250, total;dur=0.450',
+      // an answer that never reached auth: its phases still count where present
+      'body;dur=0.100, total;dur=0.100',
+    ]);
+    expect(m.n).toBe(4);
+    expect(m.medianUs).toEqual([
+      ['body', 30],
+      ['auth', 20],
+      ['upstream', 250],
+      ['total', 400],
+    ]);
+  });
+
+  it('renders one column per gateway and says which could not be measured', () => {
+    const base = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+    base.phases = [
+      { target: 'gw-sqlite', concurrency: 1, n: 900, medianUs: [['body', 31], ['settle', 98], ['total', 300]], clientP50Us: 760 },
+      { target: 'gw-pg', concurrency: 1, n: 0, medianUs: [], clientP50Us: 0, error: 'process exited' },
+    ];
+    const md = phasesSection(base).join('\n');
+    expect(md).toContain('| phase                       | gateway / SQLite µs (n=900) |');
+    expect(md).toMatch(/\| settle +\| +98 \|/);
+    expect(md).toMatch(/\| client p50 \(load generator\) \| +760 \|/);
+    expect(md).toContain('gateway / PostgreSQL: not measured (process exited)');
+    expect(renderReport(base)).toContain('## Where the gateway’s time goes');
   });
 });

@@ -20,6 +20,7 @@ export function requireAdmin(c: Container): MiddlewareHandler<AppEnv> {
 export function requireKey(c: Container, opts: AuthenticateOptions = {}): MiddlewareHandler<AppEnv> {
   return async (ctx, next) => {
     ctx.set('auth', await c.keyAuth.authenticate(ctx.req.header('authorization'), opts));
+    ctx.get('info')?.timing?.mark('auth');
     await next();
   };
 }

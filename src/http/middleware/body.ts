@@ -18,12 +18,21 @@ export function bodyReader(maxBytes: number, tooLarge: (ctx: Context<AppEnv>) =>
   const fetchBodyLimit = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (ctx, next) => {
     const node = nodeOf(ctx);
-    if (!node) return fetchBodyLimit(ctx, next);
+    // No info when the reader runs without the app's request middleware (a bare app in tests).
+    const timing = ctx.get('info')?.timing;
+    if (!node) {
+      timing?.mark('body');
+      return fetchBodyLimit(ctx, next);
+    }
     const { incoming } = node;
-    if (incoming.method === 'GET' || incoming.method === 'HEAD') return next();
+    if (incoming.method === 'GET' || incoming.method === 'HEAD') {
+      timing?.mark('body');
+      return next();
+    }
     const declared = incoming.headers['content-length'];
     if (declared !== undefined && incoming.headers['transfer-encoding'] === undefined && Number(declared) > maxBytes) return tooLarge(ctx);
     const body = await readBody(incoming, maxBytes);
+    timing?.mark('body');
     if (body === null) return tooLarge(ctx);
     // Promises, as hono keeps them (its type says otherwise).
     const cache = ctx.req.bodyCache as Record<string, unknown>;

@@ -3,8 +3,8 @@ import type { AppEnv } from '../context.ts';
 import { nodeOf } from '../node.ts';
 
 const ALLOW_HEADERS =
-  'authorization, content-type, x-kaixu-install-id, x-kaixu-request-id, x-kaixu-app, x-kaixu-build, x-admin-password, x-kaixu-error-token, x-content-sha1, stripe-signature';
-const EXPOSE_HEADERS = 'x-kaixu-request-id, x-kaixu-overhead-ms, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after';
+  'authorization, content-type, x-kaixu-install-id, x-kaixu-request-id, x-kaixu-app, x-kaixu-build, x-kaixu-server-timing, x-admin-password, x-kaixu-error-token, x-content-sha1, stripe-signature';
+const EXPOSE_HEADERS = 'x-kaixu-request-id, x-kaixu-overhead-ms, server-timing, ratelimit-limit, ratelimit-remaining, ratelimit-reset, retry-after';
 
 /**
  * CORS per ALLOWED_ORIGINS. Empty (the default) = same origin only: no allow-origin header.

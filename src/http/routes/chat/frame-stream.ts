@@ -93,7 +93,9 @@ export function streamAnswer(ctx: Context<AppEnv>, headers: Record<string, strin
   const startedAt = ctx.get('startedAt');
   const beforeHead = () => {
     // As the request middleware computes it for other answers: time to the answer minus upstream waits.
-    if (!outgoing.hasHeader('x-kaixu-overhead-ms')) outgoing.setHeader('x-kaixu-overhead-ms', Math.max(0, performance.now() - startedAt - info.upstreamMs).toFixed(3));
+    const now = performance.now();
+    if (!outgoing.hasHeader('x-kaixu-overhead-ms')) outgoing.setHeader('x-kaixu-overhead-ms', Math.max(0, now - startedAt - info.upstreamMs).toFixed(3));
+    if (info.timing && !outgoing.hasHeader('server-timing')) outgoing.setHeader('server-timing', info.timing.header(info.upstreamMs, info.settleMs, now));
   };
   void pumpToNode(outgoing, { status: 200, headers, beforeHead }, src, opts);
   return new Response(null, { status: 200, headers: ALREADY_SENT });

@@ -64,7 +64,7 @@ async function closed(c: ClosedLoopCmd): Promise<ClosedLoopResult> {
 }
 
 /** One stream: time to the first body byte, total time, and how content events arrived. */
-async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat): Promise<OneStream> {
+async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat, collectHeader?: string): Promise<OneStream> {
   const { path } = split(req);
   const t0 = now();
   const res = await pool.request({ method: 'POST', path, headers: req.headers, body: req.body });
@@ -80,7 +80,8 @@ async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat): Pr
   }
   const total = now() - t0;
   if (sse.error) throw new Error(`stream error event: ${sse.error}`);
-  return { ttfbNs: ttfb, ttftNs: ttft, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done };
+  const header = collectHeader ? res.headers[collectHeader] : undefined;
+  return { ttfbNs: ttfb, ttftNs: ttft, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done, ...(typeof header === 'string' ? { header } : {}) };
 }
 
 async function stream(c: StreamCmd): Promise<StreamResult> {
@@ -92,7 +93,7 @@ async function stream(c: StreamCmd): Promise<StreamResult> {
   const end = now() + c.durationMs * 1e6;
   while (now() < end) {
     try {
-      const s = await oneStream(pool, c.req, c.format);
+      const s = await oneStream(pool, c.req, c.format, c.collectHeader);
       if (s.complete && s.content === c.expectChunks) streams.push(s);
       else {
         errors++;

@@ -1,5 +1,6 @@
 import { parseServerTiming, SERVER_TIMING_REQUEST_HEADER } from '../src/http/timing.ts';
 import type { LoadClient } from './load-client.ts';
+import type { RequestSpec } from './protocol.ts';
 import type { PhaseRow } from './results.ts';
 import { nsToUs, percentile, summarize } from './stats.ts';
 import type { Runtime } from './workloads.ts';
@@ -25,16 +26,31 @@ export function phaseMedians(values: string[]): { n: number; medianUs: [string, 
   return { n: values.length, medianUs };
 }
 
-export async function runPhases(load: LoadClient, rt: Runtime, windowMs: number): Promise<PhaseRow> {
-  const req = { ...rt.chat, headers: { ...rt.chat.headers, [SERVER_TIMING_REQUEST_HEADER]: '1' } };
-  const row: PhaseRow = { target: rt.id, concurrency: 1, n: 0, medianUs: [], clientP50Us: 0 };
-  const dead = rt.dead();
+const asking = (req: RequestSpec): RequestSpec => ({ ...req, headers: { ...req.headers, [SERVER_TIMING_REQUEST_HEADER]: '1' } });
+
+/**
+ * One window at concurrency 1 asking for Server-Timing: non-streaming chat (phases to the answer,
+ * beside the client's p50), or one stream after another (phases to the headers, beside the
+ * client's time to first byte; the upstream must be streaming).
+ */
+export async function runPhases(load: LoadClient, rt: Runtime, workload: 'chat' | 'stream', windowMs: number, expectChunks = 0): Promise<PhaseRow> {
+  const row: PhaseRow = { target: rt.id, workload, concurrency: 1, n: 0, medianUs: [], clientP50Us: 0 };
+  const dead = rt.dead() ?? (workload === 'stream' && !rt.stream ? 'no stream request' : null);
   if (dead) return { ...row, error: dead };
   try {
-    const r = await load.closed({ req, concurrency: 1, durationMs: windowMs, collectHeader: 'server-timing' });
-    const m = phaseMedians(r.collected ?? []);
-    if (!m.n) return { ...row, error: r.firstError ?? 'no Server-Timing header in the answers' };
-    return { ...row, ...m, clientP50Us: nsToUs(summarize(r.latNs).p50) };
+    let values: string[];
+    let clientNs: number[];
+    let firstError: string | null;
+    if (workload === 'chat') {
+      const r = await load.closed({ req: asking(rt.chat), concurrency: 1, durationMs: windowMs, collectHeader: 'server-timing' });
+      [values, clientNs, firstError] = [r.collected ?? [], r.latNs, r.firstError];
+    } else {
+      const r = await load.stream({ req: asking(rt.stream!.req), format: rt.stream!.format, durationMs: windowMs, expectChunks, collectHeader: 'server-timing' });
+      [values, clientNs, firstError] = [r.streams.flatMap((s) => (s.header ? [s.header] : [])), r.streams.map((s) => s.ttfbNs), r.firstError];
+    }
+    const m = phaseMedians(values);
+    if (!m.n) return { ...row, error: firstError ?? 'no Server-Timing header in the answers' };
+    return { ...row, ...m, clientP50Us: nsToUs(summarize(clientNs).p50) };
   } catch (e) {
     return { ...row, error: (e as Error).message };
   }

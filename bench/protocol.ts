@@ -36,6 +36,8 @@ export interface StreamCmd {
   /** Sequential streams (concurrency 1) for this long. */
   durationMs: number;
   expectChunks: number;
+  /** Also return this response header of every stream (e.g. server-timing). */
+  collectHeader?: string;
 }
 
 export interface OneStream {
@@ -50,6 +52,8 @@ export interface OneStream {
   alone: number;
   maxPerRead: number;
   complete: boolean;
+  /** The asked-for response header, when present. */
+  header?: string;
 }
 
 export interface StreamResult {

@@ -230,15 +230,15 @@ export function phasesSection(r: BenchResults): string[] {
   const lines = [
     '## Where the gateway’s time goes — concurrency 1, median of each phase (its own Server-Timing)',
     '',
-    'One more window per gateway, each request asking for `x-kaixu-server-timing: 1` (README, “Server-Timing”): *body* = request bookkeeping, CORS and reading the body; *auth*; *parse* = validation and model/lane resolution; *admit* = allowlist, seat, rate limit, cap reservation; *upstream* = waiting on the upstream; *settle* = usage record and monthly totals written; *respond* = the rest up to the headers (upstream request built, answer read and translated, response body); *total* = request middleware to headers; *overhead* = total − upstream. Medians of each phase, so they do not add up exactly. The client’s p50 also holds both network hops, Node’s HTTP parsing and the response write in the gateway.',
+    'One more window per gateway, each request asking for `x-kaixu-server-timing: 1` (README, “Server-Timing”): *body* = request bookkeeping, CORS and reading the body; *auth*; *parse* = validation and model/lane resolution; *admit* = allowlist, seat, rate limit, cap reservation; *upstream* = waiting on the upstream; *settle* = usage record and monthly totals written; *respond* = the rest up to the headers (upstream request built, answer read and translated, response body); *total* = request middleware to headers; *overhead* = total − upstream. *chat*: non-streaming, after the chat cells; *stream*: one stream at a time after the stream cell, phases up to its headers (the first upstream event; a stream settles after them). Medians of each phase, so they do not add up exactly. The client’s p50 also holds both network hops, Node’s HTTP parsing and the response write in the gateway.',
     '',
   ];
   if (ok.length) {
     const body = names.map((n) => [n, ...ok.map((p) => String(p.medianUs.find(([k]) => k === n)?.[1] ?? '—'))]);
-    body.push(['client p50 (load generator)', ...ok.map((p) => String(p.clientP50Us))]);
-    lines.push(mdTable(['phase', ...ok.map((p) => `${TARGET_LABEL[p.target]} µs (n=${p.n})`)], body, ['l', ...ok.map((): 'r' => 'r')]));
+    body.push(['client p50: answer (chat), first byte (stream)', ...ok.map((p) => String(p.clientP50Us))]);
+    lines.push(mdTable(['phase', ...ok.map((p) => `${TARGET_LABEL[p.target]}, ${p.workload} µs (n=${p.n})`)], body, ['l', ...ok.map((): 'r' => 'r')]));
   }
-  for (const p of rows.filter((x) => x.error)) lines.push('', `- ${TARGET_LABEL[p.target]}: not measured (${p.error})`);
+  for (const p of rows.filter((x) => x.error)) lines.push('', `- ${TARGET_LABEL[p.target]}, ${p.workload}: not measured (${p.error})`);
   return lines;
 }
 

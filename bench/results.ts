@@ -142,12 +142,14 @@ export interface BaselineCompare {
 /** Median of each Server-Timing phase over one window of requests (µs). */
 export interface PhaseRow {
   target: TargetId;
+  /** Non-streaming chat (phases to the answer) or a stream (phases to its headers). */
+  workload: 'chat' | 'stream';
   concurrency: number;
   /** Requests whose header was read. */
   n: number;
   /** Phase name → median µs, in the order the gateway reports them. */
   medianUs: [string, number][];
-  /** Median end-to-end latency the client saw over the same requests (µs). */
+  /** Median the client saw over the same requests (µs): the whole answer (chat), the first byte (stream). */
   clientP50Us: number;
   error?: string;
 }

@@ -166,7 +166,7 @@ async function bench(): Promise<BenchResults> {
   const phases: PhaseRow[] = [];
   for (const rt of runCells.has('chat') ? runtimes.filter((r) => r.id === 'gw-sqlite' || r.id === 'gw-pg') : []) {
     log(`where the time goes: ${rt.id}, concurrency 1, Server-Timing`);
-    phases.push(await runPhases(load, rt, settings.windowMs));
+    phases.push(await runPhases(load, rt, 'chat', settings.windowMs));
   }
 
   let monitorCost: BenchResults['monitorCost'];
@@ -187,6 +187,10 @@ async function bench(): Promise<BenchResults> {
   log(`streaming chat, ${settings.streamChunks} chunks ${settings.streamChunkDelayMs} ms apart`);
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
   const stream: StreamRow[] = runCells.has('stream') ? await runStreamCell(load, runtimes, settings.streamChunks, phase, log) : [];
+  for (const rt of runCells.has('stream') ? runtimes.filter((r) => r.id === 'gw-sqlite' || r.id === 'gw-pg') : []) {
+    log(`where the time goes: ${rt.id}, one stream at a time, Server-Timing`);
+    phases.push(await runPhases(load, rt, 'stream', 2 * settings.windowMs, settings.streamChunks));
+  }
 
   const baseline = args.baseline ? await compareBaseline(args.baseline, upstream, load) : undefined;
 

@@ -350,14 +350,15 @@ describe('where the time goes (Server-Timing phases)', () => {
   it('renders one column per gateway and says which could not be measured', () => {
     const base = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
     base.phases = [
-      { target: 'gw-sqlite', concurrency: 1, n: 900, medianUs: [['body', 31], ['settle', 98], ['total', 300]], clientP50Us: 760 },
-      { target: 'gw-pg', concurrency: 1, n: 0, medianUs: [], clientP50Us: 0, error: 'process exited' },
+      { target: 'gw-sqlite', workload: 'chat', concurrency: 1, n: 900, medianUs: [['body', 31], ['settle', 98], ['total', 300]], clientP50Us: 760 },
+      { target: 'gw-sqlite', workload: 'stream', concurrency: 1, n: 20, medianUs: [['body', 40], ['total', 500]], clientP50Us: 1900 },
+      { target: 'gw-pg', workload: 'chat', concurrency: 1, n: 0, medianUs: [], clientP50Us: 0, error: 'process exited' },
     ];
     const md = phasesSection(base).join('\n');
-    expect(md).toContain('| phase                       | gateway / SQLite µs (n=900) |');
-    expect(md).toMatch(/\| settle +\| +98 \|/);
-    expect(md).toMatch(/\| client p50 \(load generator\) \| +760 \|/);
-    expect(md).toContain('gateway / PostgreSQL: not measured (process exited)');
+    expect(md).toMatch(/\| phase +\| gateway \/ SQLite, chat µs \(n=900\) \| gateway \/ SQLite, stream µs \(n=20\) \|/);
+    expect(md).toMatch(/\| settle +\| +98 \| +— \|/);
+    expect(md).toMatch(/\| client p50: answer \(chat\), first byte \(stream\) \| +760 \| +1900 \|/);
+    expect(md).toContain('gateway / PostgreSQL, chat: not measured (process exited)');
     expect(renderReport(base)).toContain('## Where the gateway’s time goes');
   });
 });

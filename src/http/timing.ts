@@ -35,7 +35,7 @@ export class PhaseTimer {
   /** The Server-Timing value at `now` (the headers are about to go out). */
   header(upstreamMs: number, settleMs: number | undefined, now = performance.now()): string {
     const total = now - this.t0;
-    const parts = this.phases.map(([n, d]) => [n, d] as [string, number]);
+    const parts: [string, number][] = [...this.phases];
     // What follows the last mark: the upstream wait, the settle, and the gateway's own rest.
     const tail = now - this.last;
     if (upstreamMs > 0 || settleMs !== undefined) {

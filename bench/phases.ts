@@ -6,9 +6,9 @@ import { nsToUs, percentile, summarize } from './stats.ts';
 import type { Runtime } from './workloads.ts';
 
 /**
- * Where a gateway's time goes, in its own words: one window of non-streaming chat at concurrency 1
- * asking for `Server-Timing` (src/http/timing.ts) on every request, each phase's median over the
- * window. Measured after the chat cells, on the same warm process; asking costs a few
+ * Where a gateway's time goes, in its own words: a window at concurrency 1 (non-streaming chat after
+ * the chat cells, streams after the stream cell) asking for `Server-Timing` (src/http/timing.ts) on
+ * every request, each phase's median over the window, on the same warm process; asking costs a few
  * performance.now() calls per request.
  */
 

@@ -1,4 +1,4 @@
-import { areaOf, type CpuProfile } from './profile.ts';
+import { areaOf, frameWhere, type CpuProfile } from './profile.ts';
 
 /**
  * A flame graph (SVG) of a V8 .cpuprofile: one box per call frame in its call path, as wide as the
@@ -40,9 +40,7 @@ export function flameTree(p: CpuProfile): FlameNode {
     const { functionName, url, lineNumber } = n.callFrame;
     const children = (n.children ?? []).map(build).filter((c): c is FlameNode => c !== null);
     const totalUs = (self.get(id) ?? 0) + children.reduce((s, c) => s + c.totalUs, 0);
-    const short = url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '').replace(/^.*\/(src|bench|test)\//, '$1/');
-    const where = !url ? '' : url.endsWith('.ts') ? short : `${short}:${lineNumber + 1}`;
-    return { name: functionName || '(anonymous)', where, area: areaOf(url, functionName), totalUs, children: children.sort((a, b) => b.totalUs - a.totalUs) };
+    return { name: functionName || '(anonymous)', where: frameWhere(url, lineNumber), area: areaOf(url, functionName), totalUs, children: children.sort((a, b) => b.totalUs - a.totalUs) };
   };
   const roots = p.nodes.filter((n) => !childIds.has(n.id)).map((n) => build(n.id)).filter((c): c is FlameNode => c !== null);
   // V8's own "(root)" frame is the single root; keep its children as the graph's base row.

@@ -38,6 +38,13 @@ export function areaOf(url: string, functionName: string): string {
   return url.replace(/^file:\/\//, '');
 }
 
+/** Where a frame is, shortened: `src/…`, `package/…:line` or `node:…:line` (.ts lines point into tsx output, so none). */
+export function frameWhere(url: string, lineNumber: number): string {
+  if (!url) return '';
+  const short = url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '').replace(/^.*\/(src|bench|test)\//, '$1/');
+  return url.endsWith('.ts') ? short : `${short}:${lineNumber + 1}`;
+}
+
 export function selfTimes(p: CpuProfile): { fns: SelfTime[]; areas: { area: string; selfUs: number }[]; totalUs: number; idleUs: number } {
   const byId = new Map(p.nodes.map((n) => [n.id, n]));
   const perNode = new Map<number, number>();
@@ -56,9 +63,7 @@ export function selfTimes(p: CpuProfile): { fns: SelfTime[]; areas: { area: stri
     }
     totalUs += us;
     const name = functionName || '(anonymous)';
-    const short = url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '').replace(/^.*\/(src|bench|test)\//, '$1/');
-    // Line numbers of tsx-transpiled .ts files point into generated code; keep them for .js only.
-    const where = !url ? '' : url.endsWith('.ts') ? short : `${short}:${lineNumber + 1}`;
+    const where = frameWhere(url, lineNumber);
     const key = `${name}@${where}`;
     const area = areaOf(url, name);
     const f = fns.get(key) ?? { name, where, area, selfUs: 0 };

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createContainer, type Container } from '../../src/app/container.ts';
 import { testConfig } from '../../src/config/index.ts';
 import { createLogger } from '../../src/lib/logger.ts';
+import { microsToCents } from '../../src/lib/money.ts';
 import { priceCost, type Price } from '../../src/metering/pricing.ts';
 import { openStorage, type Storage } from '../../src/storage/db.ts';
 import { DIALECTS, makeTestDb, type TestDb } from '../helpers/db.ts';
@@ -14,6 +15,22 @@ const price = (inP: number, outP: number, markup_bp = 0): Price => ({
   markup_bp,
   updated_at: 0,
   updated_by: null,
+});
+
+describe('µ$ → cents', () => {
+  it('is the exact 4-decimal value, the same double its decimal text parses to', () => {
+    const viaText = (m: number) => Number(`${m < 0 ? '-' : ''}${Math.trunc(Math.abs(m) / 10_000)}.${String(Math.abs(m) % 10_000).padStart(4, '0')}`);
+    const cases = [0, 1, 5, 9_999, 10_000, 10_001, 15, 450, 123_456_789, -1, -10_001, 2 ** 53 - 1, -(2 ** 53 - 1)];
+    let seed = 42;
+    for (let i = 0; i < 30_000; i++) {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31;
+      cases.push(seed * (i % 7) + (i % 10_000), -seed);
+    }
+    for (const m of cases) expect(microsToCents(m)).toBe(viaText(m));
+    expect(microsToCents(1)).toBe(0.0001);
+    expect(microsToCents(450)).toBe(0.045);
+    expect(microsToCents(123_456_789)).toBe(12_345.6789);
+  });
 });
 
 describe('exact call cost in µ$', () => {

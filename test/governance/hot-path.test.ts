@@ -301,4 +301,23 @@ describe('SQLite holds live in the gateway process', () => {
     expect((await c.gov.usage.customerMonth(customer.id, '2026-01')).rollup).toMatchObject({ spent_cents: 1, reserved_cents: 0, calls: 1 });
     await c.close();
   });
+
+  it('a settle appends 6 WAL frames: the event, its two indexes and its id counter, one page per monthly total', async () => {
+    const c = await open();
+    const { master } = await c.customers.create({ email: 'frames@example.com', monthly_cap_cents: 1000 }, { actor: 'test' });
+    const ctx = async () => ({ auth: await c.keyAuth.authenticate(`Bearer ${master.key}`), requestId: `req_f_${randomBytes(3).toString('hex')}`, publicProvider: TARGET.provider, publicModel: TARGET.model, ip: '198.51.100.2', kind: 'chat' as const });
+    const h = db.storage.sqlite!;
+    // The first settle of the month creates the monthly rows and touches the key's last_seen_at.
+    await (await c.governance.admit(await ctx(), ONE_CENT_CALL)).settle(settleInput(10));
+    const frames: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const adm = await c.governance.admit(await ctx(), ONE_CENT_CALL);
+      h.pragma('wal_checkpoint(TRUNCATE)'); // an empty WAL: what follows is this settle's commit alone
+      await adm.settle(settleInput(10 + i));
+      frames.push((h.pragma('wal_checkpoint(PASSIVE)') as { log: number }[])[0]!.log);
+    }
+    // Was 7 with the unused request_id index (migration 006).
+    expect(frames).toEqual([6, 6, 6]);
+    await c.close();
+  });
 });

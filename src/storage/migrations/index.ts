@@ -4,6 +4,7 @@ import * as m002 from './002_chat.ts';
 import * as m003 from './003_governance.ts';
 import * as m004 from './004_billing.ts';
 import * as m005 from './005_observability.ts';
+import * as m006 from './006_ledger_pages.ts';
 
 /**
  * The ordered list of migrations. Each area appends its own file here
@@ -15,4 +16,5 @@ export const migrations: Record<string, Migration> = {
   '003_governance': m003,
   '004_billing': m004,
   '005_observability': m005,
+  '006_ledger_pages': m006,
 };

@@ -40,6 +40,8 @@ export interface ChatCell {
   rps: number;
   /** req/s of each measured window, in round order (rounds the target missed are absent). */
   roundRps?: number[];
+  /** p50 latency (ns) of each measured window, in round order, like roundRps. */
+  roundP50?: number[];
   lat: Summary;
   /** CPU of the server process (direct: the fake upstream) per request, µs. */
   cpuUsPerReq: number | null;

@@ -157,6 +157,17 @@ describe('targets', () => {
     expect(evaluateTargets(slowFloor).find((c) => c.id === 'chunks')!.measured).toContain('floor proxy alone total +2000 µs (the floor itself misses this target here)');
   });
 
+  it('shows the added p50 at concurrency 1 round by round; the verdict stays on the pooled samples', () => {
+    const r = fixture({ p50: 701, p99: 3401, rps: 1499, cpu: 601, ttfb: 801, total: 111.1, alone: 900, rssGrowthMB: 151 });
+    const c1 = (t: string) => r.chat.find((c) => c.target === t && c.concurrency === 1)!;
+    c1('gw-sqlite').roundP50 = [650_000, 701_000, 760_000];
+    c1('direct').roundP50 = [190_000, 200_000, 230_000];
+    const p50 = () => evaluateTargets(r).find((c) => c.id === 'p50-c1')!;
+    expect(p50()).toMatchObject({ verdict: 'missed', measured: '+501 µs (701 µs vs 200 µs); by round +460 / +501 / +530 µs; floor proxy alone +150 µs' });
+    c1('direct').roundP50 = [190_000, 200_000]; // a round the direct call missed: rounds do not pair up
+    expect(p50().measured).toBe('+501 µs (701 µs vs 200 µs); floor proxy alone +150 µs');
+  });
+
   it('reports a target whose inputs failed as not measured, never as met', () => {
     const r = fixture({ p50: 300, p99: 500, rps: 3000, cpu: 250, ttfb: 350, total: 110, alone: 1000, rssGrowthMB: 10 });
     r.chat = r.chat.map((c) => (c.target === 'gw-pg' ? { ...c, status: { ok: false, error: 'HTTP 404: no route' }, n: 0 } : c));

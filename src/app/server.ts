@@ -1,7 +1,9 @@
-import { serve, type ServerType } from '@hono/node-server';
+import { getRequestListener, type ServerType } from '@hono/node-server';
+import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Config } from '../config/index.ts';
 import { buildApp } from '../http/app.ts';
+import { fastLane } from '../http/fast-lane.ts';
 import { acquireServeLock } from '../storage/serve-lock.ts';
 import { createContainer, type Container, type ContainerOptions } from './container.ts';
 
@@ -28,7 +30,12 @@ export async function startServer(config: Config, opts: ContainerOptions & { por
   await container.start();
   const app = buildApp(container);
   const server = await new Promise<ServerType>((resolve, reject) => {
-    const s = serve({ fetch: app.fetch, port: opts.port ?? config.PORT, hostname: opts.host ?? config.HOST }, () => resolve(s));
+    const hostname = opts.host ?? config.HOST;
+    const viaApp = getRequestListener(app.fetch, { hostname });
+    // The fast lane serves the plain non-streamed chat calls itself and hands everything else on.
+    const fast = config.HTTP_FAST_LANE ? fastLane(container) : undefined;
+    const s = createServer(fast ? (req, res) => fast(req, res, () => void viaApp(req, res)) : viaApp);
+    s.listen(opts.port ?? config.PORT, hostname, () => resolve(s));
     // A port in use (or not permitted) is a clear startup error, not an unhandled 'error' event.
     s.once('error', (e: NodeJS.ErrnoException) => {
       const where = `${opts.host ?? config.HOST}:${opts.port ?? config.PORT}`;

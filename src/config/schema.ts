@@ -46,6 +46,8 @@ export const envSchema = z.object({
 
   ALLOWED_ORIGINS: list(),
   MAX_BODY_BYTES: int(1_048_576, 1024, 64 * 1024 * 1024),
+  /** Non-streamed chat calls served on node:http directly (http/fast-lane.ts); false = all through the app. */
+  HTTP_FAST_LANE: bool(true),
 
   // Multi-node: several gateway processes share one PostgreSQL (a PostgreSQL DATABASE_URL means
   // "may run as several nodes": shared state never lives only in process memory).

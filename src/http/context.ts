@@ -25,6 +25,8 @@ export interface RequestInfo {
    * see the whole stream (its duration, a failure after the headers), not just its start.
    */
   streamDone?: Promise<void>;
+  /** `fast` when the data plane's fast lane served it (fast-lane.ts); absent when the app did. */
+  lane?: 'fast';
   /** The HTTP status a stream's mid-stream failure would have had (the client got 200 and an error frame). */
   streamErrorStatus?: number;
 }

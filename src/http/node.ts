@@ -36,20 +36,31 @@ export function responseHeader(ctx: Context, name: string, value: string): void 
  * (on Node: the response closed unfinished, as @hono/node-server itself detects it).
  */
 export function clientAbort(ctx: Context): CallAbort {
-  const abort = new CallAbort();
   const node = nodeOf(ctx);
-  if (node) {
-    const { outgoing } = node;
-    if (outgoing.destroyed) abort.abort();
-    // Inline listeners: no per-call named closures on the hot path.
-    else outgoing.once('close', () => !outgoing.writableFinished && abort.abort());
-    return abort;
-  }
+  if (node) return abortOnClose(node.outgoing);
+  const abort = new CallAbort();
   const signal = ctx.req.raw.signal;
   if (signal.aborted) abort.abort();
   else signal.addEventListener('abort', () => abort.abort(), { once: true });
   return abort;
 }
+
+/** On Node: an abort handle tripped when the response closes unfinished (as @hono/node-server detects it). */
+export function abortOnClose(outgoing: ServerResponse): CallAbort {
+  const abort = new CallAbort();
+  if (outgoing.destroyed) abort.abort();
+  // Inline listener: no per-call named closures on the hot path.
+  else outgoing.once('close', () => !outgoing.writableFinished && abort.abort());
+  return abort;
+}
+
+/**
+ * A body the fast lane (fast-lane.ts) started reading (readBody's promise) before it handed the
+ * request on to the Hono app; the body reader takes it from here instead of the (drained) stream.
+ */
+const stashed = new WeakMap<IncomingMessage, Promise<Buffer | null>>();
+export const stashBody = (incoming: IncomingMessage, body: Promise<Buffer | null>): void => void stashed.set(incoming, body);
+export const stashedBody = (incoming: IncomingMessage): Promise<Buffer | null> | undefined => stashed.get(incoming);
 
 const bodyCut = () => new AppError('CLIENT_CLOSED', 'Client closed the request before its body arrived');
 

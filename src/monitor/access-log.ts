@@ -21,6 +21,7 @@ export function accessLogObserver(log: Logger): (r: ObservedRequest) => void {
         duration_ms: Math.round(r.durationMs * 1000) / 1000,
         overhead_ms: Math.round(r.overheadMs * 1000) / 1000,
         operation: r.info.operation,
+        lane: r.info.lane,
         customer_id: r.auth?.customer.id,
         key_id: r.auth?.key.id,
         provider: r.info.provider,

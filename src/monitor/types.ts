@@ -31,6 +31,8 @@ export interface ObservedRequest {
     upstreamMs: number;
     /** Set when a streamed answer failed after its 200 headers: the status the failure maps to. */
     streamErrorStatus?: number;
+    /** `fast` when the data plane's fast lane served it (http/fast-lane.ts), else absent. */
+    lane?: 'fast';
   };
   auth?: { key: { id: string }; customer: { id: string } };
   app?: string;

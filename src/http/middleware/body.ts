@@ -1,7 +1,7 @@
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import type { AppEnv } from '../context.ts';
-import { nodeOf, readBody, utf8Text } from '../node.ts';
+import { nodeOf, readBody, stashedBody, utf8Text } from '../node.ts';
 
 /** A fresh copy of the body's bytes, as `Request.arrayBuffer()` would give (callers may mutate it). */
 function arrayBufferOf(body: Buffer): Promise<ArrayBuffer> {
@@ -31,7 +31,7 @@ export function bodyReader(maxBytes: number, tooLarge: (ctx: Context<AppEnv>) =>
     }
     const declared = incoming.headers['content-length'];
     if (declared !== undefined && incoming.headers['transfer-encoding'] === undefined && Number(declared) > maxBytes) return tooLarge(ctx);
-    const body = await readBody(incoming, maxBytes);
+    const body = await (stashedBody(incoming) ?? readBody(incoming, maxBytes));
     timing?.mark('body');
     if (body === null) return tooLarge(ctx);
     // Promises, as hono keeps them (its type says otherwise).

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { AppEnv } from '../context.ts';
 import { nodeOf } from '../node.ts';
@@ -13,6 +14,7 @@ const EXPOSE_HEADERS = 'x-kaixu-request-id, x-kaixu-overhead-ms, server-timing, 
 export function cors(allowed: readonly string[]): MiddlewareHandler<AppEnv> {
   const any = allowed.includes('*');
   const set = new Set(allowed);
+  const onNode = nodeCors(allowed);
   return async (c, next) => {
     const origin = c.req.header('origin');
     const allowOrigin = origin && (any || set.has(origin)) ? origin : undefined;
@@ -30,13 +32,7 @@ export function cors(allowed: readonly string[]): MiddlewareHandler<AppEnv> {
     if (!origin) return next();
     const node = nodeOf(c);
     if (node) {
-      // Up front on the Node response: they depend on the request alone, and a streamed answer
-      // writes its headers itself (writeHead merges these in).
-      node.outgoing.setHeader('vary', 'Origin');
-      if (allowOrigin) {
-        node.outgoing.setHeader('access-control-allow-origin', allowOrigin);
-        node.outgoing.setHeader('access-control-expose-headers', EXPOSE_HEADERS);
-      }
+      onNode(node.outgoing, origin);
       return next();
     }
     await next();
@@ -44,6 +40,23 @@ export function cors(allowed: readonly string[]): MiddlewareHandler<AppEnv> {
     if (allowOrigin) {
       c.res.headers.set('access-control-allow-origin', allowOrigin);
       c.res.headers.set('access-control-expose-headers', EXPOSE_HEADERS);
+    }
+  };
+}
+
+/**
+ * The CORS headers of a (non-preflight) request with an Origin, set up front on the Node response:
+ * they depend on the request alone, and a streamed answer writes its headers itself (writeHead
+ * merges these in). Also used by the fast lane (fast-lane.ts).
+ */
+export function nodeCors(allowed: readonly string[]): (outgoing: ServerResponse, origin: string) => void {
+  const any = allowed.includes('*');
+  const set = new Set(allowed);
+  return (outgoing, origin) => {
+    outgoing.setHeader('vary', 'Origin');
+    if (any || set.has(origin)) {
+      outgoing.setHeader('access-control-allow-origin', origin);
+      outgoing.setHeader('access-control-expose-headers', EXPOSE_HEADERS);
     }
   };
 }

@@ -1,40 +1,69 @@
 import type { Context } from 'hono';
 import type { Container } from '../../../app/container.ts';
-import type { ChatParams } from '../../../chat/types.ts';
+import type { ChatOutcome, ChatParams } from '../../../chat/types.ts';
 import type { ChatSession } from '../../../chat/session.ts';
+import type { AuthContext } from '../../../keys/auth.ts';
 import type { Route } from '../../../lanes/types.ts';
-import type { AppEnv } from '../../context.ts';
-import { chatParams, nonEmptyMessages, type SeedChatBody } from './schemas.ts';
+import type { CallAbort } from '../../../upstream/abort.ts';
+import type { AppEnv, RequestInfo } from '../../context.ts';
+import { chatParams, nonEmptyMessages, type SeedChatBody, type SeedChatResponse } from './schemas.ts';
 import { rateLimitHeaders } from '../../../governance/rate-limit/headers.ts';
 import { clientAbort } from '../../node.ts';
 
+/**
+ * What a chat call needs of its HTTP request, whichever pipeline serves it: the Hono app
+ * (`callerOf`) or the data plane's fast lane (fast-lane.ts). One chat code path behind both.
+ */
+export interface ChatCaller {
+  requestId: string;
+  info: RequestInfo;
+  auth: AuthContext;
+  clientIp: string;
+  /** A request header (lower-case name). */
+  header(name: string): string | undefined;
+  /** The call's abort handle, tripped when the client goes away (asked for once). */
+  abort(): CallAbort;
+}
+
+export function callerOf(ctx: Context<AppEnv>): ChatCaller {
+  return {
+    requestId: ctx.get('requestId'),
+    info: ctx.get('info'),
+    auth: ctx.get('auth')!,
+    clientIp: ctx.get('clientIp'),
+    header: (name) => ctx.req.header(name),
+    abort: () => clientAbort(ctx),
+  };
+}
+
 /** `x-kaixu-install-id`, trimmed and bounded as the seed did (80 chars). */
-export function installIdOf(ctx: Context<AppEnv>): string | undefined {
-  const v = ctx.req.header('x-kaixu-install-id')?.trim().slice(0, 80);
+export function installIdOf(caller: ChatCaller): string | undefined {
+  const v = caller.header('x-kaixu-install-id')?.trim().slice(0, 80);
   return v ? v : undefined;
 }
 
 const short = (v: string | undefined, n: number) => (v ? v.slice(0, n) : undefined);
 
 /** Admits a chat call for this request (throws the governance errors as plain JSON responses). */
-export function beginChat(c: Container, ctx: Context<AppEnv>, route: Route, params: ChatParams, stream: boolean): Promise<ChatSession> {
-  const timing = ctx.get('info').timing;
+export function beginChat(c: Container, caller: ChatCaller, route: Route, params: ChatParams, stream: boolean): Promise<ChatSession> {
+  const { info } = caller;
+  const timing = info.timing;
   timing?.mark('parse');
   const admitted = c.chat.begin({
     ctx: {
-      auth: ctx.get('auth')!,
-      requestId: ctx.get('requestId'),
-      installId: installIdOf(ctx),
-      app: short(ctx.req.header('x-kaixu-app'), 120),
-      build: short(ctx.req.header('x-kaixu-build'), 120),
-      ip: ctx.get('clientIp'),
-      userAgent: short(ctx.req.header('user-agent'), 300),
+      auth: caller.auth,
+      requestId: caller.requestId,
+      installId: installIdOf(caller),
+      app: short(caller.header('x-kaixu-app'), 120),
+      build: short(caller.header('x-kaixu-build'), 120),
+      ip: caller.clientIp,
+      userAgent: short(caller.header('user-agent'), 300),
     },
     route,
     params,
     stream,
-    abort: clientAbort(ctx),
-    info: ctx.get('info'),
+    abort: caller.abort(),
+    info,
   });
   // Only a timed request pays for the extra step.
   return timing ? admitted.then((s) => (timing.mark('admit'), s)) : admitted;
@@ -47,8 +76,26 @@ export function rateLimitHeadersOf(session: ChatSession): Record<string, string>
 }
 
 /** Seed gateway-chat / gateway-stream: normalize the body, resolve the lane, admit. */
-export async function beginSeedChat(c: Container, ctx: Context<AppEnv>, body: SeedChatBody, stream: boolean): Promise<ChatSession> {
+export async function beginSeedChat(c: Container, caller: ChatCaller, body: SeedChatBody, stream: boolean): Promise<ChatSession> {
   const params = chatParams(body, nonEmptyMessages(body.messages));
   const route = await c.laneRouter.resolve(body.provider, body.model);
-  return beginChat(c, ctx, route, params, stream);
+  return beginChat(c, caller, route, params, stream);
+}
+
+/** A JSON answer's parts, for whichever pipeline writes it. */
+export interface ChatAnswer<T = unknown> {
+  body: T;
+  headers: Record<string, string>;
+}
+
+/** Seed `gateway-chat`: the whole call, answered as the seed's JSON body. */
+export async function seedChatAnswer(c: Container, caller: ChatCaller, body: SeedChatBody) {
+  const session = await beginSeedChat(c, caller, body, false);
+  const out: ChatOutcome = await session.complete();
+  const { provider, model, ...requested } = out.names;
+  const answer: ChatAnswer<SeedChatResponse> = {
+    body: { provider, model, ...requested, output_text: out.text, usage: out.usage, month: out.month, telemetry: { install_id: installIdOf(caller) ?? null } },
+    headers: rateLimitHeadersOf(session),
+  };
+  return answer;
 }

@@ -2,7 +2,7 @@ import { createRoute } from '@hono/zod-openapi';
 import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { jsonAnswer, jsonBody, jsonResponse, seedErrorResponses, seedPaths } from '../../route-kit.ts';
-import { beginSeedChat, installIdOf, rateLimitHeadersOf } from './call.ts';
+import { callerOf, seedChatAnswer } from './call.ts';
 import { SeedChatBody, SeedChatResponse, seedHook } from './schemas.ts';
 
 export const CHAT_ERROR_STATUSES = [400, 401, 402, 403, 409, 413, 429, 501, 502, 504] as const;
@@ -23,13 +23,8 @@ export function registerGatewayChat({ app, c }: RouteDeps) {
         responses: { 200: jsonResponse(SeedChatResponse), ...seedErrorResponses(...CHAT_ERROR_STATUSES) },
       }),
       async (ctx) => {
-        const session = await beginSeedChat(c, ctx, ctx.req.valid('json'), false);
-        const out = await session.complete();
-        const { provider, model, ...requested } = out.names;
-        return jsonAnswer(
-          { provider, model, ...requested, output_text: out.text, usage: out.usage, month: out.month, telemetry: { install_id: installIdOf(ctx) ?? null } },
-          rateLimitHeadersOf(session),
-        );
+        const { body, headers } = await seedChatAnswer(c, callerOf(ctx), ctx.req.valid('json'));
+        return jsonAnswer(body, headers);
       },
       seedHook,
     );

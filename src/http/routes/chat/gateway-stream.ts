@@ -3,7 +3,7 @@ import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { jsonBody, seedErrorResponses, seedPaths } from '../../route-kit.ts';
 import { sseFrame } from '../../../lib/sse.ts';
-import { beginSeedChat, installIdOf, rateLimitHeadersOf } from './call.ts';
+import { beginSeedChat, callerOf, installIdOf, rateLimitHeadersOf } from './call.ts';
 import { SSE_HEADERS, streamAnswer, streamFailureRecorder } from './frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from './gateway-chat.ts';
 import { SeedChatBody, seedHook } from './schemas.ts';
@@ -34,11 +34,12 @@ export function registerGatewayStream({ app, c }: RouteDeps) {
         },
       }),
       async (ctx) => {
-        const session = await beginSeedChat(c, ctx, ctx.req.valid('json'), true);
+        const caller = callerOf(ctx);
+        const session = await beginSeedChat(c, caller, ctx.req.valid('json'), true);
         const requestId = ctx.get('requestId');
         const source = seedStreamSource(
           session,
-          { install_id: installIdOf(ctx) ?? null },
+          { install_id: installIdOf(caller) ?? null },
           (e) => c.log.error({ err: e, request_id: requestId }, 'gateway-stream failed'),
           streamFailureRecorder(ctx),
         );

@@ -105,6 +105,7 @@ export const SeedChatResponse = z
     telemetry: z.object({ install_id: z.string().nullable() }),
   })
   .openapi('SeedChatResponse');
+export type SeedChatResponse = z.infer<typeof SeedChatResponse>;
 
 /** Route hook for the seed chat bodies: throws the seed-shaped validation error. */
 export function seedHook(result: { success: boolean; target: string; error?: unknown }): undefined {

@@ -2,17 +2,35 @@ import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../../lib/errors.ts';
 import { newCompletionId } from '../../../lib/ids.ts';
 import { sseComment } from '../../../lib/sse.ts';
+import type { Container } from '../../../app/container.ts';
+import type { ChatSession } from '../../../chat/session.ts';
 import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { errorResponses, jsonAnswer, jsonBody } from '../../route-kit.ts';
 import { responseHeader } from '../../node.ts';
-import { beginChat, rateLimitHeadersOf } from '../chat/call.ts';
+import { beginChat, callerOf, rateLimitHeadersOf, type ChatAnswer, type ChatCaller } from '../chat/call.ts';
 import { SSE_HEADERS, streamAnswer, streamFailureRecorder } from '../chat/frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from '../chat/gateway-chat.ts';
 import { chatParams } from '../chat/schemas.ts';
 import { completionBody, v1Messages } from './format.ts';
 import { ChatCompletion, V1ChatBody } from './schemas.ts';
 import { v1StreamSource } from './stream.ts';
+
+/** Normalizes a /v1 chat body, resolves the model (or lane) and admits the call. */
+export async function beginV1Chat(c: Container, caller: ChatCaller, body: V1ChatBody) {
+  const messages = v1Messages(body.messages);
+  if (!messages.length) throw new AppError('VALIDATION_ERROR', 'messages must contain at least one non-empty message', { param: 'messages' });
+  const params = chatParams({ ...body, max_tokens: body.max_completion_tokens ?? body.max_tokens }, messages);
+  const route = await c.laneRouter.resolveModelName(body.model);
+  const session = await beginChat(c, caller, route, params, !!body.stream);
+  return { session, id: newCompletionId(), created: Math.floor(c.clock.now() / 1000) };
+}
+
+/** A non-streamed /v1 call, run to its end: the chat.completion body and its headers. */
+export async function v1Completion(session: ChatSession, id: string, created: number, requestId: string): Promise<ChatAnswer<ReturnType<typeof completionBody>>> {
+  const out = await session.complete();
+  return { body: completionBody(id, created, out), headers: { ...rateLimitHeadersOf(session), 'x-request-id': requestId } };
+}
 
 /** OpenAI-compatible `POST /v1/chat/completions` (stream and non-stream), any provider behind it. */
 export function registerV1ChatCompletions({ app, c }: RouteDeps) {
@@ -37,18 +55,12 @@ export function registerV1ChatCompletions({ app, c }: RouteDeps) {
     async (ctx) => {
       const requestId = ctx.get('requestId');
       const body = ctx.req.valid('json');
-      const messages = v1Messages(body.messages);
-      if (!messages.length) throw new AppError('VALIDATION_ERROR', 'messages must contain at least one non-empty message', { param: 'messages' });
-      const params = chatParams({ ...body, max_tokens: body.max_completion_tokens ?? body.max_tokens }, messages);
-      const route = await c.laneRouter.resolveModelName(body.model);
-      const session = await beginChat(c, ctx, route, params, !!body.stream);
-      const id = newCompletionId();
-      const created = Math.floor(c.clock.now() / 1000);
+      const { session, id, created } = await beginV1Chat(c, callerOf(ctx), body);
       // The OpenAI SDK reports `x-request-id` in its errors and logs.
       responseHeader(ctx, 'x-request-id', requestId);
       if (!body.stream) {
-        const out = await session.complete();
-        return jsonAnswer(completionBody(id, created, out), { ...rateLimitHeadersOf(session), 'x-request-id': requestId });
+        const answer = await v1Completion(session, id, created, requestId);
+        return jsonAnswer(answer.body, answer.headers);
       }
 
       // Answer once an upstream is streaming (its first event), so a call no target could serve

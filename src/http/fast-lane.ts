@@ -1,0 +1,187 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from '@hono/zod-openapi';
+import type { Container } from '../app/container.ts';
+import type { AuthContext } from '../keys/auth.ts';
+import type { Surface } from './context.ts';
+import { errorBody, toAppError } from './errors.ts';
+import { nodeCors } from './middleware/cors.ts';
+import { abortOnClose, readBody, stashBody, utf8Text } from './node.ts';
+import { clientIpOf, newRequestInfo, observeRequest, requestIdOf, setOverheadHeaders } from './request-scope.ts';
+import { seedChatAnswer, type ChatAnswer, type ChatCaller } from './routes/chat/call.ts';
+import { SeedChatBody } from './routes/chat/schemas.ts';
+import { beginV1Chat, v1Completion } from './routes/v1/chat-completions.ts';
+import { V1ChatBody } from './routes/v1/schemas.ts';
+import { SERVER_TIMING_REQUEST_HEADER } from './timing.ts';
+
+/**
+ * The data plane's fast lane: the non-streamed chat calls (`POST /v1/chat/completions`, seed
+ * `gateway-chat`) served straight on node:http, without the Hono app and its fetch-style adapter
+ * (Request/Response objects, middleware chain, router, validator), which cost ≈ 50–80 µs of CPU
+ * per call (bench/README.md). Same governance, same chat code, same headers, errors and observers
+ * as the app: the routes' logic lives in shared functions (routes/chat/call.ts,
+ * routes/v1/chat-completions.ts) and the request bookkeeping in request-scope.ts.
+ *
+ * It takes only the plain, well-formed case: the exact path, a JSON body with a Content-Length
+ * within the size limit, that parses and passes the route's schema, not a stream.
+ * Anything else (a query string, a chunked or oversized body, bad JSON, a validation error,
+ * `stream: true`) goes to the Hono app unchanged, with the body read so far handed over (node.ts
+ * stashBody), so every refusal comes from the one place that makes it.
+ * Switched off with HTTP_FAST_LANE=false.
+ */
+
+interface FastRoute<T> {
+  operation: string;
+  surface: Surface;
+  schema: z.ZodType<T>;
+  /** Whether this body asks for a stream (left to the app). */
+  streams(body: T): boolean;
+  run(c: Container, caller: ChatCaller, body: T, outgoing: ServerResponse): Promise<ChatAnswer>;
+}
+
+const v1Chat: FastRoute<V1ChatBody> = {
+  operation: 'v1.chat.completions',
+  surface: 'openai',
+  schema: V1ChatBody,
+  streams: (body) => !!body.stream,
+  async run(c, caller, body, outgoing) {
+    const { session, id, created } = await beginV1Chat(c, caller, body);
+    // The OpenAI SDK reports `x-request-id` in its errors and logs (as the app's route sets it).
+    outgoing.setHeader('x-request-id', caller.requestId);
+    return v1Completion(session, id, created, caller.requestId);
+  },
+};
+
+const seedChat: FastRoute<SeedChatBody> = {
+  operation: 'gateway.chat',
+  surface: 'seed',
+  schema: SeedChatBody,
+  streams: () => false,
+  run: (c, caller, body) => seedChatAnswer(c, caller, body),
+};
+
+const ROUTES = new Map<string, FastRoute<never>>([
+  ['/v1/chat/completions', v1Chat as FastRoute<never>],
+  ['/.netlify/functions/gateway-chat', seedChat as FastRoute<never>],
+  ['/api/gateway-chat', seedChat as FastRoute<never>],
+]);
+
+const header = (incoming: IncomingMessage, name: string) => incoming.headers[name] as string | undefined;
+
+/** The media type is exactly application/json (what the app's validator reads as JSON, minus the exotic). */
+function isJson(contentType: string | undefined): boolean {
+  if (!contentType) return false;
+  const semi = contentType.indexOf(';');
+  return (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase() === 'application/json';
+}
+
+/**
+ * Builds the fast lane for a container: a function that serves the request itself, or calls
+ * `viaApp` for the app to serve it (the body, if it started reading it, stashed for the app).
+ */
+export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: ServerResponse, viaApp: () => void) => void {
+  const { config } = c;
+  const cors = nodeCors(config.ALLOWED_ORIGINS);
+  const maxBytes = config.MAX_BODY_BYTES;
+
+  async function serve<T>(route: FastRoute<T>, incoming: IncomingMessage, outgoing: ServerResponse, body: T, t0: number): Promise<void> {
+    const requestId = requestIdOf(header(incoming, 'x-kaixu-request-id') ?? header(incoming, 'x-request-id'));
+    const ip = clientIpOf(config.TRUST_PROXY, header(incoming, 'x-forwarded-for'), incoming.socket?.remoteAddress);
+    outgoing.setHeader('x-kaixu-request-id', requestId);
+    const info = newRequestInfo(route.surface, header(incoming, SERVER_TIMING_REQUEST_HEADER), t0);
+    info.operation = route.operation;
+    info.lane = 'fast';
+    const origin = header(incoming, 'origin');
+    if (origin) cors(outgoing, origin);
+    // On this lane `body` also covers parsing and validating it (the app validates after auth).
+    info.timing?.mark('body');
+    let auth: AuthContext | undefined;
+    let status: number;
+    let json: string;
+    let headers: Record<string, string>;
+    try {
+      auth = await c.keyAuth.authenticate(header(incoming, 'authorization'), { deferRevocationCheck: true });
+      info.timing?.mark('auth');
+      const caller: ChatCaller = {
+        requestId,
+        info,
+        auth,
+        clientIp: ip,
+        header: (name) => header(incoming, name),
+        abort: () => abortOnClose(outgoing),
+      };
+      const answer = await route.run(c, caller, body, outgoing);
+      status = 200;
+      json = JSON.stringify(answer.body);
+      headers = { 'content-type': 'application/json', ...answer.headers };
+    } catch (e) {
+      const err = toAppError(e);
+      if (err.code === 'INTERNAL') c.log.error({ err: e, request_id: requestId, path: incoming.url }, 'unhandled error');
+      info.errorCode = err.code;
+      info.errorMessage = err.message;
+      status = err.status;
+      json = JSON.stringify(errorBody(err, route.surface, requestId));
+      headers = { 'content-type': 'application/json', ...err.headers };
+    }
+    const now = performance.now();
+    const durationMs = now - t0;
+    const overheadMs = Math.max(0, durationMs - info.upstreamMs);
+    setOverheadHeaders(outgoing, route.surface, info, overheadMs, now);
+    headers['content-length'] = String(Buffer.byteLength(json));
+    outgoing.writeHead(status, headers);
+    outgoing.end(json);
+    if (c.observers.length) {
+      observeRequest(
+        c,
+        {
+          requestId,
+          method: 'POST',
+          path: incoming.url!,
+          status,
+          durationMs,
+          overheadMs,
+          surface: route.surface,
+          info,
+          auth,
+          app: header(incoming, 'x-kaixu-app'),
+          build: header(incoming, 'x-kaixu-build'),
+          userAgent: header(incoming, 'user-agent'),
+          ip,
+          thrown: info.errorCode === 'INTERNAL',
+        },
+        t0,
+        true,
+      );
+    }
+  }
+
+  return (incoming, outgoing, viaApp) => {
+    if (incoming.method !== 'POST') return viaApp();
+    const route = ROUTES.get(incoming.url!) as FastRoute<unknown> | undefined;
+    const h = incoming.headers;
+    const declared = h['content-length'];
+    if (!route || !isJson(h['content-type']) || declared === undefined || h['transfer-encoding'] !== undefined || Number(declared) > maxBytes) return viaApp();
+    const t0 = performance.now();
+    // Usually the body is already parsed by now (one synchronous read); else this waits for it.
+    const pending = readBody(incoming, maxBytes);
+    const handOver = () => {
+      stashBody(incoming, pending);
+      viaApp();
+    };
+    pending.then((bytes) => {
+      if (bytes === null) return handOver();
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(utf8Text(bytes));
+      } catch {
+        return handOver();
+      }
+      const result = route.schema.safeParse(parsed);
+      if (!result.success || route.streams(result.data)) return handOver();
+      serve(route, incoming, outgoing, result.data, t0).catch((e: unknown) => {
+        // Only a failure to write the answer itself lands here: nothing more can be sent.
+        c.log.error({ err: e, path: incoming.url }, 'fast lane failed');
+        outgoing.destroy();
+      });
+    }, handOver);
+  };
+}

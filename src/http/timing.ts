@@ -4,9 +4,10 @@
  * beside `x-kaixu-overhead-ms`. Nothing is measured for other requests.
  *
  * Phases, in order, from the start of the request middleware:
- * - `body`: request bookkeeping, CORS and reading the body;
+ * - `body`: request bookkeeping, CORS and reading the body (on the fast lane, fast-lane.ts, also
+ *   parsing and validating it: the lane validates before authenticating);
  * - `auth`: the virtual key (or session) authenticated;
- * - `parse`: schema validation, normalizing the messages, resolving the model or lane;
+ * - `parse`: schema validation (the app), normalizing the messages, resolving the model or lane;
  * - `admit`: governance (allowlist, seat, rate limit, cap reservation);
  * - `upstream`: waiting on upstreams (every attempt; as subtracted for x-kaixu-overhead-ms);
  * - `settle`: the usage record and the monthly totals written (absent on streams: they settle

@@ -124,7 +124,7 @@ const CASES: Case[] = [
     name: 'v1 → openai, with app/build/install/user-agent, an allowed Origin and a client request id',
     path: '/v1/chat/completions',
     body: v1(),
-    headers: { 'x-kaixu-app': 'parity', 'x-kaixu-build': 'b7', 'x-kaixu-install-id': ' dev-1 ', 'user-agent': 'parity/1.0', origin: ORIGIN, 'x-kaixu-request-id': 'client-req-000123' },
+    headers: { 'x-kaixu-app': 'parity', 'x-kaixu-build': 'b7', 'x-kaixu-install-id': ' dev-1 ', 'user-agent': 'parity/1.0', origin: ORIGIN, 'x-kaixu-request-id': 'client-req-000123', 'x-forwarded-for': '198.51.100.7, 203.0.113.9' },
     fast: true,
   },
   { name: 'v1 → anthropic, Origin not allowed, x-request-id', path: '/v1/chat/completions', body: v1('claude-3-5-haiku-latest'), headers: { origin: 'https://evil.example', 'x-request-id': 'other-req-99999' }, fast: true },
@@ -133,7 +133,7 @@ const CASES: Case[] = [
   { name: 'seed /api/gateway-chat → openai', path: '/api/gateway-chat', body: seed(), headers: { 'x-kaixu-install-id': 'seed-dev', 'x-kaixu-server-timing': '1' }, fast: true },
   { name: 'seed /.netlify/functions/gateway-chat → anthropic', path: '/.netlify/functions/gateway-chat', body: seed('anthropic', 'claude-3-5-haiku-latest'), fast: true },
   { name: 'v1 without a key → 401', path: '/v1/chat/completions', body: v1(), key: 'none', fast: true },
-  { name: 'seed with a malformed key → 401', path: '/api/gateway-chat', body: seed(), key: 'bogus', fast: true },
+  { name: 'seed with a malformed key → 401', path: '/api/gateway-chat', body: seed(), key: 'bogus', headers: { 'x-forwarded-for': '203.0.113.10' }, fast: true },
   { name: 'v1 for a disabled customer → 403', path: '/v1/chat/completions', body: v1(), key: disabled, fast: true },
   { name: 'v1 with only empty messages → 400 from the route', path: '/v1/chat/completions', body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content: '  ' }] }, fast: true },
   { name: 'seed with only empty messages → the seed message', path: '/api/gateway-chat', body: seed('openai', 'gpt-4o-mini', { messages: [{ role: 'user', content: ' ' }] }), fast: true },
@@ -159,7 +159,7 @@ describe.each(DIALECTS)('the fast lane on %s', (dialect) => {
   let lane: LiveServer;
   let app: LiveServer;
   const seen = new Map<LiveServer, CompletedRequest[]>();
-  const env = { ALLOWED_ORIGINS: ORIGIN, MAX_BODY_BYTES: '4096', STREAM_PING_MS: '60000' };
+  const env = { ALLOWED_ORIGINS: ORIGIN, MAX_BODY_BYTES: '4096', STREAM_PING_MS: '60000', TRUST_PROXY: 'true' };
 
   beforeAll(async () => {
     f = await startFakes();

@@ -33,8 +33,8 @@ interface FastRoute<T> {
   operation: string;
   surface: Surface;
   schema: z.ZodType<T>;
-  /** Whether this body asks for a stream (left to the app). */
-  streams(body: T): boolean;
+  /** Whether this parsed JSON asks for a stream (left to the app; checked before the schema). */
+  streams(json: unknown): boolean;
   run(c: Container, caller: ChatCaller, body: T, outgoing: ServerResponse): Promise<ChatAnswer>;
 }
 
@@ -42,7 +42,7 @@ const v1Chat: FastRoute<V1ChatBody> = {
   operation: 'v1.chat.completions',
   surface: 'openai',
   schema: V1ChatBody,
-  streams: (body) => !!body.stream,
+  streams: (json) => typeof json === 'object' && json !== null && (json as { stream?: unknown }).stream === true,
   async run(c, caller, body, outgoing) {
     const { session, id, created } = await beginV1Chat(c, caller, body);
     // The OpenAI SDK reports `x-request-id` in its errors and logs (as the app's route sets it).
@@ -175,8 +175,10 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
       } catch {
         return handOver();
       }
+      // A stream goes to the app before the schema runs (the app validates it itself).
+      if (route.streams(parsed)) return handOver();
       const result = route.schema.safeParse(parsed);
-      if (!result.success || route.streams(result.data)) return handOver();
+      if (!result.success) return handOver();
       serve(route, incoming, outgoing, result.data, t0).catch((e: unknown) => {
         // Only a failure to write the answer itself lands here: nothing more can be sent.
         c.log.error({ err: e, path: incoming.url }, 'fast lane failed');

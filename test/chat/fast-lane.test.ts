@@ -144,6 +144,8 @@ const CASES: Case[] = [
   { name: 'seed upstream 429 with a long Retry-After', path: '/api/gateway-chat', body: seed(), behave: { provider: 'openai', b: { kind: 'error', status: 429, retryAfter: 120 } }, fast: true },
   { name: 'v1 upstream answer cut mid-body', path: '/v1/chat/completions', body: v1(), behave: { provider: 'openai', b: { kind: 'cut' } }, fast: true },
   { name: 'v1 with stream: true → the app', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: true }), fast: false },
+  { name: 'v1 with stream: 1 (not a boolean) → the app (400)', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: 1 }), fast: false },
+  { name: 'seed gateway-chat with stream: true (not a field of it) → the app (400)', path: '/api/gateway-chat', body: seed('openai', 'gpt-4o-mini', { stream: true }), fast: false },
   { name: 'v1 with malformed JSON → the app (400)', path: '/v1/chat/completions', raw: '{"model": "gpt-4o-mini", "messages": [', fast: false },
   { name: 'v1 with an empty body → the app (400)', path: '/v1/chat/completions', raw: '', fast: false },
   { name: 'v1 failing the schema, and no key → the app (401 first, as the app orders it)', path: '/v1/chat/completions', body: { model: 'gpt-4o-mini' }, key: 'none', fast: false },

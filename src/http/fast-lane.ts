@@ -161,29 +161,34 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
     const declared = h['content-length'];
     if (!route || !isJson(h['content-type']) || declared === undefined || h['transfer-encoding'] !== undefined || Number(declared) > maxBytes) return viaApp();
     const t0 = performance.now();
-    // Usually the body is already parsed by now (one synchronous read); else this waits for it.
-    const pending = readBody(incoming, maxBytes);
-    const handOver = () => {
-      stashBody(incoming, pending);
-      viaApp();
+    const start = () => {
+      const pending = readBody(incoming, maxBytes);
+      const handOver = () => {
+        stashBody(incoming, pending);
+        viaApp();
+      };
+      pending.then((bytes) => {
+        if (bytes === null) return handOver();
+        let parsed: unknown;
+        try {
+          parsed = JSON.parse(utf8Text(bytes));
+        } catch {
+          return handOver();
+        }
+        // A stream goes to the app before the schema runs (the app validates it itself).
+        if (route.streams(parsed)) return handOver();
+        const result = route.schema.safeParse(parsed);
+        if (!result.success) return handOver();
+        serve(route, incoming, outgoing, result.data, t0).catch((e: unknown) => {
+          // Only a failure to write the answer itself lands here: nothing more can be sent.
+          c.log.error({ err: e, path: incoming.url }, 'fast lane failed');
+          outgoing.destroy();
+        });
+      }, handOver);
     };
-    pending.then((bytes) => {
-      if (bytes === null) return handOver();
-      let parsed: unknown;
-      try {
-        parsed = JSON.parse(utf8Text(bytes));
-      } catch {
-        return handOver();
-      }
-      // A stream goes to the app before the schema runs (the app validates it itself).
-      if (route.streams(parsed)) return handOver();
-      const result = route.schema.safeParse(parsed);
-      if (!result.success) return handOver();
-      serve(route, incoming, outgoing, result.data, t0).catch((e: unknown) => {
-        // Only a failure to write the answer itself lands here: nothing more can be sent.
-        c.log.error({ err: e, path: incoming.url }, 'fast lane failed');
-        outgoing.destroy();
-      });
-    }, handOver);
+    // 'request' is emitted at the end of the headers, before the parser has taken the body that
+    // came in the same packet; once this tick is over it has, and one synchronous read takes it.
+    if (incoming.complete) start();
+    else process.nextTick(start);
   };
 }

@@ -29,6 +29,10 @@ interface Send {
   chunked?: boolean;
   /** Destroy the connection this many ms after sending. */
   abortAfterMs?: number;
+  /** Send the headers first and the body this many ms later (same Content-Length). */
+  lateBodyMs?: number;
+  /** Send half the body, then close the connection. */
+  cutBody?: boolean;
 }
 
 function send(base: string, s: Send): Promise<Sent> {
@@ -44,10 +48,16 @@ function send(base: string, s: Send): Promise<Sent> {
       res.on('data', (d: string) => (text += d));
       res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers as Record<string, string>, text }));
     });
-    req.on('error', (e) => (s.abortAfterMs !== undefined ? resolve({ status: 0, headers: {}, text: '' }) : reject(e)));
+    req.on('error', (e) => (s.abortAfterMs !== undefined || s.cutBody ? resolve({ status: 0, headers: {}, text: '' }) : reject(e)));
     if (s.chunked) {
       req.write(buf.subarray(0, 10));
       setTimeout(() => req.end(buf.subarray(10)), 20);
+    } else if (s.lateBodyMs !== undefined) {
+      req.flushHeaders();
+      setTimeout(() => req.end(buf), s.lateBodyMs);
+    } else if (s.cutBody) {
+      req.write(buf.subarray(0, buf.length >> 1));
+      setTimeout(() => req.destroy(), 30);
     } else req.end(buf);
     if (s.abortAfterMs !== undefined) setTimeout(() => req.destroy(), s.abortAfterMs);
   });
@@ -143,6 +153,8 @@ const CASES: Case[] = [
   { name: 'v1 upstream 500 → 502', path: '/v1/chat/completions', body: v1(), behave: { provider: 'openai', b: { kind: 'error', status: 500 } }, fast: true },
   { name: 'seed upstream 429 with a long Retry-After', path: '/api/gateway-chat', body: seed(), behave: { provider: 'openai', b: { kind: 'error', status: 429, retryAfter: 120 } }, fast: true },
   { name: 'v1 upstream answer cut mid-body', path: '/v1/chat/completions', body: v1(), behave: { provider: 'openai', b: { kind: 'cut' } }, fast: true },
+  { name: 'v1 whose body arrives 30 ms after its headers', path: '/v1/chat/completions', body: v1(), lateBodyMs: 30, fast: true },
+  { name: 'v1 whose client leaves halfway through the body → the app (CLIENT_CLOSED)', path: '/v1/chat/completions', body: v1(), cutBody: true, fast: false },
   { name: 'v1 with stream: true → the app', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: true }), fast: false },
   { name: 'v1 with stream: 1 (not a boolean) → the app (400)', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: 1 }), fast: false },
   { name: 'seed gateway-chat with stream: true (not a field of it) → the app (400)', path: '/api/gateway-chat', body: seed('openai', 'gpt-4o-mini', { stream: true }), fast: false },

@@ -1,4 +1,4 @@
-import { request } from 'node:http';
+import { Agent, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CompletedRequest } from '../../src/http/observer.ts';
 import { parseServerTiming } from '../../src/http/timing.ts';
@@ -225,6 +225,42 @@ describe.each(DIALECTS)('the fast lane on %s', (dialect) => {
     expect(observed(a.obs)).toEqual(observed(b.obs));
     expect(a.obs.info.lane).toBe('fast');
     expect(a.obs.info.errorCode).toBe('CLIENT_CLOSED');
+  });
+
+  it('a keep-alive connection outlives requests the lane handed to the app (the app does not drain an already-read body)', async () => {
+    for (const s of [lane, app]) {
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      let connections = 0;
+      const count = () => connections++;
+      s.srv.server.on('connection', count);
+      try {
+        const post = (body: unknown) =>
+          new Promise<number>((resolve, reject) => {
+            const payload = JSON.stringify(body);
+            const u = new URL('/v1/chat/completions', s.url);
+            const req = request(
+              { host: u.hostname, port: u.port, path: u.pathname, method: 'POST', agent, headers: { authorization: `Bearer ${s.key}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(payload)) } },
+              (res) => {
+                res.resume();
+                res.on('end', () => resolve(res.statusCode!));
+              },
+            );
+            req.on('error', reject);
+            req.end(payload);
+          });
+        // A stream and a validation failure (both handed over), then a plain call, on one connection,
+        // each after the app's 500 ms drain timer would have cut it.
+        expect(await post(v1('gpt-4o-mini', { stream: true }))).toBe(200);
+        await new Promise((r) => setTimeout(r, 600));
+        expect(await post({ model: 'gpt-4o-mini' })).toBe(400);
+        await new Promise((r) => setTimeout(r, 600));
+        expect(await post(v1())).toBe(200);
+        expect(connections).toBe(1);
+      } finally {
+        s.srv.server.off('connection', count);
+        agent.destroy();
+      }
+    }
   });
 
   it('the usage ledgers of the two gateways match call for call', async () => {

@@ -7,62 +7,47 @@ import { errorBody, toAppError } from './errors.ts';
 import { nodeCors } from './middleware/cors.ts';
 import { abortOnClose, readBody, stashBody, utf8Text } from './node.ts';
 import { clientIpOf, newRequestInfo, observeRequest, requestIdOf, setOverheadHeaders } from './request-scope.ts';
-import { seedChatAnswer, type ChatAnswer, type ChatCaller } from './routes/chat/call.ts';
+import type { ChatCaller, ChatReply } from './routes/chat/call.ts';
+import { streamToNode } from './routes/chat/frame-stream.ts';
+import { seedChatReply } from './routes/chat/gateway-chat.ts';
+import { seedStreamReply } from './routes/chat/gateway-stream.ts';
 import { SeedChatBody } from './routes/chat/schemas.ts';
-import { beginV1Chat, v1Completion } from './routes/v1/chat-completions.ts';
+import { v1Reply } from './routes/v1/chat-completions.ts';
+import { seedPaths } from './route-kit.ts';
 import { V1ChatBody } from './routes/v1/schemas.ts';
 import { SERVER_TIMING_REQUEST_HEADER } from './timing.ts';
 
 /**
- * The data plane's fast lane: the non-streamed chat calls (`POST /v1/chat/completions`, seed
- * `gateway-chat`) served straight on node:http, without the Hono app and its fetch-style adapter
- * (Request/Response objects, middleware chain, router, validator), which cost ≈ 50–80 µs of CPU
- * per call (bench/README.md). Same governance, same chat code, same headers, errors and observers
- * as the app: the routes' logic lives in shared functions (routes/chat/call.ts,
- * routes/v1/chat-completions.ts) and the request bookkeeping in request-scope.ts.
+ * The data plane's fast lane: the chat calls (`POST /v1/chat/completions`, seed `gateway-chat` and
+ * `gateway-stream`, JSON and SSE) served straight on node:http, without the Hono app and its
+ * fetch-style adapter (Request/Response objects, middleware chain, router, validator), which cost
+ * ≈ 70–110 µs of CPU per call (bench/README.md). Same governance, same chat code, same headers,
+ * errors and observers as the app: each route's logic is one shared function (v1Reply,
+ * seedChatReply, seedStreamReply) that both pipelines call, and the request bookkeeping lives in
+ * request-scope.ts.
  *
  * It takes only the plain, well-formed case: the exact path, a JSON body with a Content-Length
- * within the size limit, that parses and passes the route's schema, not a stream.
- * Anything else (a query string, a chunked or oversized body, bad JSON, a validation error,
- * `stream: true`) goes to the Hono app unchanged, with the body read so far handed over (node.ts
- * stashBody), so every refusal comes from the one place that makes it.
- * Switched off with HTTP_FAST_LANE=false.
+ * within the size limit, that parses and passes the route's schema. Anything else (a query
+ * string, a chunked or oversized body, bad JSON, a validation error) goes to the Hono app
+ * unchanged, with the body read so far handed over (node.ts stashBody), so every refusal of a
+ * request's form comes from the one place that makes it. Switched off with HTTP_FAST_LANE=false.
  */
 
 interface FastRoute<T> {
   operation: string;
   surface: Surface;
   schema: z.ZodType<T>;
-  /** Whether this parsed JSON asks for a stream (left to the app; checked before the schema). */
-  streams(json: unknown): boolean;
-  run(c: Container, caller: ChatCaller, body: T, outgoing: ServerResponse): Promise<ChatAnswer>;
+  run(c: Container, caller: ChatCaller, body: T): Promise<ChatReply>;
 }
 
-const v1Chat: FastRoute<V1ChatBody> = {
-  operation: 'v1.chat.completions',
-  surface: 'openai',
-  schema: V1ChatBody,
-  streams: (json) => typeof json === 'object' && json !== null && (json as { stream?: unknown }).stream === true,
-  async run(c, caller, body, outgoing) {
-    const { session, id, created } = await beginV1Chat(c, caller, body);
-    // The OpenAI SDK reports `x-request-id` in its errors and logs (as the app's route sets it).
-    outgoing.setHeader('x-request-id', caller.requestId);
-    return v1Completion(session, id, created, caller.requestId);
-  },
-};
-
-const seedChat: FastRoute<SeedChatBody> = {
-  operation: 'gateway.chat',
-  surface: 'seed',
-  schema: SeedChatBody,
-  streams: () => false,
-  run: (c, caller, body) => seedChatAnswer(c, caller, body),
-};
+const v1Chat: FastRoute<V1ChatBody> = { operation: 'v1.chat.completions', surface: 'openai', schema: V1ChatBody, run: v1Reply };
+const seedChat: FastRoute<SeedChatBody> = { operation: 'gateway.chat', surface: 'seed', schema: SeedChatBody, run: seedChatReply };
+const seedStream: FastRoute<SeedChatBody> = { operation: 'gateway.stream', surface: 'seed', schema: SeedChatBody, run: seedStreamReply };
 
 const ROUTES = new Map<string, FastRoute<never>>([
   ['/v1/chat/completions', v1Chat as FastRoute<never>],
-  ['/.netlify/functions/gateway-chat', seedChat as FastRoute<never>],
-  ['/api/gateway-chat', seedChat as FastRoute<never>],
+  ...seedPaths('gateway-chat').map((p) => [p, seedChat as FastRoute<never>] as const),
+  ...seedPaths('gateway-stream').map((p) => [p, seedStream as FastRoute<never>] as const),
 ]);
 
 const header = (incoming: IncomingMessage, name: string) => incoming.headers[name] as string | undefined;
@@ -95,9 +80,9 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
     // On this lane `body` also covers parsing and validating it (the app validates after auth).
     info.timing?.mark('body');
     let auth: AuthContext | undefined;
-    let status: number;
-    let json: string;
-    let headers: Record<string, string>;
+    let status = 200;
+    let json: string | undefined;
+    let headers: Record<string, string> | undefined;
     try {
       auth = await c.keyAuth.authenticate(header(incoming, 'authorization'), { deferRevocationCheck: true });
       info.timing?.mark('auth');
@@ -108,11 +93,14 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
         clientIp: ip,
         header: (name) => header(incoming, name),
         abort: () => abortOnClose(outgoing),
+        setHeader: (name, value) => outgoing.setHeader(name, value),
       };
-      const answer = await route.run(c, caller, body, outgoing);
-      status = 200;
-      json = JSON.stringify(answer.body);
-      headers = { 'content-type': 'application/json', ...answer.headers };
+      const reply = await route.run(c, caller, body);
+      if (reply.kind === 'stream') streamToNode(outgoing, info, t0, reply.headers, reply.source, reply.opts);
+      else {
+        json = JSON.stringify(reply.body);
+        headers = { 'content-type': 'application/json', ...reply.headers };
+      }
     } catch (e) {
       const err = toAppError(e);
       if (err.code === 'INTERNAL') c.log.error({ err: e, request_id: requestId, path: incoming.url }, 'unhandled error');
@@ -122,13 +110,16 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
       json = JSON.stringify(errorBody(err, route.surface, requestId));
       headers = { 'content-type': 'application/json', ...err.headers };
     }
+    // As the app's request middleware: a stream's overhead is the time to its answer's start.
     const now = performance.now();
     const durationMs = now - t0;
     const overheadMs = Math.max(0, durationMs - info.upstreamMs);
     setOverheadHeaders(outgoing, route.surface, info, overheadMs, now);
-    headers['content-length'] = String(Buffer.byteLength(json));
-    outgoing.writeHead(status, headers);
-    outgoing.end(json);
+    if (json !== undefined) {
+      headers!['content-length'] = String(Buffer.byteLength(json));
+      outgoing.writeHead(status, headers);
+      outgoing.end(json);
+    }
     if (c.observers.length) {
       observeRequest(
         c,
@@ -175,8 +166,6 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
         } catch {
           return handOver();
         }
-        // A stream goes to the app before the schema runs (the app validates it itself).
-        if (route.streams(parsed)) return handOver();
         const result = route.schema.safeParse(parsed);
         if (!result.success) return handOver();
         serve(route, incoming, outgoing, result.data, t0).catch((e: unknown) => {

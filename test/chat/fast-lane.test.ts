@@ -46,7 +46,10 @@ function send(base: string, s: Send): Promise<Sent> {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (d: string) => (text += d));
-      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers as Record<string, string>, text }));
+      const done = () => resolve({ status: res.statusCode!, headers: res.headers as Record<string, string>, text });
+      res.on('end', done);
+      // A response cut by the client's own abort ends with 'close' only.
+      res.on('close', done);
     });
     req.on('error', (e) => (s.abortAfterMs !== undefined || s.cutBody ? resolve({ status: 0, headers: {}, text: '' }) : reject(e)));
     if (s.chunked) {
@@ -80,7 +83,7 @@ function normalize(r: Sent, sentRequestId?: string) {
   if (r.headers['content-type']?.startsWith('application/json')) {
     body = JSON.parse(r.text, (k, v: unknown) => (k === 'id' || k === 'created' || k === 'request_id' ? `<${k}>` : v));
   } else if (r.headers['content-type']?.startsWith('text/event-stream')) {
-    body = r.text.replace(/"id":"[^"]+"/g, '"id":"<id>"').replace(/"created":\d+/g, '"created":0');
+    body = r.text.replace(/"(id|request_id)":"[^"]+"/g, '"$1":"<id>"').replace(/"created":\d+/g, '"created":0');
   }
   return { status: r.status, headers, body };
 }
@@ -155,7 +158,15 @@ const CASES: Case[] = [
   { name: 'v1 upstream answer cut mid-body', path: '/v1/chat/completions', body: v1(), behave: { provider: 'openai', b: { kind: 'cut' } }, fast: true },
   { name: 'v1 whose body arrives 30 ms after its headers', path: '/v1/chat/completions', body: v1(), lateBodyMs: 30, fast: true },
   { name: 'v1 whose client leaves halfway through the body → the app (CLIENT_CLOSED)', path: '/v1/chat/completions', body: v1(), cutBody: true, fast: false },
-  { name: 'v1 with stream: true → the app', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: true }), fast: false },
+  { name: 'v1 stream with usage, Server-Timing and an allowed Origin', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: true, stream_options: { include_usage: true } }), headers: { origin: ORIGIN, 'x-kaixu-server-timing': '1' }, fast: true },
+  { name: 'v1 stream → anthropic', path: '/v1/chat/completions', body: v1('claude-3-5-haiku-latest', { stream: true }), fast: true },
+  { name: 'v1 stream, upstream 500 before any event → a plain 502', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: true }), behave: { provider: 'openai', b: { kind: 'error', status: 500 } }, fast: true },
+  { name: 'v1 stream cut by the upstream after 3 frames → an error frame', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: true }), behave: { provider: 'openai', b: { kind: 'cut', afterFrames: 3 } }, fast: true },
+  { name: 'v1 stream over the cap → 402', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: true, max_tokens: 1_000_000 }), key: capped, fast: true },
+  { name: 'seed /api/gateway-stream → gemini', path: '/api/gateway-stream', body: seed('gemini', 'gemini-2.5-flash'), headers: { 'x-kaixu-install-id': 'stream-dev' }, fast: true },
+  { name: 'seed /.netlify/functions/gateway-stream, upstream 429 → meta, then an error frame', path: '/.netlify/functions/gateway-stream', body: seed(), behave: { provider: 'openai', b: { kind: 'error', status: 429, retryAfter: 120 } }, fast: true },
+  { name: 'seed gateway-stream without a key → 401', path: '/api/gateway-stream', body: seed(), key: 'none', fast: true },
+  { name: 'seed gateway-stream missing its model → the app (the seed message)', path: '/api/gateway-stream', body: { provider: 'openai', messages: userMsg() }, fast: false },
   { name: 'v1 with stream: 1 (not a boolean) → the app (400)', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: 1 }), fast: false },
   { name: 'seed gateway-chat with stream: true (not a field of it) → the app (400)', path: '/api/gateway-chat', body: seed('openai', 'gpt-4o-mini', { stream: true }), fast: false },
   { name: 'v1 with malformed JSON → the app (400)', path: '/v1/chat/completions', raw: '{"model": "gpt-4o-mini", "messages": [', fast: false },
@@ -225,6 +236,16 @@ describe.each(DIALECTS)('the fast lane on %s', (dialect) => {
     expect(observed(a.obs)).toEqual(observed(b.obs));
     expect(a.obs.info.lane).toBe('fast');
     expect(a.obs.info.errorCode).toBe('CLIENT_CLOSED');
+  });
+
+  // The upstream stalls after 4 frames, so both clients leave at the same point of the answer.
+  it('the client leaving mid-stream: both pipelines record it alike, the partial answer billed once', async () => {
+    const c: Case = { name: 'abort stream', path: '/v1/chat/completions', body: v1('gpt-4o-mini', { stream: true }), fast: true, behave: { provider: 'openai', b: { kind: 'ok', chunks: 20, stallAfterFrames: 4 } }, abortAfterMs: 150 };
+    const a = await call(lane, c);
+    const b = await call(app, c);
+    expect(observed(a.obs)).toEqual(observed(b.obs));
+    expect(a.obs.info.lane).toBe('fast');
+    expect(a.obs.durationMs).toBeGreaterThanOrEqual(140);
   });
 
   it('a keep-alive connection outlives requests the lane handed to the app (the app does not drain an already-read body)', async () => {

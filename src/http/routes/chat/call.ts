@@ -1,14 +1,16 @@
 import type { Context } from 'hono';
 import type { Container } from '../../../app/container.ts';
-import type { ChatOutcome, ChatParams } from '../../../chat/types.ts';
+import type { ChatParams } from '../../../chat/types.ts';
 import type { ChatSession } from '../../../chat/session.ts';
 import type { AuthContext } from '../../../keys/auth.ts';
 import type { Route } from '../../../lanes/types.ts';
 import type { CallAbort } from '../../../upstream/abort.ts';
 import type { AppEnv, RequestInfo } from '../../context.ts';
-import { chatParams, nonEmptyMessages, type SeedChatBody, type SeedChatResponse } from './schemas.ts';
+import { chatParams, nonEmptyMessages, type SeedChatBody } from './schemas.ts';
 import { rateLimitHeaders } from '../../../governance/rate-limit/headers.ts';
-import { clientAbort } from '../../node.ts';
+import { jsonAnswer } from '../../route-kit.ts';
+import { clientAbort, responseHeader } from '../../node.ts';
+import { streamAnswer, type FrameSource, type FrameStreamOptions } from './frame-stream.ts';
 
 /**
  * What a chat call needs of its HTTP request, whichever pipeline serves it: the Hono app
@@ -23,6 +25,8 @@ export interface ChatCaller {
   header(name: string): string | undefined;
   /** The call's abort handle, tripped when the client goes away (asked for once). */
   abort(): CallAbort;
+  /** Sets a header on whatever response this request ends with (an answer or an error). */
+  setHeader(name: string, value: string): void;
 }
 
 export function callerOf(ctx: Context<AppEnv>): ChatCaller {
@@ -33,6 +37,7 @@ export function callerOf(ctx: Context<AppEnv>): ChatCaller {
     clientIp: ctx.get('clientIp'),
     header: (name) => ctx.req.header(name),
     abort: () => clientAbort(ctx),
+    setHeader: (name, value) => responseHeader(ctx, name, value),
   };
 }
 
@@ -82,20 +87,15 @@ export async function beginSeedChat(c: Container, caller: ChatCaller, body: Seed
   return beginChat(c, caller, route, params, stream);
 }
 
-/** A JSON answer's parts, for whichever pipeline writes it. */
-export interface ChatAnswer<T = unknown> {
+/** A chat route's answer, for whichever pipeline writes it: a JSON body, or an SSE stream. */
+export type ChatReply = JsonReply | { kind: 'stream'; headers: Record<string, string>; source: FrameSource; opts: FrameStreamOptions };
+export interface JsonReply<T = unknown> {
+  kind: 'json';
   body: T;
   headers: Record<string, string>;
 }
 
-/** Seed `gateway-chat`: the whole call, answered as the seed's JSON body. */
-export async function seedChatAnswer(c: Container, caller: ChatCaller, body: SeedChatBody) {
-  const session = await beginSeedChat(c, caller, body, false);
-  const out: ChatOutcome = await session.complete();
-  const { provider, model, ...requested } = out.names;
-  const answer: ChatAnswer<SeedChatResponse> = {
-    body: { provider, model, ...requested, output_text: out.text, usage: out.usage, month: out.month, telemetry: { install_id: installIdOf(caller) ?? null } },
-    headers: rateLimitHeadersOf(session),
-  };
-  return answer;
+/** The app's Response for a reply. */
+export function replyResponse(ctx: Context<AppEnv>, reply: ChatReply): Response {
+  return reply.kind === 'json' ? jsonAnswer(reply.body, reply.headers) : streamAnswer(ctx, reply.headers, reply.source, reply.opts);
 }

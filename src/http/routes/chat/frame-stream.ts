@@ -1,5 +1,6 @@
+import type { ServerResponse } from 'node:http';
 import type { Context } from 'hono';
-import type { AppEnv } from '../../context.ts';
+import type { AppEnv, RequestInfo } from '../../context.ts';
 import { nodeOf } from '../../node.ts';
 import { pumpToNode } from './node-stream.ts';
 
@@ -87,10 +88,17 @@ export function streamAnswer(ctx: Context<AppEnv>, headers: Record<string, strin
     info.streamDone = new Promise<void>((r) => (ended = r));
     return new Response(frameStream(src, opts, ended), { status: 200, headers });
   }
-  const { outgoing } = node;
+  streamToNode(node.outgoing, info, ctx.get('startedAt'), headers, src, opts);
+  return new Response(null, { status: 200, headers: ALREADY_SENT });
+}
+
+/**
+ * A streamed answer straight onto a Node response (the app's routes and the fast lane):
+ * `info.streamDone` settles when the response closes, the late headers go out with the first frame.
+ */
+export function streamToNode(outgoing: ServerResponse, info: RequestInfo, startedAt: number, headers: Record<string, string>, src: FrameSource, opts: FrameStreamOptions): void {
   // 'close' follows the end of every response, finished or cut.
   info.streamDone = new Promise<void>((r) => outgoing.once('close', () => r()));
-  const startedAt = ctx.get('startedAt');
   const beforeHead = () => {
     // As the request middleware computes it for other answers: time to the answer minus upstream waits.
     const now = performance.now();
@@ -98,16 +106,14 @@ export function streamAnswer(ctx: Context<AppEnv>, headers: Record<string, strin
     if (info.timing && !outgoing.hasHeader('server-timing')) outgoing.setHeader('server-timing', info.timing.header(info.upstreamMs, info.settleMs, now));
   };
   void pumpToNode(outgoing, { status: 200, headers, beforeHead }, src, opts);
-  return new Response(null, { status: 200, headers: ALREADY_SENT });
 }
 
 /**
  * What a stream source calls when the call fails after the 200 headers (it then sends an error
  * frame): the request's observers record that error and the status it maps to.
  */
-export function streamFailureRecorder(ctx: Context<AppEnv>): (e: { code: string; message: string; status: number }) => void {
+export function streamFailureRecorder(info: RequestInfo): (e: { code: string; message: string; status: number }) => void {
   return (e) => {
-    const info = ctx.get('info');
     info.errorCode = e.code;
     info.errorMessage = e.message;
     info.streamErrorStatus = e.status;

@@ -3,8 +3,9 @@ import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { jsonBody, seedErrorResponses, seedPaths } from '../../route-kit.ts';
 import { sseFrame } from '../../../lib/sse.ts';
-import { beginSeedChat, callerOf, installIdOf, rateLimitHeadersOf } from './call.ts';
-import { SSE_HEADERS, streamAnswer, streamFailureRecorder } from './frame-stream.ts';
+import type { Container } from '../../../app/container.ts';
+import { beginSeedChat, callerOf, installIdOf, rateLimitHeadersOf, replyResponse, type ChatCaller, type ChatReply } from './call.ts';
+import { SSE_HEADERS, streamFailureRecorder } from './frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from './gateway-chat.ts';
 import { SeedChatBody, seedHook } from './schemas.ts';
 import { seedStreamSource } from './seed-stream.ts';
@@ -14,6 +15,24 @@ const SSE_DESCRIPTION = [
   'then `event: delta` `{text}` per upstream chunk, `event: ping` `{t}` every STREAM_PING_MS,',
   'and finally `event: done` `{usage, month}` or `event: error` `{error}`.',
 ].join(' ');
+
+/** Seed `gateway-stream`: admitted, then streamed (its `meta` frame goes out before the upstream call). */
+export async function seedStreamReply(c: Container, caller: ChatCaller, body: SeedChatBody): Promise<ChatReply> {
+  const session = await beginSeedChat(c, caller, body, true);
+  const { requestId } = caller;
+  const source = seedStreamSource(
+    session,
+    { install_id: installIdOf(caller) ?? null },
+    (e) => c.log.error({ err: e, request_id: requestId }, 'gateway-stream failed'),
+    streamFailureRecorder(caller.info),
+  );
+  return {
+    kind: 'stream',
+    headers: { ...SSE_HEADERS, ...rateLimitHeadersOf(session) },
+    source,
+    opts: { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseFrame('ping', JSON.stringify({ t: c.clock.now() })) } },
+  };
+}
 
 /** Seed `gateway-stream`: the same call, streamed as the seed's SSE frames. */
 export function registerGatewayStream({ app, c }: RouteDeps) {
@@ -33,20 +52,7 @@ export function registerGatewayStream({ app, c }: RouteDeps) {
           ...seedErrorResponses(...CHAT_ERROR_STATUSES),
         },
       }),
-      async (ctx) => {
-        const caller = callerOf(ctx);
-        const session = await beginSeedChat(c, caller, ctx.req.valid('json'), true);
-        const requestId = ctx.get('requestId');
-        const source = seedStreamSource(
-          session,
-          { install_id: installIdOf(caller) ?? null },
-          (e) => c.log.error({ err: e, request_id: requestId }, 'gateway-stream failed'),
-          streamFailureRecorder(ctx),
-        );
-        return streamAnswer(ctx, { ...SSE_HEADERS, ...rateLimitHeadersOf(session) }, source, {
-          ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseFrame('ping', JSON.stringify({ t: c.clock.now() })) },
-        });
-      },
+      async (ctx) => replyResponse(ctx, await seedStreamReply(c, callerOf(ctx), ctx.req.valid('json'))),
       seedHook,
     );
   }

@@ -3,13 +3,11 @@ import { AppError } from '../../../lib/errors.ts';
 import { newCompletionId } from '../../../lib/ids.ts';
 import { sseComment } from '../../../lib/sse.ts';
 import type { Container } from '../../../app/container.ts';
-import type { ChatSession } from '../../../chat/session.ts';
 import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
-import { errorResponses, jsonAnswer, jsonBody } from '../../route-kit.ts';
-import { responseHeader } from '../../node.ts';
-import { beginChat, callerOf, rateLimitHeadersOf, type ChatAnswer, type ChatCaller } from '../chat/call.ts';
-import { SSE_HEADERS, streamAnswer, streamFailureRecorder } from '../chat/frame-stream.ts';
+import { errorResponses, jsonBody } from '../../route-kit.ts';
+import { beginChat, callerOf, rateLimitHeadersOf, replyResponse, type ChatCaller, type ChatReply } from '../chat/call.ts';
+import { SSE_HEADERS, streamFailureRecorder } from '../chat/frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from '../chat/gateway-chat.ts';
 import { chatParams } from '../chat/schemas.ts';
 import { completionBody, v1Messages } from './format.ts';
@@ -26,10 +24,31 @@ export async function beginV1Chat(c: Container, caller: ChatCaller, body: V1Chat
   return { session, id: newCompletionId(), created: Math.floor(c.clock.now() / 1000) };
 }
 
-/** A non-streamed /v1 call, run to its end: the chat.completion body and its headers. */
-export async function v1Completion(session: ChatSession, id: string, created: number, requestId: string): Promise<ChatAnswer<ReturnType<typeof completionBody>>> {
-  const out = await session.complete();
-  return { body: completionBody(id, created, out), headers: { ...rateLimitHeadersOf(session), 'x-request-id': requestId } };
+/** The whole /v1 call: a chat.completion, or an SSE stream of chunks. */
+export async function v1Reply(c: Container, caller: ChatCaller, body: V1ChatBody): Promise<ChatReply> {
+  const { requestId } = caller;
+  const { session, id, created } = await beginV1Chat(c, caller, body);
+  // The OpenAI SDK reports `x-request-id` in its errors and logs.
+  caller.setHeader('x-request-id', requestId);
+  if (!body.stream) {
+    const out = await session.complete();
+    return { kind: 'json', body: completionBody(id, created, out), headers: { ...rateLimitHeadersOf(session), 'x-request-id': requestId } };
+  }
+  // Answer once an upstream is streaming (its first event), so a call no target could serve
+  // is a plain HTTP error; the role chunk goes out with the headers.
+  await session.open('event');
+  const source = v1StreamSource(
+    session,
+    { id, created, includeUsage: body.stream_options?.include_usage === true, requestId },
+    (e) => c.log.error({ err: e, request_id: requestId }, 'v1 stream failed'),
+    streamFailureRecorder(caller.info),
+  );
+  return {
+    kind: 'stream',
+    headers: { ...SSE_HEADERS, ...rateLimitHeadersOf(session), 'x-request-id': requestId },
+    source,
+    opts: { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseComment('ping') } },
+  };
 }
 
 /** OpenAI-compatible `POST /v1/chat/completions` (stream and non-stream), any provider behind it. */
@@ -52,29 +71,6 @@ export function registerV1ChatCompletions({ app, c }: RouteDeps) {
         ...errorResponses(...CHAT_ERROR_STATUSES),
       },
     }),
-    async (ctx) => {
-      const requestId = ctx.get('requestId');
-      const body = ctx.req.valid('json');
-      const { session, id, created } = await beginV1Chat(c, callerOf(ctx), body);
-      // The OpenAI SDK reports `x-request-id` in its errors and logs.
-      responseHeader(ctx, 'x-request-id', requestId);
-      if (!body.stream) {
-        const answer = await v1Completion(session, id, created, requestId);
-        return jsonAnswer(answer.body, answer.headers);
-      }
-
-      // Answer once an upstream is streaming (its first event), so a call no target could serve
-      // is a plain HTTP error; the role chunk goes out with the headers.
-      await session.open('event');
-      const source = v1StreamSource(
-        session,
-        { id, created, includeUsage: body.stream_options?.include_usage === true, requestId },
-        (e) => c.log.error({ err: e, request_id: requestId }, 'v1 stream failed'),
-        streamFailureRecorder(ctx),
-      );
-      return streamAnswer(ctx, { ...SSE_HEADERS, ...rateLimitHeadersOf(session), 'x-request-id': requestId }, source, {
-        ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseComment('ping') },
-      });
-    },
+    async (ctx) => replyResponse(ctx, await v1Reply(c, callerOf(ctx), ctx.req.valid('json'))),
   );
 }

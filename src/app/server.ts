@@ -36,7 +36,7 @@ export async function startServer(config: Config, opts: ContainerOptions & { por
     // armed when a request body had not ended by the time the answer finished, cuts the keep-alive
     // connection 500 ms later — wrongly so for a body the fast lane had already read in full.
     const viaApp = getRequestListener(app.fetch, { hostname, autoCleanupIncoming: false });
-    // The fast lane serves the plain non-streamed chat calls itself and hands everything else on.
+    // The fast lane serves well-formed chat calls (JSON and SSE) itself and hands everything else on.
     const fast = config.HTTP_FAST_LANE ? fastLane(container) : undefined;
     const s = createServer(fast ? (req, res) => fast(req, res, () => void viaApp(req, res)) : viaApp);
     s.listen(opts.port ?? config.PORT, hostname, () => resolve(s));

@@ -46,7 +46,7 @@ export const envSchema = z.object({
 
   ALLOWED_ORIGINS: list(),
   MAX_BODY_BYTES: int(1_048_576, 1024, 64 * 1024 * 1024),
-  /** Non-streamed chat calls served on node:http directly (http/fast-lane.ts); false = all through the app. */
+  /** Well-formed chat calls (JSON and SSE) served on node:http directly (http/fast-lane.ts); false = all through the app. */
   HTTP_FAST_LANE: bool(true),
 
   // Multi-node: several gateway processes share one PostgreSQL (a PostgreSQL DATABASE_URL means

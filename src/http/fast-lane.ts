@@ -80,9 +80,8 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
     // On this lane `body` also covers parsing and validating it (the app validates after auth).
     info.timing?.mark('body');
     let auth: AuthContext | undefined;
-    let status = 200;
-    let json: string | undefined;
-    let headers: Record<string, string> | undefined;
+    // The JSON answer (a reply or an error) to write; none when a stream writes itself.
+    let out: { status: number; json: string; headers: Record<string, string> } | undefined;
     try {
       auth = await c.keyAuth.authenticate(header(incoming, 'authorization'), { deferRevocationCheck: true });
       info.timing?.mark('auth');
@@ -97,28 +96,23 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
       };
       const reply = await route.run(c, caller, body);
       if (reply.kind === 'stream') streamToNode(outgoing, info, t0, reply.headers, reply.source, reply.opts);
-      else {
-        json = JSON.stringify(reply.body);
-        headers = { 'content-type': 'application/json', ...reply.headers };
-      }
+      else out = { status: 200, json: JSON.stringify(reply.body), headers: { 'content-type': 'application/json', ...reply.headers } };
     } catch (e) {
       const err = toAppError(e);
       if (err.code === 'INTERNAL') c.log.error({ err: e, request_id: requestId, path: incoming.url }, 'unhandled error');
       info.errorCode = err.code;
       info.errorMessage = err.message;
-      status = err.status;
-      json = JSON.stringify(errorBody(err, route.surface, requestId));
-      headers = { 'content-type': 'application/json', ...err.headers };
+      out = { status: err.status, json: JSON.stringify(errorBody(err, route.surface, requestId)), headers: { 'content-type': 'application/json', ...err.headers } };
     }
     // As the app's request middleware: a stream's overhead is the time to its answer's start.
     const now = performance.now();
     const durationMs = now - t0;
     const overheadMs = Math.max(0, durationMs - info.upstreamMs);
     setOverheadHeaders(outgoing, route.surface, info, overheadMs, now);
-    if (json !== undefined) {
-      headers!['content-length'] = String(Buffer.byteLength(json));
-      outgoing.writeHead(status, headers);
-      outgoing.end(json);
+    if (out) {
+      out.headers['content-length'] = String(Buffer.byteLength(out.json));
+      outgoing.writeHead(out.status, out.headers);
+      outgoing.end(out.json);
     }
     if (c.observers.length) {
       observeRequest(
@@ -127,7 +121,7 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
           requestId,
           method: 'POST',
           path: incoming.url!,
-          status,
+          status: out?.status ?? 200,
           durationMs,
           overheadMs,
           surface: route.surface,

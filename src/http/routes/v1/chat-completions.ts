@@ -15,7 +15,7 @@ import { ChatCompletion, V1ChatBody } from './schemas.ts';
 import { v1StreamSource } from './stream.ts';
 
 /** Normalizes a /v1 chat body, resolves the model (or lane) and admits the call. */
-export async function beginV1Chat(c: Container, caller: ChatCaller, body: V1ChatBody) {
+async function beginV1Chat(c: Container, caller: ChatCaller, body: V1ChatBody) {
   const messages = v1Messages(body.messages);
   if (!messages.length) throw new AppError('VALIDATION_ERROR', 'messages must contain at least one non-empty message', { param: 'messages' });
   const params = chatParams({ ...body, max_tokens: body.max_completion_tokens ?? body.max_tokens }, messages);

@@ -31,11 +31,7 @@ export async function startServer(config: Config, opts: ContainerOptions & { por
   const app = buildApp(container);
   const server = await new Promise<ServerType>((resolve, reject) => {
     const hostname = opts.host ?? config.HOST;
-    // No @hono/node-server body draining: every body the app does not read is either left to Node
-    // (which discards it) or answered 413 with `Connection: close` (middleware/body.ts). Its drain,
-    // armed when a request body had not ended by the time the answer finished, cuts the keep-alive
-    // connection 500 ms later — wrongly so for a body the fast lane had already read in full.
-    const viaApp = getRequestListener(app.fetch, { hostname, autoCleanupIncoming: false });
+    const viaApp = getRequestListener(app.fetch, { hostname });
     // The fast lane serves well-formed chat calls (JSON and SSE) itself and hands everything else on.
     const fast = config.HTTP_FAST_LANE ? fastLane(container) : undefined;
     const s = createServer(fast ? (req, res) => fast(req, res, () => void viaApp(req, res)) : viaApp);

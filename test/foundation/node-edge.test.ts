@@ -82,11 +82,8 @@ describe.each(DIALECTS)('HTTP edge over sockets on %s', (dialect) => {
     const declared = await send(srv.url, 'POST', '/admin/api/login', { ...json, 'content-length': String(big.length) }, [big]);
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.text)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
-    // The unread body is not taken in: the connection closes after the answer.
-    expect(declared.headers.connection).toBe('close');
     const chunked = await send(srv.url, 'POST', '/admin/api/login', json, [big.slice(0, 1500), big.slice(1500)]);
     expect(chunked.status).toBe(413);
-    expect(chunked.headers.connection).toBe('close');
     expect(JSON.parse(chunked.text)).toMatchObject({ error: { code: 'PAYLOAD_TOO_LARGE' } });
     expect((await send(srv.url, 'GET', '/health', {})).status).toBe(200);
   });

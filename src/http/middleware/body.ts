@@ -29,18 +29,11 @@ export function bodyReader(maxBytes: number, tooLarge: (ctx: Context<AppEnv>) =>
       timing?.mark('body');
       return next();
     }
-    // A body too large is not read: the connection closes after the 413 instead of taking it in.
     const declared = incoming.headers['content-length'];
-    if (declared !== undefined && incoming.headers['transfer-encoding'] === undefined && Number(declared) > maxBytes) {
-      node.outgoing.setHeader('connection', 'close');
-      return tooLarge(ctx);
-    }
+    if (declared !== undefined && incoming.headers['transfer-encoding'] === undefined && Number(declared) > maxBytes) return tooLarge(ctx);
     const body = await (stashedBody(incoming) ?? readBody(incoming, maxBytes));
     timing?.mark('body');
-    if (body === null) {
-      node.outgoing.setHeader('connection', 'close');
-      return tooLarge(ctx);
-    }
+    if (body === null) return tooLarge(ctx);
     // Promises, as hono keeps them (its type says otherwise).
     const cache = ctx.req.bodyCache as Record<string, unknown>;
     // Bytes first: hono derives any other body type from the first cached one (text would be lossy).

@@ -21,7 +21,7 @@ import { SERVER_TIMING_REQUEST_HEADER } from './timing.ts';
  * The data plane's fast lane: the chat calls (`POST /v1/chat/completions`, seed `gateway-chat` and
  * `gateway-stream`, JSON and SSE) served straight on node:http, without the Hono app and its
  * fetch-style adapter (Request/Response objects, middleware chain, router, validator), which cost
- * ≈ 70–110 µs of CPU per call (bench/README.md). Same governance, same chat code, same headers,
+ * ≈ 80–120 µs of CPU per call (bench/README.md). Same governance, same chat code, same headers,
  * errors and observers as the app: each route's logic is one shared function (v1Reply,
  * seedChatReply, seedStreamReply) that both pipelines call, and the request bookkeeping lives in
  * request-scope.ts.

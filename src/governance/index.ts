@@ -22,7 +22,8 @@ import { GovernanceService } from './service.ts';
  * - Caps are hard by reservation: reserve the call's upper-bound cost against the customer and
  *   the key month in one atomic step, settle to the exact cost with ONE usage event + both
  *   aggregates + the reservation dropped in one transaction. PostgreSQL (several nodes): holds
- *   are rows, admission is one kaixu_admit call (caps/postgres.ts). SQLite (one node by
+ *   are rows, admission is one kaixu_admit call (caps/postgres.ts) — one kaixu_admit_batch for
+ *   the calls of one key and device that arrive together (caps/pg-admit.ts). SQLite (one node by
  *   construction): holds live in the process's memory, spend and everything else is re-read from
  *   the database at each reservation (caps/sqlite.ts). Settles arriving together share one
  *   commit (caps/group-commit.ts). A crashed holder's reservations are released — by the crash

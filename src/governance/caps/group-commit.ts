@@ -22,6 +22,8 @@ export interface GroupCommitOptions<I, O> {
   alone?: () => boolean;
   /** True when the error proves nothing of the batch was written. */
   retryable(err: unknown): boolean;
+  /** Called each time the last write in flight finished and nothing is queued. */
+  onIdle?: () => void;
 }
 
 interface Waiter<I, O> {
@@ -34,11 +36,16 @@ export class GroupCommit<I, O> {
   private queue: Waiter<I, O>[] = [];
   private inFlight = 0;
   private scheduled = false;
-  private idle: (() => void)[] = [];
+  private idleWaiters: (() => void)[] = [];
   /** Batches written and calls in them (diagnostics, tests). */
   readonly stats = { batches: 0, items: 0, maxBatch: 0 };
 
   constructor(private readonly o: GroupCommitOptions<I, O>) {}
+
+  /** Nothing queued and nothing on the wire. */
+  get idle(): boolean {
+    return !this.queue.length && !this.inFlight;
+  }
 
   submit(item: I): Promise<O> {
     return new Promise<O>((resolve, reject) => {
@@ -50,9 +57,9 @@ export class GroupCommit<I, O> {
 
   /** Resolves once everything submitted so far has been written (or failed). */
   flush(): Promise<void> {
-    if (!this.queue.length && !this.inFlight) return Promise.resolve();
+    if (this.idle) return Promise.resolve();
     this.schedule();
-    return new Promise((r) => this.idle.push(r));
+    return new Promise((r) => this.idleWaiters.push(r));
   }
 
   private schedule() {
@@ -71,7 +78,10 @@ export class GroupCommit<I, O> {
       void this.run(batch).finally(() => {
         this.inFlight--;
         if (this.queue.length) this.drain();
-        else if (!this.inFlight) for (const r of this.idle.splice(0)) r();
+        else if (!this.inFlight) {
+          for (const r of this.idleWaiters.splice(0)) r();
+          this.o.onIdle?.();
+        }
       });
     }
   }

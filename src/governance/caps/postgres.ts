@@ -1,27 +1,10 @@
 import type pg from 'pg';
 import type { Db } from '../../storage/db.ts';
-import type { DeviceOutcome } from '../device-store.ts';
 import type { RateLimiter } from '../rate-limit/limiter.ts';
 import { GroupCommit } from './group-commit.ts';
-import type { CapStore, HeldReservation, ReserveInput, ReserveOutcome, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
+import { PgAdmitter } from './pg-admit.ts';
+import type { CapStore, HeldReservation, ReserveInput, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
 import { EVENT_COLUMNS, perCallTotals } from './types.ts';
-
-interface AdmitRow {
-  o_outcome: ReserveOutcome;
-  o_dev_outcome: DeviceOutcome | null;
-  o_dev_active: number | null;
-  o_rl_allowed: boolean | null;
-  o_rl_prev: (string | number)[] | null;
-  o_rl_cur: (string | number)[] | null;
-  o_mode: string | null;
-  o_base_cap_cents: number | null;
-  o_key_cap_cents: number | null;
-  o_extra_cents: number | null;
-  o_c_spent: number | null;
-  o_c_reserved: number | null;
-  o_k_spent: number | null;
-  o_k_reserved: number | null;
-}
 
 const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
   created_at: 'bigint',
@@ -56,8 +39,6 @@ const SETTLE_SQL =
   `with ev as (insert into usage_events (${EVENT_COLUMNS.join(', ')}) select * from unnest(${EVENT_COLUMNS.map((c, i) => `$${i + 1}::${EVENT_TYPES[c]}[]`).join(', ')})) ` +
   `select o_kind, o_id, o_month, o_a, o_b from kaixu_settle_batch(${BATCH_TYPES.map((t, i) => `$${N + i + 1}::${t}[]`).join(', ')}, $${N + BATCH_TYPES.length + 1}::boolean)`;
 
-const ADMIT_SQL = `select * from kaixu_admit(${Array.from({ length: 21 }, (_, i) => `$${i + 1}`).join(', ')})`;
-
 /** Settles written in one round trip at most (larger bursts take several). */
 const MAX_BATCH = 200;
 
@@ -70,7 +51,8 @@ class FlushError extends Error {
 
 /**
  * PostgreSQL: admission is one call of kaixu_admit (key/customer re-check, device seat and rate
- * limit when folded, reservation), settles are group-committed through kaixu_settle_batch — a
+ * limit when folded, reservation); calls of one key and device arriving together share one
+ * kaixu_admit_batch (pg-admit.ts). Settles are group-committed through kaixu_settle_batch — a
  * call alone is sent at once; calls settling while `maxInFlight` batches are on the wire go
  * together in the next one (the customer's month row is locked once per batch, not once per
  * call). When other calls of this node are in flight, a batch commits without waiting for the
@@ -81,6 +63,7 @@ class FlushError extends Error {
 export class PostgresCapStore implements CapStore {
   readonly memoryHolds = null;
   private readonly batcher: GroupCommit<SettleWrite, SettleOutput>;
+  readonly admitter: PgAdmitter;
   /** Hard reservations this node holds and has not settled or released yet (calls in flight). */
   private readonly open = new Set<string>();
   private barrierOnWire: Promise<void> | null = null;
@@ -93,6 +76,7 @@ export class PostgresCapStore implements CapStore {
     private readonly db: Db,
     opts: { maxInFlight?: number } = {},
   ) {
+    this.admitter = new PgAdmitter(pool);
     this.batcher = new GroupCommit<SettleWrite, SettleOutput>({
       maxInFlight: opts.maxInFlight ?? 2,
       maxBatch: MAX_BATCH,
@@ -107,57 +91,11 @@ export class PostgresCapStore implements CapStore {
   }
 
   async reserve(i: ReserveInput): Promise<ReserveResult> {
-    const w = i.rate?.windows ?? [];
-    const d = i.device ?? null;
-    const res = await this.pool.query<AdmitRow>({
-      name: 'kaixu_admit',
-      text: ADMIT_SQL,
-      values: [
-        i.id,
-        i.customerId,
-        i.keyId,
-        i.month,
-        i.amount,
-        i.installId,
-        i.requestId,
-        i.now,
-        i.expiresAt,
-        i.expect.keyUpdatedAt,
-        i.expect.customerUpdatedAt,
-        d != null,
-        d?.ua ?? null,
-        d?.max ?? 0,
-        w.map((x) => x.bucket),
-        w.map((x) => x.start),
-        w.map((x) => x.prevStart),
-        w.map((x) => x.wnum),
-        w.map((x) => x.wden),
-        w.map((x) => x.limit),
-        w.map((x) => x.expiresAt),
-      ],
-    });
-    const r = res.rows[0]!;
-    if (r.o_outcome === 'reserved') {
+    const out = await this.admitter.admit(i);
+    if (out.outcome === 'reserved') {
       // Only a hint for choosing the flush mode: forget abandoned calls rather than grow.
       if (this.open.size >= 10_000) this.open.clear();
       this.open.add(i.id);
-    }
-    const out: ReserveResult = { outcome: r.o_outcome, snap: null };
-    if (r.o_dev_outcome != null) out.device = { outcome: r.o_dev_outcome, active: Number(r.o_dev_active ?? 0) };
-    if (r.o_rl_allowed != null) {
-      out.rate = { allowed: r.o_rl_allowed, counts: w.map((_, k) => ({ prev: Number(r.o_rl_prev![k]), cur: Number(r.o_rl_cur![k]) })) };
-    }
-    if (r.o_c_spent != null) {
-      out.snap = {
-        mode: r.o_mode === 'soft' ? 'soft' : 'hard',
-        baseCapCents: Number(r.o_base_cap_cents),
-        keyCapCents: r.o_key_cap_cents == null ? null : Number(r.o_key_cap_cents),
-        extraCents: Number(r.o_extra_cents),
-        cSpent: Number(r.o_c_spent),
-        cReserved: Number(r.o_c_reserved),
-        kSpent: Number(r.o_k_spent),
-        kReserved: Number(r.o_k_reserved),
-      };
     }
     return out;
   }

@@ -5,6 +5,7 @@ import * as m003 from './003_governance.ts';
 import * as m004 from './004_billing.ts';
 import * as m005 from './005_observability.ts';
 import * as m006 from './006_ledger_pages.ts';
+import * as m007 from './007_pg_admit_batch.ts';
 
 /**
  * The ordered list of migrations. Each area appends its own file here
@@ -17,4 +18,5 @@ export const migrations: Record<string, Migration> = {
   '004_billing': m004,
   '005_observability': m005,
   '006_ledger_pages': m006,
+  '007_pg_admit_batch': m007,
 };

@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import type { DeviceOutcome } from '../device-store.ts';
+import { windowArgs } from '../rate-limit/postgres.ts';
 import { GroupCommit } from './group-commit.ts';
 import type { ReserveInput, ReserveOutcome, ReserveResult } from './types.ts';
 
@@ -96,7 +97,6 @@ export class PgAdmitter {
 }
 
 function singleValues(i: ReserveInput): unknown[] {
-  const w = i.rate?.windows ?? [];
   const d = i.device ?? null;
   return [
     i.id,
@@ -113,13 +113,7 @@ function singleValues(i: ReserveInput): unknown[] {
     d != null,
     d?.ua ?? null,
     d?.max ?? 0,
-    w.map((x) => x.bucket),
-    w.map((x) => x.start),
-    w.map((x) => x.prevStart),
-    w.map((x) => x.wnum),
-    w.map((x) => x.wden),
-    w.map((x) => x.limit),
-    w.map((x) => x.expiresAt),
+    ...windowArgs(i.rate?.windows ?? []),
   ];
 }
 

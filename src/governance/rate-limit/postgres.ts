@@ -19,15 +19,7 @@ export class PostgresRateBackend implements RateLimitBackend {
     const res = await this.pool.query<{ o_allowed: boolean; o_prev: (string | number)[]; o_cur: (string | number)[] }>({
       name: 'kaixu_rate_hit',
       text: 'select o_allowed, o_prev, o_cur from kaixu_rate_hit($1, $2, $3, $4, $5, $6, $7)',
-      values: [
-        windows.map((w) => w.bucket),
-        windows.map((w) => w.start),
-        windows.map((w) => w.prevStart),
-        windows.map((w) => w.wnum),
-        windows.map((w) => w.wden),
-        windows.map((w) => w.limit),
-        windows.map((w) => w.expiresAt),
-      ],
+      values: windowArgs(windows),
     });
     const row = res.rows[0]!;
     return { allowed: row.o_allowed, counts: windows.map((_, i) => ({ prev: Number(row.o_prev[i]), cur: Number(row.o_cur[i]) })) };
@@ -37,4 +29,17 @@ export class PostgresRateBackend implements RateLimitBackend {
     const r = await this.db.deleteFrom('rate_limit_windows').where('expires_at', '<', now).executeTakeFirst();
     return Number(r.numDeletedRows);
   }
+}
+
+/** kaixu_rate_hit's seven window arguments, one array each (also the tail of kaixu_admit's). */
+export function windowArgs(windows: WindowSpec[]): unknown[][] {
+  return [
+    windows.map((w) => w.bucket),
+    windows.map((w) => w.start),
+    windows.map((w) => w.prevStart),
+    windows.map((w) => w.wnum),
+    windows.map((w) => w.wden),
+    windows.map((w) => w.limit),
+    windows.map((w) => w.expiresAt),
+  ];
 }

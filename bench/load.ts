@@ -72,16 +72,20 @@ async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat, col
   const sse = new SseCounter(format);
   let ttfb = 0;
   let ttft = 0;
+  let last = 0;
   res.body.setEncoding('utf8');
   for await (const chunk of res.body as AsyncIterable<string>) {
     const t = now() - t0;
     if (ttfb === 0) ttfb = t;
-    if (sse.push(chunk) > 0 && ttft === 0) ttft = t;
+    if (sse.push(chunk) > 0) {
+      if (ttft === 0) ttft = t;
+      last = t;
+    }
   }
   const total = now() - t0;
   if (sse.error) throw new Error(`stream error event: ${sse.error}`);
   const header = collectHeader ? res.headers[collectHeader] : undefined;
-  return { ttfbNs: ttfb, ttftNs: ttft, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done, ...(typeof header === 'string' ? { header } : {}) };
+  return { ttfbNs: ttfb, ttftNs: ttft, lastNs: last, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done, ...(typeof header === 'string' ? { header } : {}) };
 }
 
 async function stream(c: StreamCmd): Promise<StreamResult> {

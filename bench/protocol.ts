@@ -45,6 +45,9 @@ export interface OneStream {
   ttfbNs: number;
   /** First content chunk (time to first token). */
   ttftNs: number;
+  /** Last content chunk. */
+  lastNs: number;
+  /** End of the response (after the terminal event). */
   totalNs: number;
   content: number;
   readsWithContent: number;

@@ -82,7 +82,7 @@ const cpuCell = (cell: ChatCell) =>
 function streamTable(r: BenchResults): string {
   const d = r.stream.find((s) => s.target === 'direct' && s.status.ok && s.n > 0);
   const rows = r.stream.map((s) => {
-    if (!s.status.ok) return [TARGET_LABEL[s.target], failedNote(s.status), '', '', '', '', '', '', '', ''];
+    if (!s.status.ok) return [TARGET_LABEL[s.target], failedNote(s.status), '', '', '', '', '', '', '', '', '', ''];
     const rel = d && s.target !== 'direct';
     return [
       TARGET_LABEL[s.target],
@@ -92,15 +92,17 @@ function streamTable(r: BenchResults): string {
       rel ? fmtAddedUs(s.ttfb.p50 - d.ttfb.p50) : '',
       fmtUs(s.ttft.p50),
       rel ? fmtAddedUs(s.ttft.p50 - d.ttft.p50) : '',
+      rel ? fmtAddedUs(s.last.p50 - d.last.p50) : '',
+      fmtUs(s.tail.p50),
       fmtMs(s.total.p50),
       rel ? fmtAddedUs(s.total.p50 - d.total.p50) : '',
       `${(100 * separateShare(s)).toFixed(1)} % (${s.n - s.coalesced}/${s.n} streams fully)`,
     ];
   });
   return mdTable(
-    ['target', 'streams', 'TTFB p50 µs', 'TTFB p99 µs', 'added TTFB p50 µs', 'first token p50 µs', 'added first token p50 µs', 'total p50 ms', 'added total p50 µs', 'chunks arriving alone'],
+    ['target', 'streams', 'TTFB p50 µs', 'TTFB p99 µs', 'added TTFB p50 µs', 'first token p50 µs', 'added first token p50 µs', 'added last token p50 µs', 'end after last token p50 µs', 'total p50 ms', 'added total p50 µs', 'chunks arriving alone'],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
   );
 }
 

@@ -58,7 +58,11 @@ export interface StreamRow {
   ttfb: Summary;
   /** First content chunk. */
   ttft: Summary;
+  /** Last content chunk. */
+  last: Summary;
   total: Summary;
+  /** End of the response after the last content chunk, per stream (the terminal events: settle, finish, usage, [DONE]). */
+  tail: Summary;
   /** Streams in which some content chunks shared a network read (were coalesced). */
   coalesced: number;
   /** Fewest separate reads carrying content in any stream (expectChunks = one by one). */

@@ -95,7 +95,7 @@ function cell(target: TargetId, concurrency: number, p50us: number, p99us: numbe
 }
 function streamRow(target: TargetId, ttfbUs: number, totalMs: number, alone: number): StreamRow {
   const sum = (v: number) => ({ n: 50, min: v, p50: v, p90: v, p99: v, max: v, mean: v });
-  return { target, status: { ok: true }, n: 50, expectChunks: 20, ttfb: sum(ttfbUs * 1000), ttft: sum(ttfbUs * 1000 + 5e6), total: sum(totalMs * 1e6), coalesced: 0, minReads: 20, chunks: 1000, chunksSeparate: alone };
+  return { target, status: { ok: true }, n: 50, expectChunks: 20, ttfb: sum(ttfbUs * 1000), ttft: sum(ttfbUs * 1000 + 5e6), last: sum(totalMs * 1e6 - 2e5), total: sum(totalMs * 1e6), tail: sum(2e5), coalesced: 0, minReads: 20, chunks: 1000, chunksSeparate: alone };
 }
 
 function fixture(gw: { p50: number; p99: number; rps: number; cpu: number; ttfb: number; total: number; alone: number; rssGrowthMB: number; monitorOffRps?: number }): BenchResults {
@@ -132,6 +132,7 @@ describe('targets', () => {
     expect(md).toContain('Test CPU, 2 cores');
     expect(md).toMatch(/\|\s+\+300 \|/); // added p50 µs of the gateway at c=1
     expect(md).toMatch(/\|\s+500 \(25 % sys\) \|/); // CPU per request of the gateway, with the kernel's share
+    expect(md).toMatch(/\|\s+\+500 \|\s+200 \|\s+110\.5 \|\s+\+500 \|/); // stream: added last token, end after it, total, added total
   });
 
   it('marks each target missed just past its threshold', () => {

@@ -96,7 +96,8 @@ export class PgAdmitter {
   }
 }
 
-function singleValues(i: ReserveInput): unknown[] {
+/** kaixu_admit's scalar arguments, in its parameter order (the rate-limit window arrays follow). */
+function scalarArgs(i: ReserveInput): unknown[] {
   const d = i.device ?? null;
   return [
     i.id,
@@ -113,17 +114,28 @@ function singleValues(i: ReserveInput): unknown[] {
     d != null,
     d?.ua ?? null,
     d?.max ?? 0,
-    ...windowArgs(i.rate?.windows ?? []),
   ];
 }
 
-/** The batch's arguments: one array per parameter, the rate-limit windows flattened (width first). */
+const windowsOf = (i: ReserveInput) => windowArgs(i.rate?.windows ?? []);
+
+function singleValues(i: ReserveInput): unknown[] {
+  return [...scalarArgs(i), ...windowsOf(i)];
+}
+
+/**
+ * kaixu_admit_batch's arguments: each scalar argument as an array over the calls, the rate-limit
+ * width, then each window array flattened over the calls (the calls of a group share their buckets,
+ * so every call has the same width).
+ */
 function batchValues(xs: ReserveInput[]): unknown[] {
-  const cols = xs.map(singleValues);
-  const scalar = (k: number) => cols.map((c) => c[k]);
-  const flat = (k: number) => cols.flatMap((c) => c[k] as unknown[]);
-  const width = xs[0]!.rate?.windows.length ?? 0;
-  return [...Array.from({ length: 14 }, (_, k) => scalar(k)), width, ...Array.from({ length: 7 }, (_, k) => flat(14 + k))];
+  const scalars = xs.map(scalarArgs);
+  const windows = xs.map(windowsOf);
+  return [
+    ...scalars[0]!.map((_, k) => scalars.map((args) => args[k])),
+    xs[0]!.rate?.windows.length ?? 0,
+    ...windows[0]!.map((_, k) => windows.flatMap((arrays) => arrays[k]!)),
+  ];
 }
 
 function toResult(r: AdmitRow, i: ReserveInput): ReserveResult {

@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import type { Summary } from './stats.ts';
 
 /** What one bench run produced; report.ts and targets.ts read only this. */
@@ -176,4 +177,16 @@ export interface BenchResults {
   failures: { target: TargetId; error: string }[];
   notes: string[];
   durationMs: number;
+}
+
+/**
+ * Where a run's report goes unless `--out` says: a full run (every target and workload, full
+ * windows) replaces `bench/results/latest.md`, the committed record; any partial run (`--quick`,
+ * `--only`, `--cells`) writes `bench/results/partial.md` instead (not committed), so a quick check
+ * or a before/after run never overwrites the full results with a report that lacks their cells.
+ */
+export function reportPath(root: string, a: { out?: string; quick?: boolean; only?: string; cells?: string }): string {
+  if (a.out !== undefined) return a.out;
+  const partial = a.quick === true || a.only !== undefined || a.cells !== undefined;
+  return join(root, 'bench/results', partial ? 'partial.md' : 'latest.md');
 }

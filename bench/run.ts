@@ -9,7 +9,7 @@ import { describeMachine, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
 import { renderReport } from './report.ts';
-import { TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
+import { reportPath, TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
 import { runChatCell, runMany, runStreamCell, steadyWarmup, type Phase, type Runtime } from './workloads.ts';
@@ -42,7 +42,7 @@ const { values: args } = parseArgs({
     warmup: { type: 'string' },
     streams: { type: 'string' },
     model: { type: 'string', default: 'gpt-4o-mini' },
-    out: { type: 'string', default: join(ROOT, 'bench/results/latest.md') },
+    out: { type: 'string' },
     'no-write': { type: 'boolean', default: false },
     profile: { type: 'boolean', default: false },
     'profile-seconds': { type: 'string', default: '10' },
@@ -262,10 +262,11 @@ async function main() {
   const md = renderReport(results);
   process.stdout.write(`\n${md}`);
   if (!args['no-write']) {
-    mkdirSync(dirname(args.out), { recursive: true });
-    writeFileSync(args.out, md);
-    writeFileSync(args.out.replace(/\.md$/, '.json'), JSON.stringify(results, null, 2));
-    log(`written to ${args.out}`);
+    const out = reportPath(ROOT, args);
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, md);
+    writeFileSync(out.replace(/\.md$/, '.json'), JSON.stringify(results, null, 2));
+    log(`written to ${out}`);
   }
   const missed = evaluateTargets(results).filter((c) => c.verdict !== 'met').length;
   if (missed) log(`${missed} target(s) not met`);

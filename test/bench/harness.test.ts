@@ -6,7 +6,7 @@ import { phaseMedians } from '../../bench/phases.ts';
 import { sliceProfile } from '../../bench/profile-run.ts';
 import { areaOf, selfTimes, type CpuProfile } from '../../bench/profile.ts';
 import { fmtAddedUs, fmtUs, mdTable, phasesSection, renderReport } from '../../bench/report.ts';
-import type { BenchResults, ChatCell, StreamRow, TargetId } from '../../bench/results.ts';
+import { reportPath, type BenchResults, type ChatCell, type StreamRow, type TargetId } from '../../bench/results.ts';
 import { SseCounter } from '../../bench/sse.ts';
 import { cpuPerRequestUs, mergeSamples, overhead, percentile, summarize } from '../../bench/stats.ts';
 import { evaluateTargets, monitorCostShare } from '../../bench/targets.ts';
@@ -372,5 +372,15 @@ describe('where the time goes (Server-Timing phases)', () => {
     expect(md).toMatch(/\| client p50: answer \(chat\), first byte \(stream\) \| +760 \| +1900 \|/);
     expect(md).toContain('gateway / PostgreSQL, chat: not measured (process exited)');
     expect(renderReport(base)).toContain('## Where the gateway’s time goes');
+  });
+});
+
+describe('reportPath', () => {
+  it('keeps latest.md for full runs only; partial runs write partial.md; --out wins', () => {
+    expect(reportPath('/r', {})).toBe('/r/bench/results/latest.md');
+    expect(reportPath('/r', { only: 'none', cells: 'none' })).toBe('/r/bench/results/partial.md');
+    expect(reportPath('/r', { quick: true })).toBe('/r/bench/results/partial.md');
+    expect(reportPath('/r', { cells: 'stream' })).toBe('/r/bench/results/partial.md');
+    expect(reportPath('/r', { only: 'gw-sqlite', out: '/x/y.md' })).toBe('/x/y.md');
   });
 });

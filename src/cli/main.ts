@@ -48,15 +48,23 @@ async function serve(): Promise<void> {
 async function migrate(): Promise<void> {
   const { openStorage } = await import('../storage/db.ts');
   const { migrateToLatest } = await import('../storage/migrate.ts');
+  const { acquireServeLock } = await import('../storage/serve-lock.ts');
   // Only the database settings: migrating must not generate (and so never print) the secrets.
   const env = parseEnv();
-  const storage = openStorage(databaseOf(env), { poolMax: 2 });
+  const db = databaseOf(env);
+  // SQLite: never under a running gateway (storage/serve-lock.ts).
+  const lock = db.kind === 'sqlite' && db.path !== ':memory:' ? acquireServeLock(db.path, 'migrate') : undefined;
   try {
-    const res = await migrateToLatest(storage.db);
-    const applied = res.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
-    console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
+    const storage = openStorage(db, { poolMax: 2 });
+    try {
+      const res = await migrateToLatest(storage.db);
+      const applied = res.results?.filter((r) => r.status === 'Success').map((r) => r.migrationName) ?? [];
+      console.log(applied.length ? `Applied: ${applied.join(', ')}` : 'Database is up to date.');
+    } finally {
+      await storage.close();
+    }
   } finally {
-    await storage.close();
+    lock?.release();
   }
 }
 

@@ -24,7 +24,12 @@ export class ServeLockError extends Error {}
 
 const held = new Map<string, { db: SQLite.Database; count: number }>();
 
-export function acquireServeLock(dbPath: string): ServeLock {
+/**
+ * `kaixu migrate` takes the same lock: migrating a file a gateway is serving would change the
+ * schema under the running process, so it is refused the same way (the server migrates itself when
+ * it starts).
+ */
+export function acquireServeLock(dbPath: string, purpose: 'serve' | 'migrate' = 'serve'): ServeLock {
   const file = `${dbPath}.serve.lock`;
   const who = `${file}.holder`;
   let entry = held.get(file);
@@ -42,6 +47,9 @@ export function acquireServeLock(dbPath: string): ServeLock {
         other = readFileSync(who, 'utf8').trim() || other;
       } catch {
         /* no holder note: the message stays generic */
+      }
+      if (purpose === 'migrate') {
+        throw new ServeLockError(`A kaixu gateway (${other}) is serving ${dbPath}: stop it before migrating the file (a gateway migrates its database when it starts).`);
       }
       throw new ServeLockError(
         `Another kaixu gateway (${other}) is serving ${dbPath}. SQLite runs one gateway process, since its caps and ` +

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServer, type RunningServer } from '../../src/app/server.ts';
 import { testConfig } from '../../src/config/index.ts';
 import { migrations } from '../../src/storage/migrations/index.ts';
+import { acquireServeLock } from '../../src/storage/serve-lock.ts';
 import { ADMIN_PASSWORD } from '../helpers/app.ts';
 import { freePort, http, runCli, tempDir } from '../foundation/proc.ts';
 
@@ -123,6 +124,30 @@ describe('kaixu migrate', { timeout: 90_000 }, () => {
       const bad = await runCli(['migrate'], { DATABASE_URL: 'mysql://nope' });
       expect(bad.code).toBe(1);
       expect(bad.stderr).toMatch(/DATABASE_URL/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses a SQLite file a gateway is serving, and changes nothing in it', async () => {
+    const dir = tempDir('kaixu-migrate-busy-');
+    const file = join(dir, 'served.sqlite');
+    const env = { DATABASE_URL: `sqlite:${file}`, DATA_DIR: dir };
+    // The lock a running `kaixu serve` holds on the file (an OS lock: the child process sees it).
+    const served = acquireServeLock(file);
+    try {
+      const refused = await runCli(['migrate'], env);
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toMatch(/^kaixu: A kaixu gateway \(pid \d+ on .+\) is serving .*served\.sqlite: stop it before migrating/);
+      expect(refused.stdout).toBe('');
+      expect(() => new SQLite(file, { readonly: true, fileMustExist: true }).close()).toThrow(); // not even created
+    } finally {
+      served.release();
+    }
+    try {
+      const after = await runCli(['migrate'], env);
+      expect(after.code).toBe(0);
+      expect(after.stdout).toContain('Applied: ');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

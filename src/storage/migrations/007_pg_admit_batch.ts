@@ -3,7 +3,7 @@ import { isPg, type MigrationDb } from './helpers.ts';
 
 /**
  * PostgreSQL: admissions of one key and device that arrive together go to the database as ONE
- * statement (src/governance/caps/postgres.ts queues them behind the one on the wire).
+ * statement (src/governance/caps/pg-admit.ts queues them behind the one on the wire).
  *
  * Why: every admission locks the same rows of its key and customer (rate-limit windows, monthly
  * totals) from its rate-limit hit to its commit. With one hot key, concurrent admissions queued on

@@ -27,7 +27,8 @@ const held = new Map<string, { db: SQLite.Database; count: number }>();
 /**
  * `kaixu migrate` takes the same lock: migrating a file a gateway is serving would change the
  * schema under the running process, so it is refused the same way (the server migrates itself when
- * it starts).
+ * it starts). The holder note says which of the two holds the file, so a server started during a
+ * migration is told to wait for it rather than to stop "another gateway".
  */
 export function acquireServeLock(dbPath: string, purpose: 'serve' | 'migrate' = 'serve'): ServeLock {
   const file = `${dbPath}.serve.lock`;
@@ -42,22 +43,10 @@ export function acquireServeLock(dbPath: string, purpose: 'serve' | 'migrate' = 
     } catch (e) {
       db.close();
       if ((e as { code?: string }).code !== 'SQLITE_BUSY') throw e;
-      let other = 'another process';
-      try {
-        other = readFileSync(who, 'utf8').trim() || other;
-      } catch {
-        /* no holder note: the message stays generic */
-      }
-      if (purpose === 'migrate') {
-        throw new ServeLockError(`A kaixu gateway (${other}) is serving ${dbPath}: stop it before migrating the file (a gateway migrates its database when it starts).`);
-      }
-      throw new ServeLockError(
-        `Another kaixu gateway (${other}) is serving ${dbPath}. SQLite runs one gateway process, since its caps and ` +
-          'rate limits live in that process: stop the other one, or run several nodes on PostgreSQL (DATABASE_URL=postgres://…).',
-      );
+      throw new ServeLockError(refusal(dbPath, purpose, readHolder(who)));
     }
     // A note for the message a refused second server prints (the lock itself is the SQLite one).
-    writeFileSync(who, `pid ${process.pid} on ${hostname()}, since ${new Date().toISOString()}`, { mode: 0o600 });
+    writeFileSync(who, `${purpose}: pid ${process.pid} on ${hostname()}, since ${new Date().toISOString()}`, { mode: 0o600 });
     entry = { db, count: 0 };
     held.set(file, entry);
   }
@@ -73,4 +62,38 @@ export function acquireServeLock(dbPath: string, purpose: 'serve' | 'migrate' = 
       e.db.close();
     },
   };
+}
+
+interface Holder {
+  purpose: 'serve' | 'migrate';
+  /** "pid … on …, since …", or "another process" when the note cannot be read. */
+  who: string;
+}
+
+/** The holder note, `<purpose>: pid … on …, since …` (a note without the purpose is a server's). */
+function readHolder(file: string): Holder {
+  let note = '';
+  try {
+    note = readFileSync(file, 'utf8').trim();
+  } catch {
+    /* no holder note: the message stays generic */
+  }
+  const m = /^(serve|migrate): (.+)$/.exec(note);
+  if (m) return { purpose: m[1] as Holder['purpose'], who: m[2]! };
+  return { purpose: 'serve', who: note || 'another process' };
+}
+
+function refusal(dbPath: string, purpose: Holder['purpose'], holder: Holder): string {
+  if (holder.purpose === 'migrate') {
+    return purpose === 'migrate'
+      ? `Another \`kaixu migrate\` (${holder.who}) is migrating ${dbPath}: wait for it to finish.`
+      : `\`kaixu migrate\` (${holder.who}) is migrating ${dbPath}: start the gateway once it has finished.`;
+  }
+  if (purpose === 'migrate') {
+    return `A kaixu gateway (${holder.who}) is serving ${dbPath}: stop it before migrating the file (a gateway migrates its database when it starts).`;
+  }
+  return (
+    `Another kaixu gateway (${holder.who}) is serving ${dbPath}. SQLite runs one gateway process, since its caps and ` +
+    'rate limits live in that process: stop the other one, or run several nodes on PostgreSQL (DATABASE_URL=postgres://…).'
+  );
 }

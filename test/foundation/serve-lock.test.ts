@@ -6,8 +6,8 @@ import { acquireServeLock } from '../../src/storage/serve-lock.ts';
 import { ROOT, tempDir } from './proc.ts';
 
 /** Tries the lock from another process; prints "ok" or the error message. */
-function tryFromOtherProcess(dbPath: string): string {
-  const code = `import('./src/storage/serve-lock.ts').then((m) => { try { m.acquireServeLock(${JSON.stringify(dbPath)}); console.log('ok'); } catch (e) { console.log(e.message); } })`;
+function tryFromOtherProcess(dbPath: string, purpose: 'serve' | 'migrate' = 'serve'): string {
+  const code = `import('./src/storage/serve-lock.ts').then((m) => { try { m.acquireServeLock(${JSON.stringify(dbPath)}, '${purpose}'); console.log('ok'); } catch (e) { console.log(e.message); } })`;
   const r = spawnSync(process.execPath, ['--import', 'tsx', '-e', code], { cwd: ROOT, encoding: 'utf8' });
   return r.stdout.trim() || r.stderr.trim();
 }
@@ -28,6 +28,26 @@ describe('SQLite serve lock', { timeout: 30_000 }, () => {
     expect(tryFromOtherProcess(db)).toBe('ok');
     // And this process can take it again.
     acquireServeLock(db).release();
+  });
+
+  it('names what holds the file: a server, or a migration to wait for', () => {
+    const esc = (p: string) => p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    const db = join(dir, 'm.sqlite');
+    const migrating = acquireServeLock(db, 'migrate');
+    try {
+      expect(tryFromOtherProcess(db)).toMatch(new RegExp(`^\`kaixu migrate\` \\(pid ${process.pid} on .+\\) is migrating ${esc(db)}: start the gateway once it has finished\\.$`));
+      expect(tryFromOtherProcess(db, 'migrate')).toMatch(new RegExp(`^Another \`kaixu migrate\` \\(pid ${process.pid} on .+\\) is migrating ${esc(db)}: wait for it to finish\\.$`));
+    } finally {
+      migrating.release();
+    }
+    const serving = acquireServeLock(db);
+    try {
+      // The note is rewritten by each holder: a server now, not the earlier migration.
+      expect(tryFromOtherProcess(db)).toMatch(/^Another kaixu gateway \(pid \d+ on .+\) is serving /);
+      expect(tryFromOtherProcess(db, 'migrate')).toMatch(/^A kaixu gateway \(pid \d+ on .+\) is serving .*: stop it before migrating the file/);
+    } finally {
+      serving.release();
+    }
   });
 
   it('locks per database file', () => {

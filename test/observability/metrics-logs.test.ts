@@ -1,9 +1,14 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Metrics } from '../../src/metrics/metrics.ts';
 import type { ObservedRequest } from '../../src/monitor/types.ts';
 import { ADMIN_PASSWORD, makeTestApp, type TestApp } from '../helpers/app.ts';
 import { DIALECTS } from '../helpers/db.ts';
 import { fakeHealth } from './util.ts';
+
+const execFileP = promisify(execFile);
 
 /** The value of one sample line in Prometheus text format (undefined when absent). */
 function sample(text: string, name: string, labels: Record<string, string> = {}): number | undefined {
@@ -139,6 +144,29 @@ describe('Metrics unit', () => {
     expect(sample(body, 'kaixu_cost_micros_total', { provider: 'openai', model: 'gpt-4o-mini' })).toBe(53);
     expect(sample(body, 'kaixu_jobs_total', { kind: 'heartbeat', outcome: 'succeeded' })).toBe(1);
     expect(sample(body, 'kaixu_http_requests_total', { operation: 'gateway.chat', status: '200' })).toBe(2);
+  });
+
+  it('default metrics still see an event-loop stall', async () => {
+    const m = new Metrics({ version: 't', defaultMetrics: true });
+    await new Promise((r) => setTimeout(r, 120));
+    const until = performance.now() + 150;
+    while (performance.now() < until); // the stall
+    await new Promise((r) => setTimeout(r, 120));
+    const { body } = await m.render();
+    expect(sample(body, 'kaixu_nodejs_eventloop_lag_max_seconds')).toBeGreaterThanOrEqual(0.1);
+    expect(sample(body, 'kaixu_process_cpu_seconds_total')).toBeGreaterThan(0);
+  });
+
+  // The event-loop lag sampler is a repeating timer: at prom-client's default 10 ms it woke an
+  // idle gateway ~100 times a second (metrics.ts, EVENT_LOOP_SAMPLE_MS).
+  it.runIf(process.platform === 'linux')('default metrics wake an idle process at most ~20 times a second', async () => {
+    const idle = async (mode: 'on' | 'off') => {
+      const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'idle-metrics.ts'), mode]);
+      return JSON.parse(stdout) as { wakeups: number; series: number };
+    };
+    const [on, off] = await Promise.all([idle('on'), idle('off')]);
+    expect(on.series).toBeGreaterThan(off.series + 10);
+    expect(on.wakeups - off.wakeups).toBeLessThanOrEqual(30);
   });
 
   it('keeps registries apart per instance', async () => {

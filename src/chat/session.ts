@@ -94,7 +94,8 @@ export class ChatSession {
   }
 
   /**
-   * Streaming, phase 2: the next delta, then one `done` (after settling), then null.
+   * Streaming, phase 2: the next delta; `finish` once, when the upstream reports its finish reason
+   * (a later one only updates the outcome's); then one `done` (after settling), then null.
    * A mid-stream upstream failure ends the call (see endEarly) and throws the AppError.
    * A client disconnect ends it the same way and returns null.
    */
@@ -117,7 +118,9 @@ export class ChatSession {
         if (ev.usage.input_tokens !== undefined) this.usage.input_tokens = ev.usage.input_tokens;
         if (ev.usage.output_tokens !== undefined) this.usage.output_tokens = ev.usage.output_tokens;
       } else if (ev.type === 'finish') {
+        const first = this.finishReason === null;
         this.finishReason = ev.finish_reason;
+        if (first && ev.finish_reason !== null) return { type: 'finish', finish_reason: openaiFinishReason(ev.finish_reason) };
       } else {
         if (this.ac.aborted) {
           await this.endEarly('client_disconnect');

@@ -70,6 +70,10 @@ export interface ChatOutcome {
   usageSource: 'provider' | 'estimated';
 }
 
-export type ChatStreamItem = { type: 'delta'; text: string } | { type: 'done'; outcome: ChatOutcome };
+/**
+ * What a committed stream yields: text deltas; `finish` once, as soon as the upstream said why it
+ * stopped (OpenAI's set, before its usage and end arrive); then `done` after settling.
+ */
+export type ChatStreamItem = { type: 'delta'; text: string } | { type: 'finish'; finish_reason: string } | { type: 'done'; outcome: ChatOutcome };
 
 export type { Usage };

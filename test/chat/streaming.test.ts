@@ -128,6 +128,25 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
     expect(st.text()).toContain('data: [DONE]');
   });
 
+  it('v1: the finish chunk goes out when the upstream sends it, not held for the usage and [DONE]', async () => {
+    // The fake sends role, text, finish, usage and [DONE] frames 250 ms apart.
+    f.openai.setDefault({ kind: 'ok', chunks: 1, chunkDelayMs: 250 });
+    const body = { model: 'gpt-4o-mini', messages: userMsg('one'), stream: true, stream_options: { include_usage: true } };
+    const st = await postStream(s.url, '/v1/chat/completions', body, auth());
+    await st.ended;
+    const at = (re: RegExp) => st.chunks.find((c) => re.test(c.text))!.at;
+    const finishAt = at(/"finish_reason":"stop"/);
+    const doneAt = at(/data: \[DONE\]/);
+    expect(doneAt - finishAt).toBeGreaterThan(350);
+    expect(at(/"choices":\[\],"usage"/) - finishAt).toBeGreaterThan(350);
+    // Still one finish chunk, then the usage chunk, then [DONE].
+    const frames = st.frames().filter((x) => x.data.startsWith('{') || x.data === '[DONE]');
+    expect(frames.filter((x) => x.data.includes('"finish_reason":"stop"'))).toHaveLength(1);
+    expect(frames.slice(-3).map((x) => (x.data === '[DONE]' ? 'done' : json<{ choices: unknown[] }>(x).choices.length ? 'finish' : 'usage'))).toEqual(['finish', 'usage', 'done']);
+    const rec = await finished(() => calls.at(-1));
+    expect(rec.settles).toEqual([expect.objectContaining({ status: 'ok', usageSource: 'provider' })]);
+  });
+
   it('a slow client applies backpressure to the upstream instead of growing a buffer in the gateway', async () => {
     // ~48 MB of deltas; far more than every socket buffer on the way (loopback autotuning ≤ a few MB each).
     const CHUNKS = 3_000;

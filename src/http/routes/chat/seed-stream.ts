@@ -48,7 +48,9 @@ export function seedStreamSource(
       }
       if (phase !== 'stream') return null;
       try {
-        const item = await session.next();
+        let item = await session.next();
+        // The seed stream reports no finish reason: its `done` carries the usage.
+        while (item?.type === 'finish') item = await session.next();
         if (!item) {
           phase = 'end';
           return null;

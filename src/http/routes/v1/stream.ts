@@ -6,8 +6,8 @@ import { chunkFrame, openaiUsage } from './format.ts';
 
 /**
  * Chat Completions chunks for an opened session: a role chunk, one content chunk per upstream
- * delta, the finish chunk, the usage chunk (`choices: []`) when include_usage, then
- * `data: [DONE]`. A failure after the headers sends one `{"error": …}` chunk (the SDK raises it)
+ * delta, the finish chunk as soon as the upstream reports its finish reason, then (after the
+ * settle) the usage chunk (`choices: []`) when include_usage and `data: [DONE]`. A failure after the headers sends one `{"error": …}` chunk (the SDK raises it)
  * and ends the stream without [DONE], so no client mistakes a cut answer for a complete one; the
  * failure also goes to `onFailed`, for the request's monitor event and access log.
  */
@@ -19,6 +19,8 @@ export function v1StreamSource(
 ): FrameSource {
   const head = () => ({ ...base, model: session.names.model });
   let phase: 'role' | 'stream' | 'end' = 'role';
+  let finishSent = false;
+  const finishChunk = (reason: string) => chunkFrame(head(), { delta: {}, finish_reason: reason });
   return {
     async next() {
       if (phase === 'role') {
@@ -33,9 +35,13 @@ export function v1StreamSource(
           return null;
         }
         if (item.type === 'delta') return chunkFrame(head(), { delta: { content: item.text }, finish_reason: null });
+        if (item.type === 'finish') {
+          finishSent = true;
+          return finishChunk(item.finish_reason);
+        }
         phase = 'end';
         const o = item.outcome;
-        let out = chunkFrame(head(), { delta: {}, finish_reason: o.finish_reason });
+        let out = finishSent ? '' : finishChunk(o.finish_reason);
         if (base.includeUsage) out += chunkFrame(head(), null, openaiUsage(o));
         return `${out}data: [DONE]\n\n`;
       } catch (e) {

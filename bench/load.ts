@@ -73,6 +73,7 @@ async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat, col
   let ttfb = 0;
   let ttft = 0;
   let last = 0;
+  let finish = 0;
   res.body.setEncoding('utf8');
   for await (const chunk of res.body as AsyncIterable<string>) {
     const t = now() - t0;
@@ -81,11 +82,12 @@ async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat, col
       if (ttft === 0) ttft = t;
       last = t;
     }
+    if (finish === 0 && sse.finished) finish = t;
   }
   const total = now() - t0;
   if (sse.error) throw new Error(`stream error event: ${sse.error}`);
   const header = collectHeader ? res.headers[collectHeader] : undefined;
-  return { ttfbNs: ttfb, ttftNs: ttft, lastNs: last, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done, ...(typeof header === 'string' ? { header } : {}) };
+  return { ttfbNs: ttfb, ttftNs: ttft, lastNs: last, finishNs: finish, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done, ...(typeof header === 'string' ? { header } : {}) };
 }
 
 async function stream(c: StreamCmd): Promise<StreamResult> {

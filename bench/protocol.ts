@@ -47,6 +47,8 @@ export interface OneStream {
   ttftNs: number;
   /** Last content chunk. */
   lastNs: number;
+  /** The chunk with the finish reason (OpenAI format; 0 when none came). */
+  finishNs: number;
   /** End of the response (after the terminal event). */
   totalNs: number;
   content: number;

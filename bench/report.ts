@@ -82,7 +82,7 @@ const cpuCell = (cell: ChatCell) =>
 function streamTable(r: BenchResults): string {
   const d = r.stream.find((s) => s.target === 'direct' && s.status.ok && s.n > 0);
   const rows = r.stream.map((s) => {
-    if (!s.status.ok) return [TARGET_LABEL[s.target], failedNote(s.status), '', '', '', '', '', '', '', '', '', ''];
+    if (!s.status.ok) return [TARGET_LABEL[s.target], failedNote(s.status), '', '', '', '', '', '', '', '', '', '', ''];
     const rel = d && s.target !== 'direct';
     return [
       TARGET_LABEL[s.target],
@@ -93,6 +93,7 @@ function streamTable(r: BenchResults): string {
       fmtUs(s.ttft.p50),
       rel ? fmtAddedUs(s.ttft.p50 - d.ttft.p50) : '',
       rel ? fmtAddedUs(s.last.p50 - d.last.p50) : '',
+      rel && s.finish.n > 0 && d.finish.n > 0 ? fmtAddedUs(s.finish.p50 - d.finish.p50) : '',
       fmtUs(s.tail.p50),
       fmtMs(s.total.p50),
       rel ? fmtAddedUs(s.total.p50 - d.total.p50) : '',
@@ -100,9 +101,9 @@ function streamTable(r: BenchResults): string {
     ];
   });
   return mdTable(
-    ['target', 'streams', 'TTFB p50 µs', 'TTFB p99 µs', 'added TTFB p50 µs', 'first token p50 µs', 'added first token p50 µs', 'added last token p50 µs', 'end after last token p50 µs', 'total p50 ms', 'added total p50 µs', 'chunks arriving alone'],
+    ['target', 'streams', 'TTFB p50 µs', 'TTFB p99 µs', 'added TTFB p50 µs', 'first token p50 µs', 'added first token p50 µs', 'added last token p50 µs', 'added finish chunk p50 µs', 'end after last token p50 µs', 'total p50 ms', 'added total p50 µs', 'chunks arriving alone'],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'],
   );
 }
 
@@ -207,7 +208,7 @@ function baselineSection(r: BenchResults): string[] {
   const sa = b.stream.find((x) => x.target === 'gw-after');
   const streamLine =
     ok(sb) && ok(sa)
-      ? `Streaming (${r.settings.streamChunks} chunks, ${r.settings.streamChunkDelayMs} ms apart): TTFB p50 ${arrow(fmtUs(sb!.ttfb.p50), fmtUs(sa!.ttfb.p50))} µs, first token p50 ${arrow(fmtUs(sb!.ttft.p50), fmtUs(sa!.ttft.p50))} µs, total p50 ${arrow(fmtMs(sb!.total.p50), fmtMs(sa!.total.p50))} ms (${sb!.n} · ${sa!.n} streams).`
+      ? `Streaming (${r.settings.streamChunks} chunks, ${r.settings.streamChunkDelayMs} ms apart): TTFB p50 ${arrow(fmtUs(sb!.ttfb.p50), fmtUs(sa!.ttfb.p50))} µs, first token p50 ${arrow(fmtUs(sb!.ttft.p50), fmtUs(sa!.ttft.p50))} µs, finish chunk p50 ${arrow(fmtMs(sb!.finish.p50), fmtMs(sa!.finish.p50))} ms, total p50 ${arrow(fmtMs(sb!.total.p50), fmtMs(sa!.total.p50))} ms (${sb!.n} · ${sa!.n} streams).`
       : `Streaming: not measured (${[sb, sa].map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? 'ok' : 'not run')).join(' · ')}).`;
   return [
     title,

@@ -61,6 +61,8 @@ export interface StreamRow {
   ttft: Summary;
   /** Last content chunk. */
   last: Summary;
+  /** The finish-reason chunk, over the streams that had one (n = 0 for the seed stream). */
+  finish: Summary;
   total: Summary;
   /** End of the response after the last content chunk, per stream (the terminal events: settle, finish, usage, [DONE]). */
   tail: Summary;

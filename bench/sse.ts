@@ -18,6 +18,8 @@ export class SseCounter {
   maxPerRead = 0;
   /** The terminal event ([DONE] or `event: done`) was seen. */
   done = false;
+  /** An OpenAI chunk with a finish_reason was seen (the seed stream has none). */
+  finished = false;
   /** An `error` event or an error chunk was seen. */
   error: string | null = null;
 
@@ -66,8 +68,9 @@ export class SseCounter {
     }
     if (!payload.startsWith('{')) return false;
     try {
-      const j = JSON.parse(payload) as { error?: unknown; choices?: { delta?: { content?: unknown } }[] };
+      const j = JSON.parse(payload) as { error?: unknown; choices?: { delta?: { content?: unknown }; finish_reason?: unknown }[] };
       if (j.error) this.error = JSON.stringify(j.error).slice(0, 300);
+      if (typeof j.choices?.[0]?.finish_reason === 'string') this.finished = true;
       const content = j.choices?.[0]?.delta?.content;
       return typeof content === 'string' && content.length > 0;
     } catch {

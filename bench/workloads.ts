@@ -150,6 +150,7 @@ export async function runStreamCell(load: LoadClient, targets: Runtime[], expect
       ttfb: summarize(s.map((x) => x.ttfbNs)),
       ttft: summarize(s.map((x) => x.ttftNs)),
       last: summarize(s.map((x) => x.lastNs)),
+      finish: summarize(s.filter((x) => x.finishNs > 0).map((x) => x.finishNs)),
       total: summarize(s.map((x) => x.totalNs)),
       tail: summarize(s.map((x) => x.totalNs - x.lastNs)),
       coalesced: s.filter((x) => x.readsWithContent < x.content).length,

@@ -69,6 +69,9 @@ describe('SSE accounting', () => {
     expect(c.push(f.slice(10))).toBe(1);
     c.push(`data: ${JSON.stringify({ choices: [{ delta: { role: 'assistant', content: '' } }] })}\r\n\r\n`);
     expect(c.content).toBe(1);
+    expect(c.finished).toBe(false);
+    c.push(`data: ${JSON.stringify({ choices: [{ delta: {}, finish_reason: 'stop' }] })}\n\n`);
+    expect(c).toMatchObject({ content: 1, finished: true });
     c.push('data: {"error":{"message":"boom"}}\n\n');
     expect(c.error).toContain('boom');
   });
@@ -95,7 +98,7 @@ function cell(target: TargetId, concurrency: number, p50us: number, p99us: numbe
 }
 function streamRow(target: TargetId, ttfbUs: number, totalMs: number, alone: number): StreamRow {
   const sum = (v: number) => ({ n: 50, min: v, p50: v, p90: v, p99: v, max: v, mean: v });
-  return { target, status: { ok: true }, n: 50, expectChunks: 20, ttfb: sum(ttfbUs * 1000), ttft: sum(ttfbUs * 1000 + 5e6), last: sum(totalMs * 1e6 - 2e5), total: sum(totalMs * 1e6), tail: sum(2e5), coalesced: 0, minReads: 20, chunks: 1000, chunksSeparate: alone };
+  return { target, status: { ok: true }, n: 50, expectChunks: 20, ttfb: sum(ttfbUs * 1000), ttft: sum(ttfbUs * 1000 + 5e6), last: sum(totalMs * 1e6 - 2e5), finish: sum(totalMs * 1e6 - 1e5), total: sum(totalMs * 1e6), tail: sum(2e5), coalesced: 0, minReads: 20, chunks: 1000, chunksSeparate: alone };
 }
 
 function fixture(gw: { p50: number; p99: number; rps: number; cpu: number; ttfb: number; total: number; alone: number; rssGrowthMB: number; monitorOffRps?: number }): BenchResults {
@@ -132,7 +135,7 @@ describe('targets', () => {
     expect(md).toContain('Test CPU, 2 cores');
     expect(md).toMatch(/\|\s+\+300 \|/); // added p50 µs of the gateway at c=1
     expect(md).toMatch(/\|\s+500 \(25 % sys\) \|/); // CPU per request of the gateway, with the kernel's share
-    expect(md).toMatch(/\|\s+\+500 \|\s+200 \|\s+110\.5 \|\s+\+500 \|/); // stream: added last token, end after it, total, added total
+    expect(md).toMatch(/\|\s+\+500 \|\s+\+500 \|\s+200 \|\s+110\.5 \|\s+\+500 \|/); // stream: added last token, added finish chunk, end after last token, total, added total
   });
 
   it('marks each target missed just past its threshold', () => {
@@ -235,6 +238,7 @@ describe('before / after (--baseline)', () => {
     expect(md).toContain('## Before / after — gateway / SQLite at `main~3` (abc1234) vs this tree');
     expect(md).toMatch(/\|\s+1 \|\s+1000 → 1250 \|\s+\+25\.0 % \|\s+800 → 640 \|\s+900 → 600 \|/);
     expect(md).toContain('TTFB p50 2400 → 2000 µs');
+    expect(md).toContain('finish chunk p50 120.9 → 120.4 ms');
     expect(md).toContain('total p50 121.0 → 120.5 ms');
   });
 

@@ -159,14 +159,15 @@ describe('Metrics unit', () => {
 
   // The event-loop lag sampler is a repeating timer: at prom-client's default 10 ms it woke an
   // idle gateway ~100 times a second (metrics.ts, EVENT_LOOP_SAMPLE_MS).
-  it.runIf(process.platform === 'linux')('default metrics wake an idle process at most ~20 times a second', async () => {
+  it.runIf(process.platform === 'linux')('default metrics wake an idle process every 50 ms, not every 10 ms', async () => {
     const idle = async (mode: 'on' | 'off') => {
       const { stdout } = await execFileP(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'fixtures', 'idle-metrics.ts'), mode]);
       return JSON.parse(stdout) as { wakeups: number; series: number };
     };
     const [on, off] = await Promise.all([idle('on'), idle('off')]);
     expect(on.series).toBeGreaterThan(off.series + 10);
-    expect(on.wakeups - off.wakeups).toBeLessThanOrEqual(30);
+    // ~20 more a second at 50 ms; ~97 at prom-client's default 10 ms.
+    expect(on.wakeups - off.wakeups).toBeLessThanOrEqual(50);
   });
 
   it('keeps registries apart per instance', async () => {

@@ -7,9 +7,10 @@ import { chunkFrame, openaiUsage } from './format.ts';
 /**
  * Chat Completions chunks for an opened session: a role chunk, one content chunk per upstream
  * delta, the finish chunk as soon as the upstream reports its finish reason, then (after the
- * settle) the usage chunk (`choices: []`) when include_usage and `data: [DONE]`. A failure after the headers sends one `{"error": …}` chunk (the SDK raises it)
- * and ends the stream without [DONE], so no client mistakes a cut answer for a complete one; the
- * failure also goes to `onFailed`, for the request's monitor event and access log.
+ * settle) the usage chunk (`choices: []`) when include_usage and `data: [DONE]`. A failure after
+ * the headers sends one `{"error": …}` chunk (the SDK raises it) and ends the stream without
+ * [DONE], so no client mistakes a cut answer for a complete one; the failure also goes to
+ * `onFailed`, for the request's monitor event and access log.
  */
 export function v1StreamSource(
   session: ChatSession,

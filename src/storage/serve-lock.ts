@@ -70,17 +70,41 @@ interface Holder {
   who: string;
 }
 
-/** The holder note, `<purpose>: pid … on …, since …` (a note without the purpose is a server's). */
+const STALE_RETRIES = 10;
+const STALE_WAIT_MS = 20;
+
+/**
+ * The holder note, `<purpose>: pid … on …, since …` (a note without the purpose is a server's).
+ * The holder writes it just after taking the lock, so a process refused in that instant may find
+ * the previous holder's note: one naming a process of this host that no longer runs. It is read
+ * again for a moment, then left out of the message.
+ */
 function readHolder(file: string): Holder {
-  let note = '';
-  try {
-    note = readFileSync(file, 'utf8').trim();
-  } catch {
-    /* no holder note: the message stays generic */
+  for (let i = 0; ; i++) {
+    let note = '';
+    try {
+      note = readFileSync(file, 'utf8').trim();
+    } catch {
+      /* no holder note: the message stays generic */
+    }
+    const m = /^(serve|migrate): (.+)$/.exec(note);
+    const holder: Holder = m ? { purpose: m[1] as Holder['purpose'], who: m[2]! } : { purpose: 'serve', who: note || 'another process' };
+    if (!isStale(holder.who)) return holder;
+    if (i === STALE_RETRIES) return { purpose: 'serve', who: 'another process' };
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, STALE_WAIT_MS);
   }
-  const m = /^(serve|migrate): (.+)$/.exec(note);
-  if (m) return { purpose: m[1] as Holder['purpose'], who: m[2]! };
-  return { purpose: 'serve', who: note || 'another process' };
+}
+
+/** "pid N on <this host>, …" where process N is gone. */
+function isStale(who: string): boolean {
+  const m = /^pid (\d+) on (\S+),/.exec(who);
+  if (!m || m[2] !== hostname()) return false;
+  try {
+    process.kill(Number(m[1]), 0);
+    return false;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ESRCH';
+  }
 }
 
 function refusal(dbPath: string, purpose: Holder['purpose'], holder: Holder): string {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { acquireServeLock } from '../../src/storage/serve-lock.ts';
@@ -47,6 +48,22 @@ describe('SQLite serve lock', { timeout: 30_000 }, () => {
       expect(tryFromOtherProcess(db, 'migrate')).toMatch(/^A kaixu gateway \(pid \d+ on .+\) is serving .*: stop it before migrating the file/);
     } finally {
       serving.release();
+    }
+  });
+
+  it("does not quote an earlier holder's note: one naming a process of this host that is gone", () => {
+    const db = join(dir, 's.sqlite');
+    const held = acquireServeLock(db, 'migrate');
+    try {
+      // As if a refused process read the note before this holder had written its own.
+      const gone = spawnSync(process.execPath, ['-e', '0']).pid!;
+      writeFileSync(`${db}.serve.lock.holder`, `migrate: pid ${gone} on ${hostname()}, since 2026-01-01T00:00:00.000Z`);
+      expect(tryFromOtherProcess(db)).toMatch(/^Another kaixu gateway \(another process\) is serving /);
+      // A note of a live process (this one) is quoted as before.
+      writeFileSync(`${db}.serve.lock.holder`, `migrate: pid ${process.pid} on ${hostname()}, since 2026-01-01T00:00:00.000Z`);
+      expect(tryFromOtherProcess(db)).toMatch(/^`kaixu migrate` \(pid \d+ on .+\) is migrating /);
+    } finally {
+      held.release();
     }
   });
 

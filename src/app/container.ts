@@ -20,6 +20,7 @@ import { UpstreamRegistry } from '../lanes/upstreams.ts';
 import { adapterFor } from '../providers/index.ts';
 import { UpstreamClient } from '../upstream/client.ts';
 import { openStorage, type Storage } from '../storage/db.ts';
+import { DEFAULT_WAL_CHECKPOINT } from '../storage/wal-checkpointer.ts';
 import { migrateToLatest } from '../storage/migrate.ts';
 import { createObservability, type Observability } from './observability.ts';
 
@@ -83,7 +84,15 @@ export async function createContainer(config: Config, opts: ContainerOptions = {
   const clock = opts.clock ?? systemClock;
   const s = config.secrets;
   const log = opts.logger ?? createLogger({ level: config.LOG_LEVEL, secrets: [s.adminPassword, s.jwtSecret, s.keyPepper, s.encryptionKey] });
-  const storage = opts.storage ?? openStorage(config.database, { poolMax: config.DATABASE_POOL_MAX });
+  const storage =
+    opts.storage ??
+    openStorage(config.database, {
+      poolMax: config.DATABASE_POOL_MAX,
+      walCheckpoint:
+        config.SQLITE_WAL_CHECKPOINT === 'background'
+          ? { ...DEFAULT_WAL_CHECKPOINT, onFailure: (err) => log.warn({ err }, 'WAL checkpoint worker stopped; the server checkpoints inline again') }
+          : undefined,
+    });
   if (!opts.skipMigrations) await migrateToLatest(storage.db);
   const multiNode = storage.dialect === 'postgres';
 

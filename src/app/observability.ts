@@ -45,7 +45,7 @@ export function createObservability(d: { config: Config; clock: Clock; log: Logg
   const metrics = new Metrics({
     version: config.version,
     defaultMetrics: config.NODE_ENV !== 'test',
-    sources: { monitor: () => monitor.writer.stats() },
+    sources: { monitor: () => monitor.writer.stats(), walCheckpoints: storage.walCheckpointer && (() => storage.walCheckpointer!.stats()) },
   });
   const jobs = new JobRunner(storage, clock, log, {
     nodeId: config.nodeId,

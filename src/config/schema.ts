@@ -31,6 +31,8 @@ export const envSchema = z.object({
     .regex(/^(postgres(ql)?:\/\/|sqlite:|file:)/, 'must be postgres://…, sqlite:<path> or file:<path>')
     .optional(),
   DATABASE_POOL_MAX: int(10, 1, 200),
+  /** SQLite file: WAL checkpoints on a worker thread (storage/wal-checkpointer.ts) or, inline, in the committing call. */
+  SQLITE_WAL_CHECKPOINT: z.enum(['background', 'inline']).default('background'),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   PUBLIC_BASE_URL: url().optional(),
 

@@ -13,6 +13,33 @@ export interface UsageSample {
 export interface MetricsSources {
   /** Monitor writer counters, read at scrape time. */
   monitor?: () => { queue_depth: number; dropped: number; written: number };
+  /** SQLite's WAL checkpoint worker (storage/wal-checkpointer.ts), when it runs. */
+  walCheckpoints?: () => { running: boolean; runs: number; frames: number; totalMs: number };
+}
+
+/** A gauge whose value is read from elsewhere at scrape time. */
+function scrapedGauge(name: string, help: string, registers: Registry[], read: () => number): void {
+  new Gauge({
+    name,
+    help,
+    registers,
+    collect() {
+      this.set(read());
+    },
+  });
+}
+
+/** A counter whose value is read from elsewhere at scrape time. */
+function scrapedCounter(name: string, help: string, registers: Registry[], read: () => number): void {
+  new Counter({
+    name,
+    help,
+    registers,
+    collect() {
+      this.reset();
+      this.inc(read());
+    },
+  });
 }
 
 /**
@@ -67,32 +94,16 @@ export class Metrics {
     new Gauge({ name: 'kaixu_build_info', help: 'Gateway version', labelNames: ['version'], registers }).labels(opts.version).set(1);
     const monitor = opts.sources?.monitor;
     if (monitor) {
-      new Gauge({
-        name: 'kaixu_monitor_queue_depth',
-        help: 'Monitor events waiting to be written',
-        registers,
-        collect() {
-          this.set(monitor().queue_depth);
-        },
-      });
-      new Counter({
-        name: 'kaixu_monitor_events_dropped_total',
-        help: 'Monitor events dropped because the queue was full or writes kept failing',
-        registers,
-        collect() {
-          this.reset();
-          this.inc(monitor().dropped);
-        },
-      });
-      new Counter({
-        name: 'kaixu_monitor_events_written_total',
-        help: 'Monitor events written to the database',
-        registers,
-        collect() {
-          this.reset();
-          this.inc(monitor().written);
-        },
-      });
+      scrapedGauge('kaixu_monitor_queue_depth', 'Monitor events waiting to be written', registers, () => monitor().queue_depth);
+      scrapedCounter('kaixu_monitor_events_dropped_total', 'Monitor events dropped because the queue was full or writes kept failing', registers, () => monitor().dropped);
+      scrapedCounter('kaixu_monitor_events_written_total', 'Monitor events written to the database', registers, () => monitor().written);
+    }
+    const wal = opts.sources?.walCheckpoints;
+    if (wal) {
+      scrapedGauge('kaixu_sqlite_wal_checkpointer_up', '1 while the SQLite WAL checkpoint worker runs (0: the server checkpoints inline again)', registers, () => (wal().running ? 1 : 0));
+      scrapedCounter('kaixu_sqlite_wal_checkpoints_total', 'WAL checkpoints run by the worker thread', registers, () => wal().runs);
+      scrapedCounter('kaixu_sqlite_wal_checkpoint_frames_total', 'WAL frames the worker copied into the database file', registers, () => wal().frames);
+      scrapedCounter('kaixu_sqlite_wal_checkpoint_seconds_total', 'Time the worker spent in WAL checkpoints', registers, () => wal().totalMs / 1000);
     }
     if (opts.defaultMetrics) collectDefaultMetrics({ register: this.registry, prefix: 'kaixu_', eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }

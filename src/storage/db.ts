@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, PostgresDialect, SqliteDialect, sql } from 'kysely';
 import pg from 'pg';
 import type { Database } from './types.ts';
+import { WalCheckpointer, type WalCheckpointOptions } from './wal-checkpointer.ts';
 
 // int8 (bigint) and numeric come back as strings by default; our values fit in 2^53.
 pg.types.setTypeParser(20, (v) => Number(v));
@@ -19,13 +20,21 @@ export interface Storage {
   pool?: pg.Pool;
   /** The raw SQLite handle (prepared hot-path statements); undefined on PostgreSQL. */
   sqlite?: SQLite.Database;
+  /** The worker that checkpoints a SQLite file's WAL, when one was asked for (wal-checkpointer.ts). */
+  walCheckpointer?: WalCheckpointer;
   ping(): Promise<number>;
   close(): Promise<void>;
 }
 
 export type DatabaseTarget = { kind: 'sqlite'; path: string } | { kind: 'postgres'; url: string };
 
-export function openStorage(target: DatabaseTarget, opts: { poolMax?: number } = {}): Storage {
+export interface StorageOptions {
+  poolMax?: number;
+  /** SQLite file only: run WAL checkpoints on a worker thread instead of in the committing call. */
+  walCheckpoint?: WalCheckpointOptions;
+}
+
+export function openStorage(target: DatabaseTarget, opts: StorageOptions = {}): Storage {
   if (target.kind === 'sqlite') {
     if (target.path !== ':memory:') mkdirSync(dirname(target.path), { recursive: true });
     const handle = new SQLite(target.path);
@@ -34,16 +43,20 @@ export function openStorage(target: DatabaseTarget, opts: { poolMax?: number } =
     handle.pragma('foreign_keys = ON');
     handle.pragma('busy_timeout = 5000');
     const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
+    const walCheckpointer = opts.walCheckpoint && target.path !== ':memory:' ? new WalCheckpointer(handle, target.path, opts.walCheckpoint) : undefined;
     return {
       db,
       dialect: 'sqlite',
       sqlite: handle,
+      walCheckpointer,
       async ping() {
         const t = performance.now();
         handle.prepare('select 1').get();
         return performance.now() - t;
       },
       async close() {
+        // Its connection first: the last one to close checkpoints the WAL and removes it.
+        await walCheckpointer?.stop();
         await db.destroy();
         // Kysely closes the handle only if it ever opened a connection through it.
         if (handle.open) handle.close();

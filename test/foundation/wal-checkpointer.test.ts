@@ -102,10 +102,10 @@ describe('SQLite WAL checkpoints on a worker thread', () => {
       expect(cp.stats().runs).toBe(0);
       await until('the quiet checkpoint', () => cp.stats().runs === 1);
       expect(Date.now() - wroteAt).toBeGreaterThanOrEqual(350);
-      // Now a write every 10 ms, never quiet for 400 ms: only a full batch can set off a checkpoint.
-      const end = Date.now() + 1500;
+      // Now writes every 10 ms or so, never quiet for 400 ms: only a full batch can set off a checkpoint.
+      const end = Date.now() + 5000;
       while (Date.now() < end && cp.stats().runs < 2) {
-        write(storage, 5);
+        write(storage, 20);
         await new Promise((r) => setTimeout(r, 10));
       }
       expect(cp.stats().runs).toBe(2);

@@ -54,13 +54,15 @@ export interface WalCheckpointStats {
   maxMs: number;
 }
 
-/** Slots of the shared stats array, written by the worker (wal-checkpoint-worker.js). */
+/** Layout of the buffer shared with the worker (wal-checkpoint-worker.js): a stop flag, then stats. */
+const STOP = 0;
+const STATS_OFFSET = 8;
 const RUNS = 0;
 const FRAMES = 1;
 const BUSY = 2;
 const TOTAL_MS = 3;
 const MAX_MS = 4;
-const SLOTS = 5;
+const STATS_SLOTS = 5;
 
 /** SQLite's own default automatic checkpoint, restored when the worker is gone. */
 const SQLITE_DEFAULT_FRAMES = 1000;
@@ -75,8 +77,9 @@ export const DEFAULT_WAL_CHECKPOINT: Omit<WalCheckpointOptions, 'onFailure'> = {
 
 export class WalCheckpointer {
   private readonly worker: Worker;
-  private readonly shared = new SharedArrayBuffer(SLOTS * Float64Array.BYTES_PER_ELEMENT);
-  private readonly view = new Float64Array(this.shared);
+  private readonly shared = new SharedArrayBuffer(STATS_OFFSET + STATS_SLOTS * Float64Array.BYTES_PER_ELEMENT);
+  private readonly control = new Int32Array(this.shared, 0, 1);
+  private readonly view = new Float64Array(this.shared, STATS_OFFSET, STATS_SLOTS);
   private running = true;
   private stopping = false;
 
@@ -87,7 +90,7 @@ export class WalCheckpointer {
   ) {
     handle.pragma(`wal_autocheckpoint = ${opts.fallbackFrames}`);
     this.worker = new Worker(new URL('./wal-checkpoint-worker.js', import.meta.url), {
-      workerData: { path, tickMs: opts.tickMs, idleMs: opts.idleMs, batchFrames: opts.batchFrames, quietMs: opts.quietMs, stats: this.shared },
+      workerData: { path, tickMs: opts.tickMs, idleMs: opts.idleMs, batchFrames: opts.batchFrames, quietMs: opts.quietMs, shared: this.shared },
     });
     // Never what keeps a process alive: a checkpoint cut short by exit is safe (SQLite redoes it).
     this.worker.unref();
@@ -113,7 +116,9 @@ export class WalCheckpointer {
     if (!this.running) return;
     this.stopping = true;
     const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
-    this.worker.postMessage('close');
+    // The worker sleeps in Atomics.wait on this slot: waking it with the flag set ends its loop.
+    Atomics.store(this.control, STOP, 1);
+    Atomics.notify(this.control, STOP);
     const timer = setTimeout(() => void this.worker.terminate(), 5_000);
     await exited;
     clearTimeout(timer);

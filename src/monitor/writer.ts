@@ -76,7 +76,8 @@ function batchWriter(storage: Storage): BatchWriter {
 
 /**
  * Monitor events are written off the request path: `record` only appends to a bounded
- * in-memory queue (never awaits, never blocks); a timer flushes it in multi-row INSERTs.
+ * in-memory queue (never awaits, never blocks); a timer flushes it in multi-row INSERTs. The timer
+ * is armed by the first event after a flush, not repeating: an idle gateway does not wake for it.
  * When the queue is full the new event is dropped and counted, so a slow database costs
  * monitoring detail, never request latency. Every recorded event ends up written or
  * dropped: written + dropped + queue_depth == recorded.
@@ -84,6 +85,7 @@ function batchWriter(storage: Storage): BatchWriter {
 export class MonitorWriter {
   private queue: NewMonitorEvent[] = [];
   private timer?: NodeJS.Timeout;
+  private started = false;
   private flushing?: Promise<void>;
   private batchFailures = 0;
   private listeners = new Set<() => void>();
@@ -107,8 +109,22 @@ export class MonitorWriter {
       return false;
     }
     this.queue.push(e);
+    if (this.started && !this.timer) this.arm();
     return true;
   }
+
+  private arm(): void {
+    this.timer = setTimeout(this.tick, this.opts.flushMs);
+    this.timer.unref();
+  }
+
+  private readonly tick = (): void => {
+    this.timer = undefined;
+    // Whatever is still queued afterwards (a batch put back to retry, or a flush that had to yield).
+    void this.flush().finally(() => {
+      if (this.started && this.queue.length && !this.timer) this.arm();
+    });
+  };
 
   stats(): WriterStats {
     return { queue_depth: this.queue.length, queue_max: this.opts.queueMax, ...this.counters };
@@ -121,9 +137,9 @@ export class MonitorWriter {
   }
 
   start(): void {
-    if (this.timer) return;
-    this.timer = setInterval(() => void this.flush(), this.opts.flushMs);
-    this.timer.unref();
+    if (this.started) return;
+    this.started = true;
+    if (this.queue.length) this.arm();
   }
 
   /** Write everything queued so far. Concurrent callers share one flush. */
@@ -134,7 +150,8 @@ export class MonitorWriter {
 
   /** Stop the timer and write what is left (shutdown). */
   async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
+    this.started = false;
+    clearTimeout(this.timer);
     this.timer = undefined;
     await this.flush();
     // A flush that was already running when stop() began may have left a tail behind.

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/lib/logger.ts';
 import { eventFromRequest } from '../../src/monitor/events.ts';
 import type { ObservedRequest } from '../../src/monitor/types.ts';
@@ -45,6 +45,33 @@ describe.each(DIALECTS)('monitor writer on %s', (dialect) => {
     for (let i = 0; i < 3; i++) await w.flush();
     expect(w.stats()).toMatchObject({ queue_depth: 0, written: 15, dropped: 5, write_errors: 4 });
     await sql`alter table monitor_events_away rename to monitor_events`.execute(db.storage.db);
+  });
+
+  it('flushes on a timer armed by the first event after a flush; an idle writer never wakes to flush', async () => {
+    db = await makeTestDb(dialect);
+    const w = new MonitorWriter(db.storage, log, { queueMax: 100, flushMs: 30, nodeId: 'n1' });
+    const flushes = vi.spyOn(w, 'flush');
+    const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
+    const end = Date.now() + 5000;
+    w.start();
+    await pause(150);
+    expect(flushes).not.toHaveBeenCalled();
+    w.record(eventFromRequest(req(1), 1));
+    w.record(eventFromRequest(req(2), 1));
+    while (w.stats().written < 2 && Date.now() < end) await pause(10);
+    expect(await count(db)).toBe(2);
+    const after = flushes.mock.calls.length;
+    expect(after).toBe(1);
+    await pause(150);
+    expect(flushes).toHaveBeenCalledTimes(after);
+    // A batch put back after a failed write is retried on the timer, with no new event to arm it.
+    await sql`alter table monitor_events rename to monitor_events_away`.execute(db.storage.db);
+    w.record(eventFromRequest(req(3), 1));
+    while (w.stats().write_errors < 1 && Date.now() < end) await pause(5);
+    await sql`alter table monitor_events_away rename to monitor_events`.execute(db.storage.db);
+    while (w.stats().written < 3 && Date.now() < end) await pause(10);
+    expect(w.stats()).toMatchObject({ written: 3, queue_depth: 0, dropped: 0 });
+    await w.stop();
   });
 
   it.runIf(dialect === 'sqlite')('never writes into another caller’s open SQLite transaction', async () => {

@@ -58,8 +58,8 @@ function checkpoint(copiedBefore) {
 }
 
 /**
- * Checkpoint once `batchFrames` wait to be copied (SQLite's own cadence, so no more syncs than
- * inline), or once the WAL has been still for `quietMs` with anything uncopied: then the next
+ * Checkpoint once `batchFrames` wait to be copied (SQLite's own cadence, so under load no more
+ * syncs than inline), or once the WAL has been still for `quietMs` with anything uncopied: then the next
  * commit finds it all copied and starts the WAL over, and a quiet server never checkpoints on its
  * event loop at all. Look every tickMs while frames wait; backing off to idleMs while none do.
  */

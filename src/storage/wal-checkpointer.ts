@@ -14,8 +14,9 @@ import type SQLite from 'better-sqlite3';
  * fsyncs are slower still. Every in-flight request and stream waited for it.
  *
  * Here a second connection on a worker thread runs PASSIVE checkpoints (they never block writers)
- * whenever `batchFrames` wait to be copied — SQLite's own cadence, so no more syncs than inline —
- * and once the WAL has been still for `quietMs` with anything uncopied. It looks at the WAL index
+ * whenever `batchFrames` wait to be copied — SQLite's own cadence, so under load no more syncs
+ * than inline — and once the WAL has been still for `quietMs` with anything uncopied (one more
+ * checkpoint per quiet spell, when a sync costs nobody anything). It looks at the WAL index
  * every `tickMs` while frames wait, every `idleMs` while none do. The server's own connection keeps
  * its automatic checkpoint only as a backstop, at `fallbackFrames`: a PASSIVE checkpoint cannot
  * copy frames committed while it runs, and the WAL starts over at frame 1 only when a commit finds

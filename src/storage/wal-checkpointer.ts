@@ -49,10 +49,8 @@ export interface WalCheckpointStats {
   runs: number;
   /** WAL frames they copied into the database file. */
   frames: number;
-  /** Runs that found another checkpoint in progress. */
-  busy: number;
+  /** Time they took. */
   totalMs: number;
-  maxMs: number;
 }
 
 /** Layout of the buffer shared with the worker (wal-checkpoint-worker.js): a stop flag, then stats. */
@@ -60,10 +58,8 @@ const STOP = 0;
 const STATS_OFFSET = 8;
 const RUNS = 0;
 const FRAMES = 1;
-const BUSY = 2;
-const TOTAL_MS = 3;
-const MAX_MS = 4;
-const STATS_SLOTS = 5;
+const TOTAL_MS = 2;
+const STATS_SLOTS = 3;
 
 /** SQLite's own default automatic checkpoint, restored when the worker is gone. */
 const SQLITE_DEFAULT_FRAMES = 1000;
@@ -109,7 +105,7 @@ export class WalCheckpointer {
 
   stats(): WalCheckpointStats {
     const v = this.view;
-    return { running: this.running, runs: v[RUNS]!, frames: v[FRAMES]!, busy: v[BUSY]!, totalMs: v[TOTAL_MS]!, maxMs: v[MAX_MS]! };
+    return { running: this.running, runs: v[RUNS]!, frames: v[FRAMES]!, totalMs: v[TOTAL_MS]! };
   }
 
   /** Closes the worker's connection and ends the thread (before the server closes its own). */

@@ -10,6 +10,7 @@ import { buildApp } from '../../src/http/app.ts';
 import { createLogger } from '../../src/lib/logger.ts';
 import { openStorage, type Storage } from '../../src/storage/db.ts';
 import type { WalCheckpointer } from '../../src/storage/wal-checkpointer.ts';
+import { until } from '../observability/util.ts';
 
 const FAST = { tickMs: 20, idleMs: 50, batchFrames: 1000, quietMs: 100, fallbackFrames: 10_000 };
 const FRAME = 24 + 4096;
@@ -24,7 +25,7 @@ afterEach(() => {
   for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
 });
 
-/** The WAL header's checkpoint sequence: SQLite bumps it each time the WAL starts over at frame 0. */
+/** The WAL header's checkpoint sequence: SQLite bumps it each time the WAL starts over at frame 1. */
 function walSequence(path: string): number {
   const fd = openSync(`${path}-wal`, 'r');
   try {
@@ -44,14 +45,6 @@ function write(storage: Storage, n: number): void {
   for (let i = 0; i < n; i++) ins.run(Buffer.alloc(3000, i % 251));
 }
 
-async function until(what: string, ok: () => boolean, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!ok()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 describe('SQLite WAL checkpoints on a worker thread', () => {
   it('the worker copies the WAL into the database, so it starts over without the server connection checkpointing', async () => {
     const path = tempDb();
@@ -66,7 +59,7 @@ describe('SQLite WAL checkpoints on a worker thread', () => {
       for (let round = 1; round <= 5; round++) {
         const before = cp.stats().frames;
         write(storage, 300);
-        await until(`round ${round} copied`, () => cp.stats().frames >= before + 300);
+        await until(() => cp.stats().frames >= before + 300, 10_000);
         write(storage, 1);
         // Every frame was copied, so this commit wrote frame 1 of a new WAL generation.
         const next = walSequence(path);
@@ -100,7 +93,7 @@ describe('SQLite WAL checkpoints on a worker thread', () => {
       const wroteAt = Date.now();
       await new Promise((r) => setTimeout(r, 150));
       expect(cp.stats().runs).toBe(0);
-      await until('the quiet checkpoint', () => cp.stats().runs === 1);
+      await until(() => cp.stats().runs === 1, 10_000);
       expect(Date.now() - wroteAt).toBeGreaterThanOrEqual(350);
       // Now writes every 10 ms or so, never quiet for 400 ms: only a full batch can set off a checkpoint.
       const end = Date.now() + 5000;
@@ -135,7 +128,7 @@ describe('SQLite WAL checkpoints on a worker thread', () => {
     try {
       const cp = storage.walCheckpointer!;
       await (cp as unknown as { worker: Worker }).worker.terminate();
-      await until('the failure noticed', () => !cp.stats().running);
+      await until(() => !cp.stats().running, 10_000);
       expect(storage.sqlite!.pragma('wal_autocheckpoint', { simple: true })).toBe(1000);
       expect(failures).toHaveLength(1);
       // Writing goes on; SQLite now checkpoints in the committing call.
@@ -167,7 +160,7 @@ describe('the gateway on a SQLite file', () => {
       const cp: WalCheckpointer | undefined = c.storage.walCheckpointer;
       expect(cp?.stats().running).toBe(true);
       write(c.storage, 200);
-      await until('a checkpoint', () => cp!.stats().frames >= 200);
+      await until(() => cp!.stats().frames >= 200, 10_000);
       const text = await (await buildApp(c).request('/metrics')).text();
       expect(text).toMatch(/^kaixu_sqlite_wal_checkpointer_up 1$/m);
       const frames = Number(/^kaixu_sqlite_wal_checkpoint_frames_total (\d+)$/m.exec(text)?.[1]);

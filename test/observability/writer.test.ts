@@ -5,6 +5,7 @@ import { eventFromRequest } from '../../src/monitor/events.ts';
 import type { ObservedRequest } from '../../src/monitor/types.ts';
 import { MonitorWriter } from '../../src/monitor/writer.ts';
 import { DIALECTS, makeTestDb, type TestDb } from '../helpers/db.ts';
+import { until } from './util.ts';
 
 const log = createLogger({ level: 'silent' });
 const req = (i: number): ObservedRequest => ({
@@ -52,13 +53,12 @@ describe.each(DIALECTS)('monitor writer on %s', (dialect) => {
     const w = new MonitorWriter(db.storage, log, { queueMax: 100, flushMs: 30, nodeId: 'n1' });
     const flushes = vi.spyOn(w, 'flush');
     const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
-    const end = Date.now() + 5000;
     w.start();
     await pause(150);
     expect(flushes).not.toHaveBeenCalled();
     w.record(eventFromRequest(req(1), 1));
     w.record(eventFromRequest(req(2), 1));
-    while (w.stats().written < 2 && Date.now() < end) await pause(10);
+    await until(() => w.stats().written >= 2);
     expect(await count(db)).toBe(2);
     const after = flushes.mock.calls.length;
     expect(after).toBe(1);
@@ -67,9 +67,9 @@ describe.each(DIALECTS)('monitor writer on %s', (dialect) => {
     // A batch put back after a failed write is retried on the timer, with no new event to arm it.
     await sql`alter table monitor_events rename to monitor_events_away`.execute(db.storage.db);
     w.record(eventFromRequest(req(3), 1));
-    while (w.stats().write_errors < 1 && Date.now() < end) await pause(5);
+    await until(() => w.stats().write_errors >= 1, 5_000, 5);
     await sql`alter table monitor_events_away rename to monitor_events`.execute(db.storage.db);
-    while (w.stats().written < 3 && Date.now() < end) await pause(10);
+    await until(() => w.stats().written >= 3);
     expect(w.stats()).toMatchObject({ written: 3, queue_depth: 0, dropped: 0 });
     await w.stop();
   });

@@ -1,18 +1,19 @@
 import { Pool, type Dispatcher } from 'undici';
 import type { HttpRequestSpec, ProviderError } from '../providers/types.ts';
-import type { UpstreamSignal } from './abort.ts';
+import { CallAbort, type UpstreamSignal } from './abort.ts';
 
 /**
  * The one place the data plane does upstream HTTP. One keep-alive undici Pool per origin (and
  * connect timeout), HTTP/1.1 without pipelining (one request per connection at a time, so
- * aborting a request can destroy its socket without hurting others).
+ * aborting a request can destroy its socket without hurting others). Requests go through the
+ * Pool's `dispatch` with our own handler (Exchange, below), not `request()`.
  *
  * Timeouts map onto undici's own timers: connect → `connect.timeout` (TCP + TLS handshake),
  * first byte → `headersTimeout` (request sent → response headers complete), idle →
- * `bodyTimeout` (gap between body chunks). The caller's signal (an AbortSignal or the cheaper
- * CallAbort) is handed to undici, which
- * destroys the socket of an in-flight HTTP/1.1 request at once — that is how a client
- * disconnect stops the upstream generation.
+ * `bodyTimeout` (gap between body chunks). When the caller's signal (an AbortSignal or the
+ * cheaper CallAbort) trips, the exchange aborts undici's request, which destroys the socket of
+ * an in-flight HTTP/1.1 request at once — that is how a client disconnect stops the upstream
+ * generation.
  */
 export interface SendOptions {
   signal: UpstreamSignal;
@@ -71,7 +72,10 @@ export function asProviderError(e: unknown, provider: string, signal?: UpstreamS
   return classifyTransportError(e, provider, signal);
 }
 
-function flattenHeaders(h: Dispatcher.ResponseData['headers']): Record<string, string> {
+/** Response headers as undici hands them: lower-case names, repeated ones as arrays. */
+type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler['onResponseStart']>>[2];
+
+function flattenHeaders(h: ResponseHeaders): Record<string, string> {
   const out: Record<string, string> = {};
   for (const k in h) {
     const v = h[k];
@@ -81,37 +85,164 @@ function flattenHeaders(h: Dispatcher.ResponseData['headers']): Record<string, s
   return out;
 }
 
-type Readable = Dispatcher.ResponseData['body'];
+/** Unread body bytes past which the socket stops being read until the reader catches up (as a Readable's highWaterMark). */
+const HIGH_WATER = 64 * 1024;
 
-/** A response body with transport failures mapped to UpstreamError (a class: no per-call closures). */
-class Body implements UpstreamBody {
+type Waiter<T> = { resolve(v: T): void; reject(e: unknown): void };
+
+const DONE: IteratorResult<Uint8Array> = { done: true, value: undefined };
+
+/**
+ * One upstream exchange: undici's dispatch handler and, once the headers came, the response body.
+ * Driving the Pool's dispatch directly instead of `request()` saves, on every call, the Readable
+ * wrapped around the body, its async-hooks resource and the stream machinery of `text()` — the
+ * data plane reads a body either whole (JSON) or chunk by chunk (SSE), and needs nothing else.
+ *
+ * Chunks that arrive before the reader asks are queued; past HIGH_WATER unread bytes the socket is
+ * paused (backpressure reaches the upstream). A transport failure after the headers is delivered
+ * after the chunks that arrived before it; our own abort (the signal) and `cancel()` stop at once.
+ */
+class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
+  private controller: Dispatcher.DispatchController | null = null;
+  private state: 'head' | 'body' | 'ended' | 'failed' = 'head';
+  private failure: UpstreamError | null = null;
+  private readonly queue: Buffer[] = [];
+  private queued = 0;
+  private reader: Waiter<IteratorResult<Uint8Array>> | null = null;
+  private whole: Waiter<string> | null = null;
+  private unsubscribe: (() => void) | null = null;
+
   constructor(
-    private readonly res: Readable,
+    private head: Waiter<UpstreamResponse> | null,
     private readonly provider: string,
     private readonly signal: UpstreamSignal,
-  ) {}
-
-  private fail(e: unknown): never {
-    throw new UpstreamError(classifyTransportError(e, this.provider, this.signal));
+  ) {
+    // Inline listener: no per-call named closure on the hot path (CallAbort).
+    if (signal instanceof CallAbort) this.unsubscribe = signal.onAbort(() => this.abortNow());
+    else {
+      const onAbort = () => this.abortNow();
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.unsubscribe = () => signal.removeEventListener('abort', onAbort);
+    }
   }
 
+  private abortNow(): void {
+    this.queue.length = 0;
+    this.fail(new Error('aborted'));
+  }
+
+  /** Ends the exchange with a transport failure (the first one wins) and closes the socket. */
+  private fail(e: unknown): void {
+    if (this.state === 'ended' || this.state === 'failed') return;
+    this.state = 'failed';
+    this.unsubscribe?.();
+    const err = (this.failure = e instanceof UpstreamError ? e : new UpstreamError(classifyTransportError(e, this.provider, this.signal)));
+    this.controller?.abort(err);
+    if (this.head) this.head.reject(err);
+    this.head = null;
+    // A waiting reader means nothing is queued; text() gives up on a partial body.
+    this.settleWaiters();
+  }
+
+  private settleWaiters(): void {
+    const { reader, whole } = this;
+    this.reader = this.whole = null;
+    if (this.state === 'failed') {
+      reader?.reject(this.failure);
+      whole?.reject(this.failure);
+    } else if (this.state === 'ended') {
+      reader?.resolve(DONE);
+      whole?.resolve(this.drain());
+    }
+  }
+
+  /** The queued bytes as UTF-8 text, as fetch's `text()` decodes it (a leading BOM dropped). */
+  private drain(): string {
+    const buf = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue, this.queued);
+    this.queue.length = 0;
+    this.queued = 0;
+    const bom = buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf;
+    return buf.toString('utf8', bom ? 3 : 0);
+  }
+
+  // --- undici's side ---
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    // Aborted or cancelled while the request waited for a connection.
+    if (this.state === 'failed') controller.abort(this.failure!);
+  }
+
+  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: ResponseHeaders): void {
+    if (statusCode < 200 || this.state !== 'head') return;
+    this.state = 'body';
+    const head = this.head!;
+    this.head = null;
+    head.resolve({ status: statusCode, headers: flattenHeaders(headers), body: this });
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.state !== 'body') return;
+    const reader = this.reader;
+    if (reader) {
+      this.reader = null;
+      reader.resolve({ done: false, value: chunk });
+      return;
+    }
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+    if (this.queued > HIGH_WATER && !this.whole) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    if (this.state !== 'body') return;
+    this.state = 'ended';
+    this.unsubscribe?.();
+    if (this.queue.length === 0 || this.whole) this.settleWaiters();
+  }
+
+  onResponseError(_c: Dispatcher.DispatchController, e: Error): void {
+    this.fail(e);
+  }
+
+  // --- the reader's side ---
+
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    const it = this.res[Symbol.asyncIterator]() as AsyncIterator<Uint8Array>;
     return {
-      next: () => it.next().catch((e: unknown) => this.fail(e)),
-      return: async () => {
+      next: () => this.next(),
+      return: () => {
         this.cancel();
-        return { done: true, value: undefined };
+        return Promise.resolve(DONE);
       },
     };
   }
 
+  private next(): Promise<IteratorResult<Uint8Array>> {
+    const chunk = this.queue.shift();
+    if (chunk) {
+      this.queued -= chunk.length;
+      if (this.controller?.paused && this.queued <= HIGH_WATER / 2) this.controller.resume();
+      return Promise.resolve({ done: false, value: chunk });
+    }
+    if (this.state === 'ended') return Promise.resolve(DONE);
+    if (this.state === 'failed') return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => (this.reader = { resolve, reject }));
+  }
+
   cancel(): void {
-    if (!this.res.destroyed) this.res.destroy();
+    this.queue.length = 0;
+    this.queued = 0;
+    if (this.state === 'ended' || this.state === 'failed') return;
+    this.fail(new UpstreamError({ provider: this.provider, status: 0, retryable: false, cause: 'network', type: 'aborted', message: 'upstream body cancelled' }));
   }
 
   text(): Promise<string> {
-    return this.res.text().catch((e: unknown) => this.fail(e));
+    if (this.state === 'ended') return Promise.resolve(this.drain());
+    if (this.state === 'failed') return Promise.reject(this.failure);
+    const p = new Promise<string>((resolve, reject) => (this.whole = { resolve, reject }));
+    // After `whole` is set: resuming delivers data synchronously, and none of it may pause again.
+    if (this.controller?.paused) this.controller.resume();
+    return p;
   }
 }
 
@@ -156,21 +287,15 @@ export class UpstreamClient {
     const t = this.target(spec.url);
     const provider = opts.provider ?? t.origin;
     if (this.closed) throw new UpstreamError({ provider, status: 0, retryable: false, cause: 'network', message: 'upstream client closed' });
-    let res: Dispatcher.ResponseData;
-    try {
-      res = await this.pool(t.origin, opts.connectTimeoutMs).request({
-        method: spec.method,
-        path: t.path,
-        headers: spec.headers,
-        body: spec.body,
-        signal: opts.signal,
-        headersTimeout: opts.firstByteTimeoutMs,
-        bodyTimeout: opts.idleTimeoutMs,
-      });
-    } catch (e) {
-      throw new UpstreamError(classifyTransportError(e, provider, opts.signal));
-    }
-    return { status: res.statusCode, headers: flattenHeaders(res.headers), body: new Body(res.body, provider, opts.signal) };
+    if (opts.signal.aborted) throw new UpstreamError(classifyTransportError(null, provider, opts.signal));
+    const pool = this.pool(t.origin, opts.connectTimeoutMs);
+    return new Promise<UpstreamResponse>((resolve, reject) => {
+      const x = new Exchange({ resolve, reject }, provider, opts.signal);
+      pool.dispatch(
+        { method: spec.method, path: t.path, headers: spec.headers, body: spec.body, headersTimeout: opts.firstByteTimeoutMs, bodyTimeout: opts.idleTimeoutMs },
+        x,
+      );
+    });
   }
 
   /** Waits for in-flight requests, then closes every pool. */

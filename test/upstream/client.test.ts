@@ -1,9 +1,11 @@
-import { once } from 'node:events';
+import { getEventListeners, once } from 'node:events';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { openaiAdapter } from '../../src/providers/index.ts';
 import type { ChatRequest, StreamEvent } from '../../src/providers/types.ts';
+import { CallAbort } from '../../src/upstream/abort.ts';
 import { isUpstreamError, UpstreamClient, type UpstreamError } from '../../src/upstream/client.ts';
 import { upstreamEvents } from '../../src/upstream/events.ts';
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
@@ -145,6 +147,18 @@ describe('UpstreamClient against the fake OpenAI', () => {
     res.body.cancel();
   });
 
+  it('a long-lived signal keeps no listener of a finished call (AbortSignal and CallAbort)', async () => {
+    const ac = new AbortController();
+    const call = new CallAbort();
+    for (let i = 0; i < 3; i++) {
+      await (await send(false, ac.signal)).body.text();
+      const res = await client.send(openaiAdapter.buildRequest(chat(true), target()), { ...TIMEOUTS, signal: call, provider: 'openai' });
+      for await (const _ of res.body);
+    }
+    expect(getEventListeners(ac.signal, 'abort')).toHaveLength(0);
+    expect(call.listenerCount('abort')).toBe(0);
+  });
+
   it('a socket destroyed mid-stream is reported as cut', async () => {
     fake.enqueue({ kind: 'cut', afterFrames: 3, chunks: 10 });
     const res = await send(true);
@@ -189,6 +203,60 @@ describe('UpstreamClient connection failures', () => {
     );
     expect(e.error).toMatchObject({ provider: 'y', status: 0, cause: 'connect', retryable: true });
     expect(Date.now() - t0).toBeLessThan(2_000);
+  });
+
+  it('aborting while the connection is still being made rejects at once; the request is never written', async () => {
+    const accepted: Socket[] = [];
+    let received = 0;
+    const srv = createServer((s) => {
+      accepted.push(s);
+      s.on('data', (d) => (received += d.length));
+    });
+    servers.push(srv);
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const port = (srv.address() as AddressInfo).port;
+    const ac = new AbortController();
+    const p = rejection(client.send(spec(`https://127.0.0.1:${port}/v1/messages`), { ...TIMEOUTS, connectTimeoutMs: 400, signal: ac.signal, provider: 'z' }));
+    while (accepted.length === 0) await new Promise((r) => setTimeout(r, 5));
+    const helloBytes = () => received;
+    await new Promise((r) => setTimeout(r, 20));
+    const hello = helloBytes();
+    const at = Date.now();
+    ac.abort();
+    expect((await p).error).toMatchObject({ provider: 'z', status: 0, type: 'aborted', retryable: false });
+    expect(Date.now() - at).toBeLessThan(100);
+    // The handshake ends at its connect timeout at the latest, and nothing but the TLS hello was sent.
+    await once(accepted[0]!, 'close');
+    expect(received).toBe(hello);
+  });
+
+  it('a large body left unread pauses the socket, and text() still reads all of it', async () => {
+    const big = 'x'.repeat(12 * 1024 * 1024);
+    let written = 0;
+    const srv = createHttpServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': String(big.length + 2) });
+      const chunks = ['"', ...Array.from({ length: 192 }, (_, i) => big.slice(i * 65536, (i + 1) * 65536)), '"'];
+      const pump = () => {
+        while (chunks.length) {
+          const c = chunks.shift()!;
+          written += c.length;
+          if (!res.write(c)) return void res.once('drain', pump);
+        }
+        res.end();
+      };
+      pump();
+    });
+    servers.push(srv as unknown as Server);
+    srv.listen(0, '127.0.0.1');
+    await once(srv, 'listening');
+    const port = (srv.address() as AddressInfo).port;
+    const res = await client.send(spec(`http://127.0.0.1:${port}/big`), { ...TIMEOUTS, signal: new AbortController().signal });
+    await new Promise((r) => setTimeout(r, 200));
+    // Unread, ~4 MB wait in loopback socket buffers and the server is held back.
+    expect(written).toBeLessThan(big.length);
+    expect(JSON.parse(await res.body.text())).toBe(big);
+    expect(written).toBe(big.length + 2);
   });
 
   it('after close(), send fails fast', async () => {

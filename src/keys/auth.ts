@@ -1,5 +1,7 @@
+import type { KeyObject } from 'node:crypto';
 import type { InvalidationBus } from '../cluster/invalidation.ts';
 import type { Clock } from '../lib/clock.ts';
+import { hmacKey } from '../lib/crypto.ts';
 import { AppError } from '../lib/errors.ts';
 import type { Db } from '../storage/db.ts';
 import { hashKey, KEY_PREFIX, KEY_RE } from './key-material.ts';
@@ -55,16 +57,18 @@ export const AUTH_MESSAGES = {
 export class KeyAuthenticator {
   private cache = new Map<string, CacheEntry>();
   private byKeyId = new Map<string, string>();
+  private readonly pepperKey: KeyObject;
   sessionResolver?: SessionResolver;
 
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    private readonly pepper: string,
+    pepper: string,
     private readonly ttlMs: number,
     private readonly strict: boolean,
     bus: InvalidationBus,
   ) {
+    this.pepperKey = hmacKey(pepper);
     bus.on((kind, target) => {
       if (kind === 'key') this.evictKey(target);
       else if (kind === 'customer') this.evictCustomer(target);
@@ -99,7 +103,7 @@ export class KeyAuthenticator {
     const token = m[1]!;
     let ctx: AuthContext | null;
     // A malformed kx_live_ token cannot match: refuse it without a database lookup.
-    if (token.startsWith(KEY_PREFIX)) ctx = KEY_RE.test(token) ? await this.byDigest(hashKey(this.pepper, token), opts.deferRevocationCheck === true) : null;
+    if (token.startsWith(KEY_PREFIX)) ctx = KEY_RE.test(token) ? await this.byDigest(hashKey(this.pepperKey, token), opts.deferRevocationCheck === true) : null;
     else if (this.sessionResolver && token.split('.').length === 3) {
       const keyId = await this.sessionResolver(token);
       ctx = keyId ? await this.byKeyIdFresh(keyId) : null;

@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { type KeyObject, randomBytes } from 'node:crypto';
 import { hmacHex } from '../lib/crypto.ts';
 
 export const KEY_PREFIX = 'kx_live_';
@@ -16,7 +16,7 @@ export function mintKey(pepper: string): MintedKey {
   return { key, hash: hashKey(pepper, key), last4: key.slice(-4) };
 }
 
-export const hashKey = (pepper: string, key: string): string => hmacHex(pepper, key);
+export const hashKey = (pepper: string | KeyObject, key: string): string => hmacHex(pepper, key);
 
 export const ROLES = ['viewer', 'deployer', 'admin', 'owner'] as const;
 export type Role = (typeof ROLES)[number];

@@ -1,6 +1,8 @@
-import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, createHmac, createSecretKey, type KeyObject, randomBytes, timingSafeEqual } from 'node:crypto';
 
-export const hmacHex = (secret: string, value: string): string => createHmac('sha256', secret).update(value).digest('hex');
+export const hmacHex = (secret: string | KeyObject, value: string): string => createHmac('sha256', secret).update(value).digest('hex');
+/** A secret prepared once for repeated HMACs (a string key is converted on every createHmac). */
+export const hmacKey = (secret: string): KeyObject => createSecretKey(Buffer.from(secret, 'utf8'));
 export const sha256Hex = (value: string | Buffer): string => createHash('sha256').update(value).digest('hex');
 
 /** Constant-time string compare (hashes both sides so length differences leak nothing). */

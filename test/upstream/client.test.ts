@@ -219,9 +219,8 @@ describe('UpstreamClient connection failures', () => {
     const ac = new AbortController();
     const p = rejection(client.send(spec(`https://127.0.0.1:${port}/v1/messages`), { ...TIMEOUTS, connectTimeoutMs: 400, signal: ac.signal, provider: 'z' }));
     while (accepted.length === 0) await new Promise((r) => setTimeout(r, 5));
-    const helloBytes = () => received;
     await new Promise((r) => setTimeout(r, 20));
-    const hello = helloBytes();
+    const hello = received;
     const at = Date.now();
     ac.abort();
     expect((await p).error).toMatchObject({ provider: 'z', status: 0, type: 'aborted', retryable: false });
@@ -247,7 +246,7 @@ describe('UpstreamClient connection failures', () => {
       };
       pump();
     });
-    servers.push(srv as unknown as Server);
+    servers.push(srv);
     srv.listen(0, '127.0.0.1');
     await once(srv, 'listening');
     const port = (srv.address() as AddressInfo).port;

@@ -80,6 +80,46 @@ describe.each(DIALECTS)('governance hot path on %s', (dialect) => {
     }
   });
 
+  it.runIf(dialect === 'sqlite')('a lone settle commits inside the call and its promise is already resolved (no queue, no promise chain)', async () => {
+    const { customer, key, keyId } = await t.createCustomer({ monthly_cap_cents: 1000, rpm_limit: 0 });
+    const [a] = await admitN(key, 1);
+    const [hold] = await t.c.gov.caps.reservations({ customerId: customer.id });
+    const now = t.clock.now();
+    const request_id = `req_lone_${randomBytes(4).toString('hex')}`;
+    const before = { ...t.c.gov.caps.batchStats };
+    const p = t.c.gov.caps.settle({
+      reservationId: hold!.id,
+      customerId: customer.id,
+      keyId,
+      month: '2026-01',
+      cost: 1_234,
+      inputTokens: 3,
+      outputTokens: 4,
+      now,
+      touchKey: true,
+      event: { created_at: now, month: '2026-01', request_id, customer_id: customer.id, api_key_id: keyId, kind: 'chat', provider: TARGET.provider, model: TARGET.model, upstream_provider: TARGET.provider, upstream_model: TARGET.model, input_tokens: 3, output_tokens: 4, usage_source: 'provider', cost_micros: 1_234, status: 'ok', latency_ms: 1 },
+    });
+    // Before any microtask ran: the row is committed, and the promise is settled already (its
+    // reaction runs in the very next microtask; a queued write would take more).
+    const row = t.c.storage.sqlite!.prepare('select cost_micros from usage_events where request_id = ?').get(request_id);
+    let ticks = 0;
+    let out: unknown;
+    void p.then((o) => (out = o));
+    while (out === undefined) {
+      await null;
+      ticks++;
+    }
+    expect(row).toEqual({ cost_micros: 1_234 });
+    expect(ticks).toBe(1);
+    expect(await t.c.gov.caps.reservations({ customerId: customer.id })).toEqual([]);
+    expect(out).toEqual({ cSpent: 1_234, extraCents: 0, kSpent: 1_234, released: hold!.amount });
+    expect(t.c.gov.caps.batchStats.batches - before.batches).toBe(1);
+    const k = await t.c.storage.db.selectFrom('api_keys').select('last_seen_at').where('id', '=', keyId).executeTakeFirstOrThrow();
+    expect(Number(k.last_seen_at)).toBe(now);
+    await a!.release(); // already settled through the store: nothing left to release
+    expect(await usageRows(t, customer.id)).toMatchObject({ spent: 1_234, reserved: 0, calls: 1 });
+  });
+
   it.runIf(dialect === 'sqlite')('a settle never joins (or is rolled back with) an open Kysely transaction', async () => {
     const { customer, key } = await t.createCustomer({ monthly_cap_cents: 1000, rpm_limit: 0 });
     const [a, b] = await admitN(key, 2);

@@ -24,6 +24,12 @@ export interface GroupCommitOptions<I, O> {
   retryable(err: unknown): boolean;
   /** Called each time the last write in flight finished and nothing is queued. */
   onIdle?: () => void;
+  /**
+   * Writes one call synchronously (SQLite). When given, a call that is written at once while
+   * nothing else is queued or being written goes straight to it: no queue, no promise chain
+   * (and no onIdle: nothing was in flight before it or after it).
+   */
+  writeOne?(item: I): O;
 }
 
 interface Waiter<I, O> {
@@ -48,6 +54,7 @@ export class GroupCommit<I, O> {
   }
 
   submit(item: I): Promise<O> {
+    if (this.o.writeOne && !this.inFlight && !this.queue.length && (this.o.alone?.() ?? true)) return this.writeNow(this.o.writeOne, item);
     return new Promise<O>((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       if (this.inFlight < this.o.maxInFlight && this.queue.length === 1 && (this.o.alone?.() ?? true)) this.drain();
@@ -86,10 +93,23 @@ export class GroupCommit<I, O> {
     }
   }
 
-  private async run(batch: Waiter<I, O>[]) {
+  private count(n: number) {
     this.stats.batches++;
-    this.stats.items += batch.length;
-    this.stats.maxBatch = Math.max(this.stats.maxBatch, batch.length);
+    this.stats.items += n;
+    this.stats.maxBatch = Math.max(this.stats.maxBatch, n);
+  }
+
+  private writeNow(writeOne: (item: I) => O, item: I): Promise<O> {
+    this.count(1);
+    try {
+      return Promise.resolve(writeOne(item));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  private async run(batch: Waiter<I, O>[]) {
+    this.count(batch.length);
     try {
       const out = await this.o.write(batch.map((w) => w.item));
       batch.forEach((w, i) => w.resolve(out[i]!));

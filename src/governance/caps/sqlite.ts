@@ -99,22 +99,28 @@ export class SqliteCapStore implements CapStore {
       insEvent: h.prepare(`insert into usage_events (${EVENT_COLUMNS.join(', ')}) values (${EVENT_COLUMNS.map(() => '?').join(', ')})`),
       touchKey: h.prepare('update api_keys set last_seen_at = ? where id = ?'),
     };
-    this.settleTx = h.transaction((ws: SettleWrite[]) => this.writeSync(ws));
+    this.settleTx = h.transaction((ws: SettleWrite[]) => (ws.length === 1 ? [this.writeOne(ws[0]!)] : this.writeMany(ws)));
     this.batcher = new GroupCommit<SettleWrite, SettleOutput>({
       maxInFlight: 1,
       maxBatch: MAX_BATCH,
-      // Write at once unless another call is still in flight (it may settle in this same turn).
-      alone: () => this.holds.size <= 1,
+      // Write at once unless another call is still in flight (it may settle in this same turn) or
+      // a Kysely transaction is open (sqliteAtomic then queues behind it).
+      alone: () => this.holds.size <= 1 && !h.inTransaction,
       // better-sqlite3 rolled the whole transaction back.
       retryable: () => true,
-      write: (ws) =>
-        sqliteAtomic(this.storage, () => {
-          const finals = this.settleTx(ws);
-          // Committed: drop the holds in the same synchronous step.
-          const released = ws.map((w) => (w.reservationId ? this.holds.remove(w.reservationId) : 0));
-          return finals.map((o, i) => ({ ...o, released: released[i]! }));
-        }),
+      write: (ws) => sqliteAtomic(this.storage, () => this.commit(ws)),
+      writeOne: (w) => this.commit([w])[0]!,
     });
+  }
+
+  /** Writes the calls in one transaction; once committed, drops their holds in the same synchronous step. */
+  private commit(ws: SettleWrite[]): SettleOutput[] {
+    const out = this.settleTx(ws);
+    for (let i = 0; i < ws.length; i++) {
+      const id = ws[i]!.reservationId;
+      out[i]!.released = id ? this.holds.remove(id) : 0;
+    }
+    return out;
   }
 
   foldsRate(limiter: RateLimiter): boolean {
@@ -162,15 +168,24 @@ export class SqliteCapStore implements CapStore {
     return out;
   }
 
-  /** The batch's rows, inside its transaction: events, then one upsert per monthly row, then key touches. */
-  private writeSync(ws: SettleWrite[]): SettleOutput[] {
+  /** One call's rows, inside its transaction: the lone call's path (most calls at low concurrency). */
+  private writeOne(w: SettleWrite): SettleOutput {
+    const s = this.s;
+    s.insEvent.run(eventArgs(w));
+    const c = s.chargeCust.get(w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
+    const k = s.chargeKey.get(w.keyId, w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
+    if (w.touchKey) s.touchKey.run(w.now, w.keyId);
+    return { cSpent: Number(c.spent_micros), extraCents: Number(c.extra_cents), kSpent: Number(k.spent_micros), released: 0 };
+  }
+
+  /** A batch's rows, inside its transaction: events, then one upsert per monthly row, then key touches. */
+  private writeMany(ws: SettleWrite[]): SettleOutput[] {
     const s = this.s;
     const cust = new Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>();
     const keys = new Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>();
     const touch = new Map<string, number>();
     for (const w of ws) {
-      const ev = w.event as Record<string, unknown>;
-      s.insEvent.run(...EVENT_COLUMNS.map((col) => ev[col] ?? null));
+      s.insEvent.run(eventArgs(w));
       add(cust, `${w.customerId}\u0000${w.month}`, w);
       add(keys, `${w.keyId}\u0000${w.month}`, w);
       if (w.touchKey) touch.set(w.keyId, Math.max(touch.get(w.keyId) ?? 0, w.now));
@@ -217,6 +232,12 @@ export class SqliteCapStore implements CapStore {
   get batchStats() {
     return this.batcher.stats;
   }
+}
+
+/** The event's values in EVENT_COLUMNS order, bound as one array (no spread into the native call). */
+function eventArgs(w: SettleWrite): unknown[] {
+  const ev = w.event as Record<string, unknown>;
+  return EVENT_COLUMNS.map((col) => ev[col] ?? null);
 }
 
 function add(m: Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>, id: string, w: SettleWrite) {

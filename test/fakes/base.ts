@@ -317,12 +317,18 @@ export class FakeUpstream extends EventEmitter {
     const delayMs = b.kind === 'hang' || b.kind === 'error' ? 0 : (b.chunkDelayMs ?? 0);
     const stallAfter = b.kind === 'hang' || b.kind === 'error' ? undefined : b.stallAfterFrames;
     const cutAfter = b.kind === 'cut' ? (b.afterFrames ?? 2) : undefined;
+    // Frame i is due i × delay after the first, on this upstream's own clock: a real upstream
+    // generates at its own pace whatever its reader does, so a reader that is slow, or a proxy
+    // sharing this machine's CPU, does not push the later frames back (a frame that is late
+    // goes out at once).
+    const start = performance.now();
     for (let i = 0; i < frames.length; i++) {
       if (res.destroyed) return;
       if (cutAfter !== undefined && i === cutAfter) return cutSocket(res);
       if (stallAfter !== undefined && i === stallAfter) return;
-      if (i > 0 && delayMs > 0) {
-        await sleep(delayMs);
+      const wait = i > 0 && delayMs > 0 ? start + i * delayMs - performance.now() : 0;
+      if (wait > 0) {
+        await sleep(wait);
         if (res.destroyed) return;
       }
       rec.framesSent++;

@@ -9,7 +9,7 @@ export interface ReplyOptions {
   reply?: string;
   /** Exactly this many content chunks (default: one per word of the reply). */
   chunks?: number;
-  /** Delay before each stream frame after the first (ms). */
+  /** Stream: frame i is sent i × this many ms after the first, on the fake's own clock (a late frame goes out at once). */
   chunkDelayMs?: number;
   /** Delay before the response headers (ms). */
   firstByteDelayMs?: number;

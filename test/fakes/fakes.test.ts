@@ -63,6 +63,26 @@ describe('fake OpenAI with the official openai SDK', () => {
     expect(viaFloat.data[0].embedding).toEqual(Array.from(fakeVector('alpha', 4)));
     expect(viaB64.usage.prompt_tokens).toBe(2 + 1); // ceil(5/4) + ceil(4/4)
   });
+
+  it('a paced stream keeps its own clock: a stall in this process does not push the later frames back', async () => {
+    fake.enqueue({ kind: 'ok', chunks: 8, chunkDelayMs: 40 });
+    const s = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], stream: true });
+    const at: number[] = [];
+    for await (const c of s) {
+      at.push(performance.now());
+      if (at.length === 2) {
+        // Block the event loop the fake runs on (it shares this process) for 300 ms.
+        const until = performance.now() + 300;
+        while (performance.now() < until);
+      }
+      void c;
+    }
+    // Role frame, 8 content frames, finish frame: the last one is due 9 × 40 ms after the first.
+    expect(at).toHaveLength(10);
+    const span = at.at(-1)! - at[0]!;
+    expect(span).toBeGreaterThanOrEqual(9 * 40 - 5);
+    expect(span).toBeLessThan(9 * 40 + 150); // pacing after each write adds the stall (less the sleep it overlapped): ≥ 620 ms
+  });
 });
 
 describe('fake Anthropic and Gemini wire details', () => {

@@ -68,14 +68,13 @@ describe('fake OpenAI with the official openai SDK', () => {
     fake.enqueue({ kind: 'ok', chunks: 8, chunkDelayMs: 40 });
     const s = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], stream: true });
     const at: number[] = [];
-    for await (const c of s) {
+    for await (const _ of s) {
       at.push(performance.now());
       if (at.length === 2) {
         // Block the event loop the fake runs on (it shares this process) for 300 ms.
         const until = performance.now() + 300;
         while (performance.now() < until);
       }
-      void c;
     }
     // Role frame, 8 content frames, finish frame: the last one is due 9 × 40 ms after the first.
     expect(at).toHaveLength(10);

@@ -9,20 +9,25 @@ import { holdBookFor, type HoldBook } from './holds.ts';
 import type { CapSnapshot, CapStore, HeldReservation, ReserveInput, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
 import { capMicros, EVENT_COLUMNS, perCallTotals } from './types.ts';
 
-interface State {
-  ccap: number;
-  kcap: number | null;
-  is_active: number;
-  revoked_at: number | null;
-  cap_mode: string;
-  customer_id: string;
-  k_upd: number;
-  c_upd: number;
-  c_spent: number | null;
-  extra_cents: number | null;
-  k_spent: number | null;
-  dev_revoked: number | null;
-}
+/**
+ * The reservation's state row. Hot-path statements read rows as arrays (better-sqlite3's raw
+ * mode): building a fresh object with a property per column costs more than the query's own
+ * B-tree lookups on a cold core.
+ */
+type State = [
+  ccap: number,
+  kcap: number | null,
+  isActive: number,
+  revokedAt: number | null,
+  capMode: string,
+  customerId: string,
+  kUpd: number,
+  cUpd: number,
+  cSpent: number | null,
+  extraCents: number | null,
+  kSpent: number | null,
+  devRevoked: number | null,
+];
 
 const MAX_BATCH = 256;
 
@@ -73,29 +78,35 @@ export class SqliteCapStore implements CapStore {
     this.holds = this.memoryHolds = b.book;
     this.detach = b.detach;
     this.s = {
-      state: h.prepare<[string | null, string, string, string], State>(
-        `select c.monthly_cap_cents as ccap, k.monthly_cap_cents as kcap, c.is_active, k.revoked_at, c.cap_mode, k.customer_id,
+      state: h
+        .prepare<[string | null, string, string, string], State>(
+          `select c.monthly_cap_cents as ccap, k.monthly_cap_cents as kcap, c.is_active, k.revoked_at, c.cap_mode, k.customer_id,
                 k.updated_at as k_upd, c.updated_at as c_upd, cu.spent_micros as c_spent, cu.extra_cents, ku.spent_micros as k_spent,
                 (select d.revoked_at is not null from key_devices d where d.api_key_id = k.id and d.install_id = ?) as dev_revoked
          from api_keys k join customers c on c.id = k.customer_id
          left join monthly_usage cu on cu.customer_id = k.customer_id and cu.month = ?
          left join monthly_key_usage ku on ku.api_key_id = k.id and ku.month = ?
          where k.id = ?`,
-      ),
-      chargeCust: h.prepare<unknown[], { spent_micros: number; extra_cents: number }>(
-        `insert into monthly_usage (customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?)
+        )
+        .raw(true),
+      chargeCust: h
+        .prepare<unknown[], [spent: number, extraCents: number]>(
+          `insert into monthly_usage (customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?)
          on conflict (customer_id, month) do update set spent_micros = spent_micros + excluded.spent_micros,
            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
            calls = calls + excluded.calls, updated_at = excluded.updated_at
          returning spent_micros, extra_cents`,
-      ),
-      chargeKey: h.prepare<unknown[], { spent_micros: number }>(
-        `insert into monthly_key_usage (api_key_id, customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)
+        )
+        .raw(true),
+      chargeKey: h
+        .prepare<unknown[], number>(
+          `insert into monthly_key_usage (api_key_id, customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)
          on conflict (api_key_id, month) do update set spent_micros = spent_micros + excluded.spent_micros,
            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
            calls = calls + excluded.calls, updated_at = excluded.updated_at
          returning spent_micros`,
-      ),
+        )
+        .pluck(true),
       insEvent: h.prepare(`insert into usage_events (${EVENT_COLUMNS.join(', ')}) values (${EVENT_COLUMNS.map(() => '?').join(', ')})`),
       touchKey: h.prepare('update api_keys set last_seen_at = ? where id = ?'),
     };
@@ -128,28 +139,30 @@ export class SqliteCapStore implements CapStore {
   }
 
   private reserveSync(i: ReserveInput): ReserveResult {
-    const k = this.s.state.get(i.installId, i.month, i.month, i.keyId);
-    if (!k || k.revoked_at != null || k.customer_id !== i.customerId) return { outcome: 'key_revoked', snap: null };
-    if (Number(k.k_upd) !== i.expect.keyUpdatedAt || Number(k.c_upd) !== i.expect.customerUpdatedAt) return { outcome: 'stale', snap: null };
-    if (Number(k.is_active) !== 1) return { outcome: 'customer_disabled', snap: null };
+    const row = this.s.state.get(i.installId, i.month, i.month, i.keyId);
+    if (!row) return { outcome: 'key_revoked', snap: null };
+    const [ccap, kcap, isActive, revokedAt, capMode, customerId, kUpd, cUpd, cSpent, extraCents, kSpent, devRevoked] = row;
+    if (revokedAt != null || customerId !== i.customerId) return { outcome: 'key_revoked', snap: null };
+    if (Number(kUpd) !== i.expect.keyUpdatedAt || Number(cUpd) !== i.expect.customerUpdatedAt) return { outcome: 'stale', snap: null };
+    if (Number(isActive) !== 1) return { outcome: 'customer_disabled', snap: null };
     const out: ReserveResult = { outcome: 'ok', snap: null };
     if (i.device) {
       const d = (out.device = this.devices.seenSync(i.device));
       if (d.outcome === 'revoked') return { ...out, outcome: 'device_revoked' };
       if (d.outcome === 'limit') return { ...out, outcome: 'device_limit' };
-    } else if (Number(k.dev_revoked) === 1) return { outcome: 'device_revoked', snap: null };
+    } else if (Number(devRevoked) === 1) return { outcome: 'device_revoked', snap: null };
     if (i.rate) {
       const r = (out.rate = (i.rate.backend as MemoryRateBackend).hitSync(i.rate.windows));
       if (!r.allowed) return { ...out, outcome: 'rate_limited' };
     }
     const snap: CapSnapshot = {
-      mode: k.cap_mode === 'soft' ? 'soft' : 'hard',
-      baseCapCents: Number(k.ccap),
-      keyCapCents: k.kcap == null ? null : Number(k.kcap),
-      extraCents: Number(k.extra_cents ?? 0),
-      cSpent: Number(k.c_spent ?? 0),
+      mode: capMode === 'soft' ? 'soft' : 'hard',
+      baseCapCents: Number(ccap),
+      keyCapCents: kcap == null ? null : Number(kcap),
+      extraCents: Number(extraCents ?? 0),
+      cSpent: Number(cSpent ?? 0),
       cReserved: this.holds.customer(i.customerId, i.month),
-      kSpent: Number(k.k_spent ?? 0),
+      kSpent: Number(kSpent ?? 0),
       kReserved: this.holds.key(i.keyId, i.month),
     };
     const cap = capMicros(snap);
@@ -172,10 +185,10 @@ export class SqliteCapStore implements CapStore {
   private writeOne(w: SettleWrite): SettleOutput {
     const s = this.s;
     s.insEvent.run(eventArgs(w));
-    const c = s.chargeCust.get(w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
-    const k = s.chargeKey.get(w.keyId, w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
+    const [cSpent, extraCents] = s.chargeCust.get(w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
+    const kSpent = s.chargeKey.get(w.keyId, w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
     if (w.touchKey) s.touchKey.run(w.now, w.keyId);
-    return { cSpent: Number(c.spent_micros), extraCents: Number(c.extra_cents), kSpent: Number(k.spent_micros), released: 0 };
+    return { cSpent: Number(cSpent), extraCents: Number(extraCents), kSpent: Number(kSpent), released: 0 };
   }
 
   /** A batch's rows, inside its transaction: events, then one upsert per monthly row, then key touches. */
@@ -192,10 +205,10 @@ export class SqliteCapStore implements CapStore {
     }
     const finals = { customer: new Map<string, { spent: number; extra: number }>(), key: new Map<string, number>() };
     for (const [id, a] of cust) {
-      const r = s.chargeCust.get(a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now)!;
-      finals.customer.set(id, { spent: Number(r.spent_micros), extra: Number(r.extra_cents) });
+      const [spent, extra] = s.chargeCust.get(a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now)!;
+      finals.customer.set(id, { spent: Number(spent), extra: Number(extra) });
     }
-    for (const [id, a] of keys) finals.key.set(id, Number(s.chargeKey.get(a.w.keyId, a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now)!.spent_micros));
+    for (const [id, a] of keys) finals.key.set(id, Number(s.chargeKey.get(a.w.keyId, a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now)!));
     for (const [keyId, now] of touch) s.touchKey.run(now, keyId);
     return perCallTotals(ws, [], finals);
   }

@@ -15,6 +15,9 @@ export interface AdmissionState {
   month: string;
   view: MonthView;
   rateLimit: RateLimitInfo | null;
+  /** The call's id in the cap store (ReserveInput.id). */
+  callId: string;
+  /** Set when the call holds a reservation (hard mode): the same id. */
   reservationId: string | null;
   /** Prices of the admitted targets, as of admission (the reservation was computed from them). */
   prices: Map<string, Price>;
@@ -56,6 +59,7 @@ export class GovernedAdmission implements Admission {
     const now = this.gov.clock.now();
     const key = ctx.auth.key;
     const out = await this.caps.settle({
+      callId: this.s.callId,
       reservationId: this.s.reservationId,
       customerId: ctx.auth.customer.id,
       keyId: key.id,
@@ -105,5 +109,6 @@ export class GovernedAdmission implements Admission {
     if (this.done) return;
     this.done = true;
     if (this.s.reservationId) await this.caps.release(this.s.reservationId);
+    else this.caps.endUnheld(this.s.callId);
   }
 }

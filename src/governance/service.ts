@@ -165,6 +165,7 @@ export class GovernanceService implements Governance {
       month,
       view,
       rateLimit: rl?.info ?? null,
+      callId: reservationId,
       reservationId: r.outcome === 'reserved' ? reservationId : null,
       prices,
       installId: dev.installId,

@@ -62,6 +62,52 @@ describe.each(DIALECTS)('governance hot path on %s', (dialect) => {
     expect((await t.c.gov.usage.reconcile(customer.id, '2026-01')).ok).toBe(true);
   });
 
+  it('soft-cap calls count as in flight too: their settles arriving together share commits', async () => {
+    // A soft-cap call holds no reservation; the stores must still see it in flight, or every one
+    // of its settles is written alone (SQLite) and commits while holding the month rows its
+    // neighbours' admissions wait for (PostgreSQL).
+    const { customer, key } = await t.createCustomer({ monthly_cap_cents: 1000, cap_mode: 'soft', rpm_limit: 0 });
+    const admissions = await admitN(key, 24);
+    expect(await t.c.gov.caps.reservations({ customerId: customer.id })).toEqual([]);
+    const before = { ...t.c.gov.caps.batchStats };
+    const barriers = dialect === 'postgres' ? (t.c.gov.caps as unknown as PostgresCapStore).barriers : 0;
+    await Promise.all(admissions.map((a, i) => a.settle(settleInput(100 + i))));
+    const after = t.c.gov.caps.batchStats;
+    expect(after.items - before.items).toBe(24);
+    if (dialect === 'sqlite') expect(after.batches - before.batches).toBeLessThan(24);
+    else expect((t.c.gov.caps as unknown as PostgresCapStore).barriers - barriers).toBeGreaterThan(0);
+    expect(await usageRows(t, customer.id)).toMatchObject({ reserved: 0, calls: 24 });
+    expect((await t.c.gov.usage.reconcile(customer.id, '2026-01')).ok).toBe(true);
+  });
+
+  it.runIf(dialect === 'sqlite')('a soft-cap call stops counting when it ends, or at the sweep when its end never comes', async () => {
+    const { key } = await t.createCustomer({ monthly_cap_cents: 1000, cap_mode: 'soft', rpm_limit: 0 });
+    const loneSettleIsImmediate = async () => {
+      const [a] = await admitN(key, 1);
+      const before = t.c.gov.caps.batchStats.batches;
+      let turnEnded = false;
+      setImmediate(() => (turnEnded = true));
+      await a!.settle(settleInput(5));
+      return !turnEnded && t.c.gov.caps.batchStats.batches - before === 1;
+    };
+    expect(await loneSettleIsImmediate()).toBe(true);
+    // Released without a settle: no longer in flight.
+    const [released] = await admitN(key, 1);
+    await released!.release();
+    expect(await loneSettleIsImmediate()).toBe(true);
+    // Abandoned (neither settled nor released): in flight until the sweep after its TTL.
+    await admitN(key, 1);
+    expect(await loneSettleIsImmediate()).toBe(false);
+    const start = t.clock.now();
+    try {
+      t.clock.advance(t.c.config.RESERVATION_TTL_MS + 1);
+      expect(await t.c.gov.sweepExpiredReservations()).toBe(0); // nothing was held
+      expect(await loneSettleIsImmediate()).toBe(true);
+    } finally {
+      t.clock.set(start);
+    }
+  });
+
   it('a lone settle is written at once, in a batch of its own', async () => {
     const { key } = await t.createCustomer({ monthly_cap_cents: 1000, rpm_limit: 0 });
     for (let i = 0; i < 3; i++) {
@@ -88,6 +134,7 @@ describe.each(DIALECTS)('governance hot path on %s', (dialect) => {
     const request_id = `req_lone_${randomBytes(4).toString('hex')}`;
     const before = { ...t.c.gov.caps.batchStats };
     const p = t.c.gov.caps.settle({
+      callId: hold!.id,
       reservationId: hold!.id,
       customerId: customer.id,
       keyId,
@@ -105,12 +152,14 @@ describe.each(DIALECTS)('governance hot path on %s', (dialect) => {
     let ticks = 0;
     let out: unknown;
     void p.then((o) => (out = o));
-    while (out === undefined) {
+    // Bounded: a settle that went to the queue waits for setImmediate, which microtasks starve.
+    while (out === undefined && ticks < 20) {
       await null;
       ticks++;
     }
     expect(row).toEqual({ cost_micros: 1_234 });
     expect(ticks).toBe(1);
+    await p;
     expect(await t.c.gov.caps.reservations({ customerId: customer.id })).toEqual([]);
     expect(out).toEqual({ cSpent: 1_234, extraCents: 0, kSpent: 1_234, released: hold!.amount });
     expect(t.c.gov.caps.batchStats.batches - before.batches).toBe(1);
@@ -146,6 +195,7 @@ describe.each(DIALECTS)('governance hot path on %s', (dialect) => {
     expect(holds).toHaveLength(5);
     const now = t.clock.now();
     const write = (i: number, bad: boolean): SettleWrite => ({
+      callId: holds[i]!.id,
       reservationId: holds[i]!.id,
       customerId: customer.id,
       keyId,

@@ -64,7 +64,10 @@ export class PostgresCapStore implements CapStore {
   readonly memoryHolds = null;
   private readonly batcher: GroupCommit<SettleWrite, SettleOutput>;
   readonly admitter: PgAdmitter;
-  /** Hard reservations this node holds and has not settled or released yet (calls in flight). */
+  /**
+   * Calls this node admitted and has not settled or released yet, held (hard mode) or not (soft
+   * mode, whose admissions lock the same month rows): the calls in flight.
+   */
   private readonly open = new Set<string>();
   private barrierOnWire: Promise<void> | null = null;
   private barrierNext: Promise<void> | null = null;
@@ -92,7 +95,7 @@ export class PostgresCapStore implements CapStore {
 
   async reserve(i: ReserveInput): Promise<ReserveResult> {
     const out = await this.admitter.admit(i);
-    if (out.outcome === 'reserved') {
+    if (out.outcome === 'reserved' || out.outcome === 'ok') {
       // Only a hint for choosing the flush mode: forget abandoned calls rather than grow.
       if (this.open.size >= 10_000) this.open.clear();
       this.open.add(i.id);
@@ -101,7 +104,7 @@ export class PostgresCapStore implements CapStore {
   }
 
   settle(w: SettleWrite): Promise<SettleOutput> {
-    if (w.reservationId) this.open.delete(w.reservationId);
+    this.open.delete(w.callId);
     return this.batcher.submit(w);
   }
 
@@ -173,6 +176,10 @@ export class PostgresCapStore implements CapStore {
         throw new FlushError(e);
       }
     }
+  }
+
+  endUnheld(callId: string): void {
+    this.open.delete(callId);
   }
 
   async release(reservationId: string): Promise<number> {

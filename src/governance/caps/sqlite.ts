@@ -66,6 +66,11 @@ export class SqliteCapStore implements CapStore {
   private readonly devices: SqliteDeviceStore;
   private readonly holds: HoldBook;
   readonly memoryHolds: HoldBook;
+  /**
+   * Calls admitted without a hold (soft mode) that have not ended: call id → when to stop
+   * counting one whose end never came. With the holds, the calls in flight (see `alone`).
+   */
+  private readonly unheld = new Map<string, number>();
   private readonly detach: () => void;
   private readonly s;
   private readonly settleTx: (ws: SettleWrite[]) => SettleOutput[];
@@ -114,9 +119,9 @@ export class SqliteCapStore implements CapStore {
     this.batcher = new GroupCommit<SettleWrite, SettleOutput>({
       maxInFlight: 1,
       maxBatch: MAX_BATCH,
-      // Write at once unless another call is still in flight (it may settle in this same turn) or
-      // a Kysely transaction is open (sqliteAtomic then queues behind it).
-      alone: () => this.holds.size <= 1 && !h.inTransaction,
+      // Write at once unless another call is still in flight, held or not (it may settle in this
+      // same turn), or a Kysely transaction is open (sqliteAtomic then queues behind it).
+      alone: () => this.holds.size + this.unheld.size <= 1 && !h.inTransaction,
       // better-sqlite3 rolled the whole transaction back.
       retryable: () => true,
       write: (ws) => sqliteAtomic(this.storage, () => this.commit(ws)),
@@ -128,8 +133,9 @@ export class SqliteCapStore implements CapStore {
   private commit(ws: SettleWrite[]): SettleOutput[] {
     const out = this.settleTx(ws);
     for (let i = 0; i < ws.length; i++) {
-      const id = ws[i]!.reservationId;
-      out[i]!.released = id ? this.holds.remove(id) : 0;
+      const w = ws[i]!;
+      if (w.reservationId) out[i]!.released = this.holds.remove(w.reservationId);
+      else this.unheld.delete(w.callId);
     }
     return out;
   }
@@ -170,6 +176,7 @@ export class SqliteCapStore implements CapStore {
     if (snap.mode === 'soft') {
       if (snap.cSpent >= cap.customer) return { ...out, outcome: 'customer_cap' };
       if (snap.kSpent >= cap.key) return { ...out, outcome: 'key_cap' };
+      this.unheld.set(i.id, i.expiresAt);
       return out;
     }
     if (snap.cSpent + snap.cReserved + i.amount > cap.customer) return { ...out, outcome: 'customer_cap' };
@@ -225,7 +232,14 @@ export class SqliteCapStore implements CapStore {
     return this.holds.remove(reservationId);
   }
 
+  endUnheld(callId: string): void {
+    this.unheld.delete(callId);
+  }
+
   async expiredReservations(now: number, limit: number): Promise<string[]> {
+    // The sweep also stops counting soft calls whose end never came: counted, they would keep
+    // every later lone settle from committing at once.
+    for (const [id, until] of this.unheld) if (until < now) this.unheld.delete(id);
     return this.holds.expired(now, limit);
   }
 

@@ -70,6 +70,9 @@ export interface ReserveResult {
 export type UsageEventInsert = Omit<Insertable<UsageEventsTable>, 'id'>;
 
 export interface SettleWrite {
+  /** The admitted call (ReserveInput.id), whether or not it holds a reservation. */
+  callId: string;
+  /** Set when the call holds a reservation (hard mode): the same id as callId. */
   reservationId: string | null;
   customerId: string;
   keyId: string;
@@ -119,6 +122,12 @@ export interface CapStore {
   settle(w: SettleWrite): Promise<SettleOutput>;
   /** Drop a reservation; returns the µ$ released (0 when it was already gone). */
   release(reservationId: string): Promise<number>;
+  /**
+   * A call admitted without a reservation (soft mode) ended without a settle. Bookkeeping only:
+   * the stores count every admitted call in flight, held or not, to choose how to commit
+   * settles (group commit, flush mode), and a soft call is otherwise never seen again.
+   */
+  endUnheld(callId: string): void;
   expiredReservations(now: number, limit: number): Promise<string[]>;
   /** Held reservations (operators, tests), optionally of one customer or one request. */
   reservations(f: { customerId?: string; requestId?: string }): Promise<HeldReservation[]>;

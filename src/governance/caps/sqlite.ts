@@ -11,8 +11,8 @@ import { capMicros, EVENT_COLUMNS, perCallTotals } from './types.ts';
 
 /**
  * The reservation's state row. Hot-path statements read rows as arrays (better-sqlite3's raw
- * mode): building a fresh object with a property per column costs more than the query's own
- * B-tree lookups on a cold core.
+ * mode): building a fresh object with a property per column cost about a third of this query
+ * on a cold core (bench/README.md, "A lone settle without the queue").
  */
 type State = [
   ccap: number,
@@ -261,7 +261,7 @@ export class SqliteCapStore implements CapStore {
   }
 }
 
-/** The event's values in EVENT_COLUMNS order, bound as one array (no spread into the native call). */
+/** The event's values in EVENT_COLUMNS order (missing ones as NULL), bound as one array. */
 function eventArgs(w: SettleWrite): unknown[] {
   const ev = w.event as Record<string, unknown>;
   return EVENT_COLUMNS.map((col) => ev[col] ?? null);

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { request } from 'undici';
 import { freePort, sleep, spawnNode, type Child } from './procs.ts';
+import type { CapMode } from './results.ts';
 
 /**
  * Starts one `kaixu serve` process for the bench (SQLite in a temp DATA_DIR, or a fresh
@@ -23,6 +24,8 @@ export interface GatewayOpts {
   pgAdminUrl: string;
   /** Write a V8 CPU profile into this directory (node --cpu-prof). */
   profileDir?: string;
+  /** The bench customer's cap mode (default hard: a reservation before every call). */
+  capMode?: CapMode;
   /** Extra environment for the gateway process (e.g. MONITOR_ENABLED=false). */
   env?: Record<string, string>;
 }
@@ -135,7 +138,7 @@ async function checkRefusals(url: string, key: string, model: string): Promise<s
 async function auditLine(url: string, token: string, customerId: string, child: Child, db?: BenchDb): Promise<string> {
   const get = (path: string) => must(path, http('GET', `${url}${path}`, undefined, token));
   try {
-    const usage = (await get(`/admin/api/customers/${customerId}/usage?limit=1`)) as { rollup: { calls: number; spent_cents: number; reserved_cents: number } };
+    const usage = (await get(`/admin/api/customers/${customerId}/usage?limit=1`)) as { customer: { cap_mode: string }; rollup: { calls: number; spent_cents: number; reserved_cents: number } };
     const devices = (await get(`/admin/api/customers/${customerId}/devices`)) as { devices: unknown[] };
     const mon = (await get('/admin/api/monitor/stats')) as { written: number; dropped: number; write_errors: number };
     const u = usage.rollup;
@@ -143,7 +146,7 @@ async function auditLine(url: string, token: string, customerId: string, child: 
     await sleep(300);
     const st = db ? await db.stats() : undefined;
     const pgLine = st && u.calls > 0 ? `; PostgreSQL: ${(st.commits / u.calls).toFixed(1)} transactions and ${(st.rowsWritten / u.calls).toFixed(1)} rows written per ledger call (setup included)` : '';
-    return `ledger ${u.calls} calls, ${u.spent_cents} ¢ spent, ${u.reserved_cents} ¢ still reserved; ${devices.devices.length} device seat(s); monitor ${mon.written} events written, ${mon.dropped} dropped, ${mon.write_errors} write errors${pgLine}`;
+    return `ledger ${u.calls} calls under ${usage.customer.cap_mode} caps, ${u.spent_cents} ¢ spent, ${u.reserved_cents} ¢ still reserved; ${devices.devices.length} device seat(s); monitor ${mon.written} events written, ${mon.dropped} dropped, ${mon.write_errors} write errors${pgLine}`;
   } catch (e) {
     return `could not read the audit trail: ${(e as Error).message.split('\n')[0]}`;
   }
@@ -151,6 +154,7 @@ async function auditLine(url: string, token: string, customerId: string, child: 
 
 export async function startGateway(o: GatewayOpts): Promise<Gateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kaixu-bench-'));
+  const capMode = o.capMode ?? 'hard';
   let db: BenchDb | undefined;
   let child: Child | undefined;
   const cleanup = async () => {
@@ -196,6 +200,7 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
         {
           email: 'bench@example.com',
           monthly_cap_cents: 10_000_000_000,
+          cap_mode: capMode,
           require_install_id: true,
           max_devices_per_key: 5,
           allowed_providers: ['openai'],
@@ -205,7 +210,9 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
         token,
       ),
     );
-    const customerId = (created.customer as { id: string }).id;
+    const customer = created.customer as { id: string; cap_mode?: string };
+    if (customer.cap_mode !== capMode) throw new Error(`create customer: asked for cap_mode ${capMode}, the gateway recorded ${String(customer.cap_mode)}`);
+    const customerId = customer.id;
     const issued = await must('create key', http('POST', `${url}/admin/api/customers/${customerId}/keys`, { label: 'bench', monthly_cap_cents: 10_000_000_000, rpm_limit: 10_000_000 }, token));
     const key = issued.key as string;
     const refusals = await checkRefusals(url, key, o.model);

@@ -7,6 +7,7 @@ import type { Pinning } from './procs.ts';
 import { renderFlameGraph } from './flamegraph.ts';
 import { readProfile, renderProfile, type CpuProfile } from './profile.ts';
 import { gatewayRuntimes, startGatewaySafe, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
+import type { CapMode } from './results.ts';
 
 /**
  * `npm run bench -- --profile`: one gateway under node --cpu-prof, non-streaming chat at
@@ -24,6 +25,8 @@ export interface ProfileOpts {
   warmupSeconds?: number;
   kind: 'sqlite' | 'postgres';
   pgAdminUrl: string;
+  /** The bench customer's cap mode (default hard). */
+  capMode?: CapMode;
   log(s: string): void;
   stoppers: (() => Promise<void>)[];
 }
@@ -59,6 +62,7 @@ export async function runProfile(o: ProfileOpts): Promise<ProfileResult> {
     upstreamKey: UPSTREAM_KEY,
     model: o.model,
     pgAdminUrl: o.pgAdminUrl,
+    capMode: o.capMode,
     profileDir: dir,
   });
   if (gw instanceof Error) throw gw;
@@ -82,7 +86,7 @@ export async function runProfile(o: ProfileOpts): Promise<ProfileResult> {
   const cut = sliceProfile(full, (measuredFrom - spawnedAt) * 1000);
   const kept = { ...cut, ...sliceTail(cut, (measuredTo - measuredFrom) * 1000) };
   await gw.stop();
-  const title = `Gateway CPU profile (${o.kind}, non-streaming chat, concurrency ${o.concurrency ?? 16}, ${o.seconds} s)`;
+  const title = `Gateway CPU profile (${o.kind}, non-streaming chat, concurrency ${o.concurrency ?? 16}, ${o.seconds} s${o.capMode === 'soft' ? ', soft caps' : ''})`;
   const md = [
     `# ${title}`,
     '',

@@ -1,5 +1,5 @@
-import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type ChatCell, type TargetId } from './results.ts';
-import { overhead } from './stats.ts';
+import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type BenchSettings, type ChatCell, type TargetId } from './results.ts';
+import { byRound, overhead } from './stats.ts';
 import { evaluateTargets, monitorCostShare, separateShare, type TargetCheck } from './targets.ts';
 
 /** Markdown rendering of a run: machine, settings, one table per workload, the targets. */
@@ -176,8 +176,27 @@ function monitorTable(r: BenchResults): string {
   );
 }
 
+const signed = (v: number, digits: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}`;
 const arrow = (a: string, b: string) => `${a} → ${b}`;
-const change = (before: number, after: number) => (before > 0 ? `${after >= before ? '+' : ''}${(((after - before) / before) * 100).toFixed(1)} %` : '—');
+const change = (before: number, after: number) => (before > 0 ? `${signed(((after - before) / before) * 100, 1)} %` : '—');
+
+/**
+ * How the before/after change varied over the rounds, for req/s, p50 and CPU per request: the
+ * range of the rounds' own changes and in how many rounds *after* was ahead (more req/s; lower
+ * p50, less CPU). '—' where the rounds do not pair up.
+ */
+export function roundsSpread(before: ChatCell, after: ChatCell): { rps: string; p50: string; cpu: string } {
+  const spread = (d: number[], scale: number, digits: number, unit: string, ahead: (v: number) => boolean) => {
+    const v = d.filter(Number.isFinite);
+    if (v.length < 2) return '—';
+    return `${signed(scale * Math.min(...v), digits)} … ${signed(scale * Math.max(...v), digits)} ${unit}, ${v.filter(ahead).length}/${v.length}`;
+  };
+  return {
+    rps: spread(byRound(before.roundRps, after.roundRps, (b, a) => (a - b) / b), 100, 1, '%', (v) => v > 0),
+    p50: spread(byRound(before.roundP50, after.roundP50, (b, a) => a - b), 1 / 1000, 0, 'µs', (v) => v < 0),
+    cpu: spread(byRound(before.roundCpuUs, after.roundCpuUs, (b, a) => a - b), 1, 0, 'µs', (v) => v < 0),
+  };
+}
 
 /** `--baseline REF`: the gateway at REF (before) and from this tree (after), measured in the same rounds. */
 function baselineSection(r: BenchResults): string[] {
@@ -190,15 +209,19 @@ function baselineSection(r: BenchResults): string[] {
     const before = at('gw-before');
     const after = at('gw-after');
     if (!ok(before) || !ok(after)) {
-      return [c, `FAILED: ${whyNot([before, after])}`, '', '', '', '', '', ''];
+      return [c, `FAILED: ${whyNot([before, after])}`, '', '', '', '', '', '', '', '', ''];
     }
     const [x, y] = [before!, after!];
+    const spread = roundsSpread(x, y);
     return [
       c,
       arrow(fmtInt(x.rps), fmtInt(y.rps)),
       change(x.rps, y.rps),
+      spread.rps,
       arrow(fmtInt(x.cpuUsPerReq), fmtInt(y.cpuUsPerReq)),
+      spread.cpu,
       arrow(fmtUs(x.lat.p50), fmtUs(y.lat.p50)),
+      spread.p50,
       arrow(fmtUs(x.lat.p90), fmtUs(y.lat.p90)),
       arrow(fmtUs(x.lat.p99), fmtUs(y.lat.p99)),
       `${x.n}/${x.errors} · ${y.n}/${y.errors}`,
@@ -215,7 +238,13 @@ function baselineSection(r: BenchResults): string[] {
     '',
     `Two fresh gateway / SQLite processes with full governance — one started from a temporary git worktree at \`${b.ref}\`, one from this tree — alternating in ${r.settings.monitorRounds} rounds × ${r.settings.monitorWindowMs} ms per concurrency; values are before → after.`,
     '',
-    mdTable(['conc.', 'req/s', 'change', 'CPU µs/req', 'p50 µs', 'p90 µs', 'p99 µs', 'ok/errors before · after'], chatRows, ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r']),
+    mdTable(
+      ['conc.', 'req/s', 'change', 'rounds', 'CPU µs/req', 'rounds', 'p50 µs', 'rounds', 'p90 µs', 'p99 µs', 'ok/errors before · after'],
+      chatRows,
+      ['r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    '*Rounds*: the range of the rounds’ own changes in the column before (each round’s two windows are adjacent in time), and in how many rounds *after* was ahead (more req/s, less CPU, lower p50). A range that spans zero, or a split count, is within this machine’s noise; a tree measured against itself (`--baseline HEAD` on a clean tree) shows how wide that noise is.',
     '',
     streamLine,
   ];
@@ -245,6 +274,13 @@ export function phasesSection(r: BenchResults): string[] {
   return lines;
 }
 
+/** What the customer's caps cost each call: a reservation (hard, the targets' setting) or none (soft). */
+function capLine(mode: BenchSettings['capMode']): string {
+  return mode === 'soft'
+    ? '**soft caps** (`--cap-mode soft`: no reservation, an over-cap call is answered and alerted; the targets are set for hard caps, so this run is not the record)'
+    : 'hard caps (a cap reservation before every call)';
+}
+
 export function renderReport(r: BenchResults): string {
   const m = r.machine;
   const s = r.settings;
@@ -257,7 +293,7 @@ export function renderReport(r: BenchResults): string {
     `- **Node**: ${m.node} · **date**: ${m.date} · **commit**: ${m.commit} · **load average** (start → end): ${m.loadavg}`,
     `- **Pinning**: ${s.pinning}`,
     `- **Method**: closed-loop load from a separate undici keep-alive process, timed with process.hrtime.bigint(); ${s.rounds} interleaved rounds × ${s.windowMs} ms per target and cell (after a ${s.warmupMs} ms warm-up; before the first cell each target served non-streaming chat at concurrency 16 for ${s.steadyWarmupMs} ms, so steady-state processes are measured), targets rotated each round so machine noise hits all of them; model \`${s.model}\`; run took ${(r.durationMs / 1000).toFixed(0)} s.`,
-    '- **Gateway**: one `kaixu serve` process, LOG_LEVEL=warn, full governance: virtual key, model allowlist, device seat (`x-kaixu-install-id`, install id required), RPM limit, cap reservation, usage ledger, monitor events.',
+    `- **Gateway**: one \`kaixu serve\` process, LOG_LEVEL=warn, full governance: virtual key, model allowlist, device seat (\`x-kaixu-install-id\`, install id required), RPM limit, ${capLine(s.capMode)}, usage ledger, monitor events.`,
     '- **CPU µs/req**: user+system time of the server process (/proc/<pid>/stat, all threads) over the measured windows ÷ answered requests, with the kernel’s share; for *direct* it is the fake upstream’s own cost.',
     '- **Streams**: TTFB = first body byte; first token = first chunk with content; “chunks arriving alone” = share of content chunks that came in a network read of their own (not coalesced).',
     '',

@@ -43,6 +43,8 @@ export interface ChatCell {
   roundRps?: number[];
   /** p50 latency (ns) of each measured window, in round order, like roundRps. */
   roundP50?: number[];
+  /** Server CPU µs per request of each measured window, like roundRps (absent where unreadable). */
+  roundCpuUs?: number[];
   lat: Summary;
   /** CPU of the server process (direct: the fake upstream) per request, µs. */
   cpuUsPerReq: number | null;
@@ -123,7 +125,15 @@ export interface BenchSettings {
    * long, so a long-running process is measured and not V8 still optimising a fresh one.
    */
   steadyWarmupMs: number;
+  /**
+   * The bench customer's cap mode (`--cap-mode`): `hard` (the default and the targets' setting)
+   * reserves the worst-case cost before each call; `soft` answers over the cap and only alerts,
+   * so no reservation is held. Absent in results from before the option: hard.
+   */
+  capMode?: CapMode;
 }
+
+export type CapMode = 'hard' | 'soft';
 
 /**
  * Monitor on (gw-sqlite-mon) vs off (gw-sqlite-nomon, MONITOR_ENABLED=false): two fresh gateways
@@ -187,8 +197,9 @@ export interface BenchResults {
  * `--only`, `--cells`) writes `bench/results/partial.md` instead (not committed), so a quick check
  * or a before/after run never overwrites the full results with a report that lacks their cells.
  */
-export function reportPath(root: string, a: { out?: string; quick?: boolean; only?: string; cells?: string }): string {
+export function reportPath(root: string, a: { out?: string; quick?: boolean; only?: string; cells?: string; 'cap-mode'?: string }): string {
   if (a.out !== undefined) return a.out;
-  const partial = a.quick === true || a.only !== undefined || a.cells !== undefined;
+  // The record is the targets' setting: every target, every cell, hard caps.
+  const partial = a.quick === true || a.only !== undefined || a.cells !== undefined || (a['cap-mode'] ?? 'hard') !== 'hard';
   return join(root, 'bench/results', partial ? 'partial.md' : 'latest.md');
 }

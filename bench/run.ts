@@ -9,7 +9,7 @@ import { describeMachine, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
 import { renderReport } from './report.ts';
-import { reportPath, TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
+import { reportPath, TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type CapMode, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
 import { runChatCell, runMany, runStreamCell, steadyWarmup, type Phase, type Runtime } from './workloads.ts';
@@ -23,6 +23,8 @@ import { runPhases } from './phases.ts';
  *   --cells a,b        workloads among many,chat,stream (default all; monitor follows --only)
  *   --baseline REF     also measure the gateway / SQLite at git REF against this tree, in the same
  *                      rounds (before/after); REF is checked out in a temporary git worktree
+ *   --cap-mode hard|soft the bench customer's cap mode (default hard, the targets' setting; soft holds no
+ *                      reservation, so its runs write partial.md)
  *   --window MS --rounds N --warmup MS --steady-warmup MS --streams N --model M --out FILE --no-write
  *   --profile [--profile-seconds S] [--profile-target sqlite|postgres] [--profile-concurrency C] [--profile-warmup S]
  *                      profile the gateway with node --cpu-prof instead, print the top functions
@@ -54,11 +56,18 @@ const { values: args } = parseArgs({
     'monitor-window': { type: 'string' },
     'monitor-warmup': { type: 'string' },
     'steady-warmup': { type: 'string' },
+    'cap-mode': { type: 'string', default: 'hard' },
   },
   strict: true,
 });
 
 const num = (v: string | undefined, def: number) => (v === undefined ? def : Number(v));
+const capMode: CapMode = (() => {
+  const v = args['cap-mode'];
+  if (v === 'hard' || v === 'soft') return v;
+  log(`--cap-mode: "${v}" is not hard or soft`);
+  process.exit(2);
+})();
 const quick = args.quick;
 const pinning = planPinning();
 const settings: BenchSettings = {
@@ -78,6 +87,7 @@ const settings: BenchSettings = {
   monitorWindowMs: num(args['monitor-window'], quick ? 300 : 750),
   monitorWarmupMs: num(args['monitor-warmup'], quick ? 300 : 2000),
   steadyWarmupMs: num(args['steady-warmup'], quick ? 300 : 4000),
+  capMode,
 };
 const only = new Set((args.only ?? 'direct,floor,gw-sqlite,gw-pg,monitor').split(',').map((s) => s.trim()));
 const runCells = new Set((args.cells ?? 'many,chat,stream').split(',').map((s) => s.trim()));
@@ -121,7 +131,7 @@ async function bench(): Promise<BenchResults> {
   log(`starting ${gwSpecs.map((g) => TARGET_LABEL[g.id]).join(', ') || 'no gateway'}…`);
   const gws = await Promise.all(
     gwSpecs.map(({ kind, env }) =>
-      startGatewaySafe({ kind, root: ROOT, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl, env }),
+      startGatewaySafe({ kind, root: ROOT, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl, capMode, env }),
     ),
   );
   const gateways: { id: GatewayId; gw: Gateway }[] = [];
@@ -220,7 +230,7 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
     return { ref, commit: '', cells: [], stream: [], error: (e as Error).message };
   }
   stoppers.push(() => tree.remove());
-  const base = { kind: 'sqlite' as const, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl };
+  const base = { kind: 'sqlite' as const, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl, capMode };
   const [before, after] = await Promise.all([startGatewaySafe({ ...base, root: tree.dir }), startGatewaySafe({ ...base, root: ROOT })]);
   for (const g of [before, after]) if (!(g instanceof Error)) stoppers.push(() => g.stop());
   if (before instanceof Error || after instanceof Error) {
@@ -245,9 +255,9 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
 async function main() {
   if (args.profile) {
     const target = args['profile-target'] === 'postgres' ? 'postgres' : 'sqlite';
-    const prof = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), concurrency: num(args['profile-concurrency'], 16), warmupSeconds: num(args['profile-warmup'], 5), kind: target, pgAdminUrl, log, stoppers });
+    const prof = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), concurrency: num(args['profile-concurrency'], 16), warmupSeconds: num(args['profile-warmup'], 5), kind: target, pgAdminUrl, capMode, log, stoppers });
     await cleanup();
-    const base = `bench/results/profile-${target}`;
+    const base = `bench/results/profile-${target}${capMode === 'soft' ? '-soft' : ''}`;
     const files = `Flame graph: \`${base}.svg\` (open in a browser, hover a box for its times). The measured window as a V8 profile: \`${base}.cpuprofile\` (Chrome DevTools → Performance → Load profile, or speedscope; not committed).\n`;
     const md = args['no-write'] ? prof.md : `${prof.md}\n${files}`;
     process.stdout.write(md);

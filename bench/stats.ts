@@ -66,3 +66,12 @@ export function mergeSamples(parts: ArrayLike<number>[]): Float64Array {
   }
   return out;
 }
+
+/**
+ * One figure per round from two targets' windows of that round (adjacent in time, so the
+ * machine's drift between rounds cancels): `f(a[i], b[i])`. Empty unless both ran every round.
+ */
+export function byRound(a: number[] | undefined, b: number[] | undefined, f: (x: number, y: number) => number): number[] {
+  if (!a?.length || !b || a.length !== b.length) return [];
+  return a.map((x, i) => f(x, b[i]!));
+}

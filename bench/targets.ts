@@ -1,4 +1,5 @@
 import type { BenchResults, ChatCell, StreamRow, TargetId } from './results.ts';
+import { byRound } from './stats.ts';
 
 /**
  * The performance targets of issue 7 (and issue 6's monitoring cost), each evaluated against one run's results. A target whose
@@ -151,10 +152,8 @@ export function evaluateTargets(r: BenchResults): TargetCheck[] {
  * figure (its two windows are adjacent in time), reported for the spread.
  */
 export function monitorCostShare(on: ChatCell, off: ChatCell): { share: number; rounds: number[] } {
-  const a = on.roundRps ?? [];
-  const b = off.roundRps ?? [];
-  const paired = a.length > 0 && a.length === b.length && b.every((x) => x > 0);
-  return { share: 1 - on.rps / off.rps, rounds: paired ? a.map((x, i) => 1 - x / b[i]!) : [] };
+  const rounds = byRound(on.roundRps, off.roundRps, (x, y) => 1 - x / y);
+  return { share: 1 - on.rps / off.rps, rounds: rounds.every(Number.isFinite) ? rounds : [] };
 }
 
 /**

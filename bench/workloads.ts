@@ -56,7 +56,7 @@ export async function steadyWarmup(load: LoadClient, targets: Runtime[], ms: num
 }
 
 export async function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
-  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], roundRps: [] as number[], roundP50: [] as number[], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dead: null as string | null }]));
+  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], roundRps: [] as number[], roundP50: [] as number[], roundCpu: [] as number[], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dead: null as string | null }]));
   const live = () => targets.filter((t) => !acc.get(t.id)!.dead);
   const mark = (t: Runtime, why: string) => (acc.get(t.id)!.dead = why);
   for (const t of live()) {
@@ -85,6 +85,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       else {
         a.cpuUs += cpu1.total - cpu0.total;
         a.sysUs += cpu1.sys - cpu0.sys;
+        if (res.latNs.length) a.roundCpu.push((cpu1.total - cpu0.total) / res.latNs.length);
       }
       a.lat.push(res.latNs);
       a.roundRps.push(res.elapsedNs > 0 ? res.latNs.length / (res.elapsedNs / 1e9) : 0);
@@ -107,6 +108,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       rps: a.elapsedNs > 0 ? n / (a.elapsedNs / 1e9) : 0,
       roundRps: a.roundRps,
       roundP50: a.roundP50,
+      roundCpuUs: a.roundCpu,
       lat: summarize(lat),
       cpuUsPerReq: a.cpuKnown ? cpuPerRequestUs(0, a.cpuUs, n) : null,
       cpuSysShare: a.cpuKnown && a.cpuUs > 0 ? a.sysUs / a.cpuUs : null,

@@ -5,7 +5,7 @@ import { flameTree, renderFlameGraph } from '../../bench/flamegraph.ts';
 import { phaseMedians } from '../../bench/phases.ts';
 import { sliceProfile } from '../../bench/profile-run.ts';
 import { areaOf, selfTimes, type CpuProfile } from '../../bench/profile.ts';
-import { fmtAddedUs, fmtUs, mdTable, phasesSection, renderReport } from '../../bench/report.ts';
+import { fmtAddedUs, fmtUs, mdTable, phasesSection, renderReport, roundsSpread } from '../../bench/report.ts';
 import { reportPath, type BenchResults, type ChatCell, type StreamRow, type TargetId } from '../../bench/results.ts';
 import { SseCounter } from '../../bench/sse.ts';
 import { cpuPerRequestUs, mergeSamples, overhead, percentile, summarize } from '../../bench/stats.ts';
@@ -236,10 +236,28 @@ describe('before / after (--baseline)', () => {
     };
     const md = renderReport(r);
     expect(md).toContain('## Before / after — gateway / SQLite at `main~3` (abc1234) vs this tree');
-    expect(md).toMatch(/\|\s+1 \|\s+1000 → 1250 \|\s+\+25\.0 % \|\s+800 → 640 \|\s+900 → 600 \|/);
+    expect(md).toMatch(/\|\s+1 \|\s+1000 → 1250 \|\s+\+25\.0 % \|\s+— \|\s+800 → 640 \|\s+— \|\s+900 → 600 \|\s+— \|/);
     expect(md).toContain('TTFB p50 2400 → 2000 µs');
     expect(md).toContain('finish chunk p50 120.9 → 120.4 ms');
     expect(md).toContain('total p50 121.0 → 120.5 ms');
+    expect(md).toContain('*Rounds*: the range of the rounds’ own changes');
+  });
+
+  it('shows how the change varied over the rounds: range of each round’s own change and how many rounds were ahead', () => {
+    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+    const before = cell('gw-before', 16, 900, 3000, 1000, 800);
+    const after = cell('gw-after', 16, 880, 2900, 1010, 790);
+    Object.assign(before, { roundRps: [1000, 1000, 1000, 1000], roundP50: [900e3, 900e3, 900e3, 900e3], roundCpuUs: [800, 800, 800, 800] });
+    // Rounds 1 and 3 ahead, 2 and 4 behind: a pooled +1 % that the rounds do not agree on.
+    Object.assign(after, { roundRps: [1050, 980, 1030, 970], roundP50: [850e3, 920e3, 870e3, 910e3], roundCpuUs: [760, 812, 790, 801] });
+    expect(roundsSpread(before, after)).toEqual({ rps: '−3.0 … +5.0 %, 2/4', p50: '−50 … +20 µs, 2/4', cpu: '−40 … +12 µs, 2/4' });
+    r.baseline = { ref: 'HEAD', commit: 'abc1234', cells: [before, after], stream: [] };
+    r.settings.concurrencies = [16];
+    expect(renderReport(r)).toMatch(/\|\s+16 \|\s+1000 → 1010 \|\s+\+1\.0 % \|\s+−3\.0 … \+5\.0 %, 2\/4 \|\s+800 → 790 \|\s+−40 … \+12 µs, 2\/4 \|\s+900 → 880 \|\s+−50 … \+20 µs, 2\/4 \|/);
+    // Rounds that do not pair up (a round missed by one side) give no range rather than a wrong one.
+    after.roundRps = [1050, 980, 1030];
+    delete after.roundCpuUs;
+    expect(roundsSpread(before, after)).toEqual({ rps: '—', p50: '−50 … +20 µs, 2/4', cpu: '—' });
   });
 
   it('says why when the comparison could not run, and never shows numbers then', () => {
@@ -379,6 +397,17 @@ describe('where the time goes (Server-Timing phases)', () => {
   });
 });
 
+describe('cap mode (--cap-mode)', () => {
+  it('says which caps the gateway ran with; a soft-cap run says it is not the record', () => {
+    const r = fixture({ p50: 300, p99: 500, rps: 3000, cpu: 250, ttfb: 350, total: 110, alone: 1000, rssGrowthMB: 10 });
+    expect(renderReport(r)).toContain('RPM limit, hard caps (a cap reservation before every call), usage ledger');
+    r.settings.capMode = 'soft';
+    const md = renderReport(r);
+    expect(md).toContain('RPM limit, **soft caps** (`--cap-mode soft`: no reservation');
+    expect(md).toContain('so this run is not the record');
+  });
+});
+
 describe('reportPath', () => {
   it('keeps latest.md for full runs only; partial runs write partial.md; --out wins', () => {
     expect(reportPath('/r', {})).toBe('/r/bench/results/latest.md');
@@ -386,5 +415,8 @@ describe('reportPath', () => {
     expect(reportPath('/r', { quick: true })).toBe('/r/bench/results/partial.md');
     expect(reportPath('/r', { cells: 'stream' })).toBe('/r/bench/results/partial.md');
     expect(reportPath('/r', { only: 'gw-sqlite', out: '/x/y.md' })).toBe('/x/y.md');
+    // The record is measured at the targets' setting, hard caps.
+    expect(reportPath('/r', { 'cap-mode': 'hard' })).toBe('/r/bench/results/latest.md');
+    expect(reportPath('/r', { 'cap-mode': 'soft' })).toBe('/r/bench/results/partial.md');
   });
 });

@@ -1,0 +1,48 @@
+import { request } from 'undici';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway } from '../../bench/gateway.ts';
+import { openaiBody } from '../../bench/targets-setup.ts';
+import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
+
+/**
+ * The bench's gateway setup (bench/gateway.ts) end to end: a real `kaixu serve` on SQLite, the
+ * customer and key provisioned through the admin API, governance proven on, then a call. The cap
+ * mode (`--cap-mode`) is the one the gateway itself reports for the customer at the end, in the
+ * audit line the bench prints.
+ */
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const MODEL = 'gpt-4o-mini';
+let fake: FakeUpstream;
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI();
+});
+afterAll(async () => {
+  await fake.close();
+});
+
+async function chat(gw: { url: string; key: string; installId: string }) {
+  const res = await request(`${gw.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${gw.key}`, 'x-kaixu-install-id': gw.installId },
+    body: openaiBody(MODEL, false),
+  });
+  return { status: res.statusCode, body: await res.body.text() };
+}
+
+describe('bench gateway setup', () => {
+  it.each(['hard', 'soft'] as const)('provisions a %s-cap customer with full governance and says so in its audit line', async (capMode) => {
+    const gw = await startGateway({ kind: 'sqlite', root: ROOT, cores: null, upstreamBase: fake.baseUrl, upstreamKey: fake.apiKey, model: MODEL, pgAdminUrl: '', capMode });
+    try {
+      expect(gw.refusals).toContain('no install id → 400');
+      const r = await chat(gw);
+      expect(r.status).toBe(200);
+      expect(r.body).toContain('"choices"');
+      const line = await gw.finish();
+      expect(line).toMatch(new RegExp(`^ledger 1 calls under ${capMode} caps, [0-9.]+ ¢ spent, 0 ¢ still reserved`));
+    } finally {
+      await gw.stop();
+    }
+  }, 90_000);
+});

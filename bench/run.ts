@@ -31,7 +31,9 @@ import { runPhases } from './phases.ts';
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const log = (s: string) => process.stderr.write(`${s}\n`);
+const t0 = Date.now();
+/** Progress on stderr, each line with the seconds since the start (the run is bounded: < 4 min). */
+const log = (s: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`);
 
 const { values: args } = parseArgs({
   options: {

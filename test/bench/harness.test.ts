@@ -1,16 +1,15 @@
-import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { baselineTree } from '../../bench/baseline.ts';
 import { flameTree, renderFlameGraph } from '../../bench/flamegraph.ts';
 import { phaseMedians } from '../../bench/phases.ts';
 import { sliceProfile } from '../../bench/profile-run.ts';
 import { areaOf, selfTimes, type CpuProfile } from '../../bench/profile.ts';
-import { fmtAddedUs, fmtUs, mdTable, phasesSection, renderReport, roundsSpread } from '../../bench/report.ts';
-import { reportPath, type BenchResults, type ChatCell, type StreamRow, type TargetId } from '../../bench/results.ts';
+import { fmtAddedUs, fmtUs, mdTable, phasesSection, renderReport } from '../../bench/report.ts';
+import type { BenchResults } from '../../bench/results.ts';
 import { SseCounter } from '../../bench/sse.ts';
 import { cpuPerRequestUs, mergeSamples, overhead, percentile, summarize } from '../../bench/stats.ts';
 import { evaluateTargets, monitorCostShare } from '../../bench/targets.ts';
 import { rotate } from '../../bench/workloads.ts';
+import { fixture, streamRow } from './fixtures.ts';
 
 /** The bench's statistics, SSE accounting, target verdicts and tables (the full bench is not run here). */
 
@@ -92,35 +91,6 @@ describe('tables', () => {
   });
 });
 
-function cell(target: TargetId, concurrency: number, p50us: number, p99us: number, rps: number, cpu: number | null): ChatCell {
-  const lat = { n: 1000, min: p50us * 900, p50: p50us * 1000, p90: p99us * 900, p99: p99us * 1000, max: p99us * 1100, mean: p50us * 1000 };
-  return { target, concurrency, status: { ok: true }, n: 1000, errors: 0, rps, lat, cpuUsPerReq: cpu, cpuSysShare: 0.25 };
-}
-function streamRow(target: TargetId, ttfbUs: number, totalMs: number, alone: number): StreamRow {
-  const sum = (v: number) => ({ n: 50, min: v, p50: v, p90: v, p99: v, max: v, mean: v });
-  return { target, status: { ok: true }, n: 50, expectChunks: 20, ttfb: sum(ttfbUs * 1000), ttft: sum(ttfbUs * 1000 + 5e6), last: sum(totalMs * 1e6 - 2e5), finish: sum(totalMs * 1e6 - 1e5), total: sum(totalMs * 1e6), tail: sum(2e5), coalesced: 0, minReads: 20, chunks: 1000, chunksSeparate: alone };
-}
-
-function fixture(gw: { p50: number; p99: number; rps: number; cpu: number; ttfb: number; total: number; alone: number; rssGrowthMB: number; monitorOffRps?: number }): BenchResults {
-  const chat: ChatCell[] = [];
-  for (const c of [1, 16, 64]) {
-    chat.push(cell('direct', c, 200, 400, 4000, 90), cell('floor', c, 350, 700, 3000, 200), cell('gw-sqlite', c, gw.p50, gw.p99, gw.rps, gw.cpu), cell('gw-pg', c, gw.p50 + 300, gw.p99 + 1000, gw.rps * 0.6, gw.cpu * 1.3));
-  }
-  return {
-    machine: { cpu: 'Test CPU', cores: 2, memory: '1 GiB', node: 'v20', os: 'Linux', date: '2026-01-01T00:00:00Z', commit: 'abc1234', loadavg: '0.1 0.1 0.1' },
-    settings: { windowMs: 1500, warmupMs: 400, rounds: 3, concurrencies: [1, 16, 64], streamChunks: 20, streamChunkDelayMs: 5, manyStreams: 1000, manyChunkDelayMs: 100, pinning: 'pinned', model: 'gpt-4o-mini', monitorConcurrencies: [16, 64], monitorRounds: 6, monitorWindowMs: 1000, monitorWarmupMs: 2000, steadyWarmupMs: 4000 },
-    chat,
-    stream: [streamRow('direct', 300, 110, 990), streamRow('gw-sqlite', gw.ttfb, gw.total, gw.alone)],
-    monitorCost: {
-      cells: [16, 64].flatMap((c) => [cell('gw-sqlite-mon', c, gw.p50, gw.p99, gw.rps, gw.cpu), cell('gw-sqlite-nomon', c, gw.p50, gw.p99, gw.monitorOffRps ?? gw.rps * 1.05, gw.cpu * 0.95)]),
-      written: { on: 12_000, off: 0 },
-    },
-    many: [{ target: 'gw-sqlite', status: { ok: true }, firstError: null, n: 1000, completed: 1000, failed: 0, peakOpen: 1000, elapsedMs: 2500, rss: { before: 100e6, peak: 100e6 + gw.rssGrowthMB * 1e6, after: 110e6 } }],
-    failures: [],
-    notes: [],
-    durationMs: 100_000,
-  };
-}
 
 describe('targets', () => {
   it('marks every target met when the gateway is within budget', () => {
@@ -222,64 +192,6 @@ describe('targets', () => {
     delete skipped.monitorCost;
     expect(verdict(skipped).verdict).toBe('not measured');
     expect(renderReport(skipped)).not.toContain('## Monitoring cost');
-  });
-});
-
-describe('before / after (--baseline)', () => {
-  it('renders the comparison: before → after per concurrency, the change in req/s, and the stream line', () => {
-    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
-    r.baseline = {
-      ref: 'main~3',
-      commit: 'abc1234',
-      cells: [1, 16, 64].flatMap((c) => [cell('gw-before', c, 900, 3000, 1000, 800), cell('gw-after', c, 600, 2500, 1250, 640)]),
-      stream: [streamRow('gw-before', 2400, 121, 990), streamRow('gw-after', 2000, 120.5, 990)],
-    };
-    const md = renderReport(r);
-    expect(md).toContain('## Before / after — gateway / SQLite at `main~3` (abc1234) vs this tree');
-    expect(md).toMatch(/\|\s+1 \|\s+1000 → 1250 \|\s+\+25\.0 % \|\s+— \|\s+800 → 640 \|\s+— \|\s+900 → 600 \|\s+— \|/);
-    expect(md).toContain('TTFB p50 2400 → 2000 µs');
-    expect(md).toContain('finish chunk p50 120.9 → 120.4 ms');
-    expect(md).toContain('total p50 121.0 → 120.5 ms');
-    expect(md).toContain('*Rounds*: the range of the rounds’ own changes');
-  });
-
-  it('shows how the change varied over the rounds: range of each round’s own change and how many rounds were ahead', () => {
-    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
-    const before = cell('gw-before', 16, 900, 3000, 1000, 800);
-    const after = cell('gw-after', 16, 880, 2900, 1010, 790);
-    Object.assign(before, { roundRps: [1000, 1000, 1000, 1000], roundP50: [900e3, 900e3, 900e3, 900e3], roundCpuUs: [800, 800, 800, 800] });
-    // Rounds 1 and 3 ahead, 2 and 4 behind: a pooled +1 % that the rounds do not agree on.
-    Object.assign(after, { roundRps: [1050, 980, 1030, 970], roundP50: [850e3, 920e3, 870e3, 910e3], roundCpuUs: [760, 812, 790, 801] });
-    expect(roundsSpread(before, after)).toEqual({ rps: '−3.0 … +5.0 %, 2/4', p50: '−50 … +20 µs, 2/4', cpu: '−40 … +12 µs, 2/4' });
-    r.baseline = { ref: 'HEAD', commit: 'abc1234', cells: [before, after], stream: [] };
-    r.settings.concurrencies = [16];
-    expect(renderReport(r)).toMatch(/\|\s+16 \|\s+1000 → 1010 \|\s+\+1\.0 % \|\s+−3\.0 … \+5\.0 %, 2\/4 \|\s+800 → 790 \|\s+−40 … \+12 µs, 2\/4 \|\s+900 → 880 \|\s+−50 … \+20 µs, 2\/4 \|/);
-    // Rounds that do not pair up (a round missed by one side) give no range rather than a wrong one.
-    after.roundRps = [1050, 980, 1030];
-    delete after.roundCpuUs;
-    expect(roundsSpread(before, after)).toEqual({ rps: '—', p50: '−50 … +20 µs, 2/4', cpu: '—' });
-  });
-
-  it('says why when the comparison could not run, and never shows numbers then', () => {
-    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
-    r.baseline = { ref: 'nope', commit: '', cells: [], stream: [], error: '--baseline: "nope" is not a commit of this repository' };
-    expect(renderReport(r)).toContain('Not measured: --baseline: "nope" is not a commit of this repository');
-  });
-
-  it('checks a ref out in a temporary worktree sharing node_modules, and removes it without a trace', async () => {
-    const root = new URL('../..', import.meta.url).pathname;
-    expect(() => baselineTree(root, 'no-such-ref-kaixu')).toThrow('is not a commit of this repository');
-    const tree = baselineTree(root, 'HEAD');
-    try {
-      expect(tree.commit).toMatch(/^[0-9a-f]{7}$/);
-      expect(existsSync(`${tree.dir}/src/cli/main.ts`)).toBe(true);
-      expect(existsSync(`${tree.dir}/node_modules/hono`)).toBe(true);
-    } finally {
-      await tree.remove();
-    }
-    expect(existsSync(tree.dir)).toBe(false);
-    const { execFileSync } = await import('node:child_process');
-    expect(execFileSync('git', ['-C', root, 'worktree', 'list'], { encoding: 'utf8' })).not.toContain(tree.dir);
   });
 });
 
@@ -394,29 +306,5 @@ describe('where the time goes (Server-Timing phases)', () => {
     expect(md).toMatch(/\| client p50: answer \(chat\), first byte \(stream\) \| +760 \| +1900 \|/);
     expect(md).toContain('gateway / PostgreSQL, chat: not measured (process exited)');
     expect(renderReport(base)).toContain('## Where the gateway’s time goes');
-  });
-});
-
-describe('cap mode (--cap-mode)', () => {
-  it('says which caps the gateway ran with; a soft-cap run says it is not the record', () => {
-    const r = fixture({ p50: 300, p99: 500, rps: 3000, cpu: 250, ttfb: 350, total: 110, alone: 1000, rssGrowthMB: 10 });
-    expect(renderReport(r)).toContain('RPM limit, hard caps (a cap reservation before every call), usage ledger');
-    r.settings.capMode = 'soft';
-    const md = renderReport(r);
-    expect(md).toContain('RPM limit, **soft caps** (`--cap-mode soft`: no reservation');
-    expect(md).toContain('so this run is not the record');
-  });
-});
-
-describe('reportPath', () => {
-  it('keeps latest.md for full runs only; partial runs write partial.md; --out wins', () => {
-    expect(reportPath('/r', {})).toBe('/r/bench/results/latest.md');
-    expect(reportPath('/r', { only: 'none', cells: 'none' })).toBe('/r/bench/results/partial.md');
-    expect(reportPath('/r', { quick: true })).toBe('/r/bench/results/partial.md');
-    expect(reportPath('/r', { cells: 'stream' })).toBe('/r/bench/results/partial.md');
-    expect(reportPath('/r', { only: 'gw-sqlite', out: '/x/y.md' })).toBe('/x/y.md');
-    // The record is measured at the targets' setting, hard caps.
-    expect(reportPath('/r', { 'cap-mode': 'hard' })).toBe('/r/bench/results/latest.md');
-    expect(reportPath('/r', { 'cap-mode': 'soft' })).toBe('/r/bench/results/partial.md');
   });
 });

@@ -1,0 +1,90 @@
+import { existsSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { baselineTree } from '../../bench/baseline.ts';
+import { renderReport, roundsSpread } from '../../bench/report.ts';
+import { reportPath } from '../../bench/results.ts';
+import { cell, fixture, streamRow } from './fixtures.ts';
+
+/** The before/after section (`--baseline`), the cap mode (`--cap-mode`) and where a report is written. */
+
+describe('before / after (--baseline)', () => {
+  it('renders the comparison: before → after per concurrency, the change in req/s, and the stream line', () => {
+    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+    r.baseline = {
+      ref: 'main~3',
+      commit: 'abc1234',
+      cells: [1, 16, 64].flatMap((c) => [cell('gw-before', c, 900, 3000, 1000, 800), cell('gw-after', c, 600, 2500, 1250, 640)]),
+      stream: [streamRow('gw-before', 2400, 121, 990), streamRow('gw-after', 2000, 120.5, 990)],
+    };
+    const md = renderReport(r);
+    expect(md).toContain('## Before / after — gateway / SQLite at `main~3` (abc1234) vs this tree');
+    expect(md).toMatch(/\|\s+1 \|\s+1000 → 1250 \|\s+\+25\.0 % \|\s+— \|\s+800 → 640 \|\s+— \|\s+900 → 600 \|\s+— \|/);
+    expect(md).toContain('TTFB p50 2400 → 2000 µs');
+    expect(md).toContain('finish chunk p50 120.9 → 120.4 ms');
+    expect(md).toContain('total p50 121.0 → 120.5 ms');
+    expect(md).toContain('*Rounds*: the range of the rounds’ own changes');
+  });
+
+  it('shows how the change varied over the rounds: range of each round’s own change and how many rounds were ahead', () => {
+    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+    const before = cell('gw-before', 16, 900, 3000, 1000, 800);
+    const after = cell('gw-after', 16, 880, 2900, 1010, 790);
+    Object.assign(before, { roundRps: [1000, 1000, 1000, 1000], roundP50: [900e3, 900e3, 900e3, 900e3], roundCpuUs: [800, 800, 800, 800] });
+    // Rounds 1 and 3 ahead, 2 and 4 behind: a pooled +1 % that the rounds do not agree on.
+    Object.assign(after, { roundRps: [1050, 980, 1030, 970], roundP50: [850e3, 920e3, 870e3, 910e3], roundCpuUs: [760, 812, 790, 801] });
+    expect(roundsSpread(before, after)).toEqual({ rps: '−3.0 … +5.0 %, 2/4', p50: '−50 … +20 µs, 2/4', cpu: '−40 … +12 µs, 2/4' });
+    r.baseline = { ref: 'HEAD', commit: 'abc1234', cells: [before, after], stream: [] };
+    r.settings.concurrencies = [16];
+    expect(renderReport(r)).toMatch(/\|\s+16 \|\s+1000 → 1010 \|\s+\+1\.0 % \|\s+−3\.0 … \+5\.0 %, 2\/4 \|\s+800 → 790 \|\s+−40 … \+12 µs, 2\/4 \|\s+900 → 880 \|\s+−50 … \+20 µs, 2\/4 \|/);
+    // Rounds that do not pair up (a round missed by one side) give no range rather than a wrong one.
+    after.roundRps = [1050, 980, 1030];
+    delete after.roundCpuUs;
+    expect(roundsSpread(before, after)).toEqual({ rps: '—', p50: '−50 … +20 µs, 2/4', cpu: '—' });
+  });
+
+  it('says why when the comparison could not run, and never shows numbers then', () => {
+    const r = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+    r.baseline = { ref: 'nope', commit: '', cells: [], stream: [], error: '--baseline: "nope" is not a commit of this repository' };
+    expect(renderReport(r)).toContain('Not measured: --baseline: "nope" is not a commit of this repository');
+  });
+
+  it('checks a ref out in a temporary worktree sharing node_modules, and removes it without a trace', async () => {
+    const root = new URL('../..', import.meta.url).pathname;
+    expect(() => baselineTree(root, 'no-such-ref-kaixu')).toThrow('is not a commit of this repository');
+    const tree = baselineTree(root, 'HEAD');
+    try {
+      expect(tree.commit).toMatch(/^[0-9a-f]{7}$/);
+      expect(existsSync(`${tree.dir}/src/cli/main.ts`)).toBe(true);
+      expect(existsSync(`${tree.dir}/node_modules/hono`)).toBe(true);
+    } finally {
+      await tree.remove();
+    }
+    expect(existsSync(tree.dir)).toBe(false);
+    const { execFileSync } = await import('node:child_process');
+    expect(execFileSync('git', ['-C', root, 'worktree', 'list'], { encoding: 'utf8' })).not.toContain(tree.dir);
+  });
+});
+
+describe('cap mode (--cap-mode)', () => {
+  it('says which caps the gateway ran with; a soft-cap run says it is not the record', () => {
+    const r = fixture({ p50: 300, p99: 500, rps: 3000, cpu: 250, ttfb: 350, total: 110, alone: 1000, rssGrowthMB: 10 });
+    expect(renderReport(r)).toContain('RPM limit, hard caps (a cap reservation before every call), usage ledger');
+    r.settings.capMode = 'soft';
+    const md = renderReport(r);
+    expect(md).toContain('RPM limit, **soft caps** (`--cap-mode soft`: no reservation');
+    expect(md).toContain('so this run is not the record');
+  });
+});
+
+describe('reportPath', () => {
+  it('keeps latest.md for full runs only; partial runs write partial.md; --out wins', () => {
+    expect(reportPath('/r', {})).toBe('/r/bench/results/latest.md');
+    expect(reportPath('/r', { only: 'none', cells: 'none' })).toBe('/r/bench/results/partial.md');
+    expect(reportPath('/r', { quick: true })).toBe('/r/bench/results/partial.md');
+    expect(reportPath('/r', { cells: 'stream' })).toBe('/r/bench/results/partial.md');
+    expect(reportPath('/r', { only: 'gw-sqlite', out: '/x/y.md' })).toBe('/x/y.md');
+    // The record is measured at the targets' setting, hard caps.
+    expect(reportPath('/r', { 'cap-mode': 'hard' })).toBe('/r/bench/results/latest.md');
+    expect(reportPath('/r', { 'cap-mode': 'soft' })).toBe('/r/bench/results/partial.md');
+  });
+});

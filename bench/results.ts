@@ -43,7 +43,7 @@ export interface ChatCell {
   roundRps?: number[];
   /** p50 latency (ns) of each measured window, in round order, like roundRps. */
   roundP50?: number[];
-  /** Server CPU µs per request of each measured window, like roundRps (absent where unreadable). */
+  /** Server CPU µs per request of each measured window, like roundRps (NaN where unreadable). */
   roundCpuUs?: number[];
   lat: Summary;
   /** CPU of the server process (direct: the fake upstream) per request, µs. */

@@ -81,11 +81,14 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
         continue;
       }
       const cpu1 = cpuTimeUs(t.pid);
-      if (cpu0 == null || cpu1 == null) a.cpuKnown = false;
-      else {
+      // One entry per window (NaN where unknown), so the rounds of two targets pair up by index.
+      if (cpu0 == null || cpu1 == null) {
+        a.cpuKnown = false;
+        a.roundCpu.push(Number.NaN);
+      } else {
         a.cpuUs += cpu1.total - cpu0.total;
         a.sysUs += cpu1.sys - cpu0.sys;
-        if (res.latNs.length) a.roundCpu.push((cpu1.total - cpu0.total) / res.latNs.length);
+        a.roundCpu.push(res.latNs.length ? (cpu1.total - cpu0.total) / res.latNs.length : Number.NaN);
       }
       a.lat.push(res.latNs);
       a.roundRps.push(res.elapsedNs > 0 ? res.latNs.length / (res.elapsedNs / 1e9) : 0);

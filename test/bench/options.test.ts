@@ -40,6 +40,9 @@ describe('before / after (--baseline)', () => {
     after.roundRps = [1050, 980, 1030];
     delete after.roundCpuUs;
     expect(roundsSpread(before, after)).toEqual({ rps: '—', p50: '−50 … +20 µs, 2/4', cpu: '—' });
+    // A window whose CPU could not be read is NaN in its place: the other rounds still pair up.
+    after.roundCpuUs = [760, Number.NaN, 790, 801];
+    expect(roundsSpread(before, after).cpu).toBe('−40 … +1 µs, 2/3');
   });
 
   it('says why when the comparison could not run, and never shows numbers then', () => {

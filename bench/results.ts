@@ -41,7 +41,7 @@ export interface ChatCell {
   rps: number;
   /** req/s of each measured window, in round order (rounds the target missed are absent). */
   roundRps?: number[];
-  /** p50 latency (ns) of each measured window, in round order, like roundRps. */
+  /** p50 latency (ns) of each measured window, in round order, like roundRps (NaN for a window with no answer). */
   roundP50?: number[];
   /** Server CPU µs per request of each measured window, like roundRps (NaN where unreadable). */
   roundCpuUs?: number[];

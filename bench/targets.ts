@@ -45,10 +45,9 @@ function floorNote(added: number | undefined, limitNs: number, what = ''): strin
  * the pooled samples.
  */
 function roundsNote(g: ChatCell, d: ChatCell): string {
-  const a = g.roundP50 ?? [];
-  const b = d.roundP50 ?? [];
-  if (a.length < 2 || a.length !== b.length) return '';
-  return `; by round ${a.map((x, i) => sus(x - b[i]!).replace(' µs', '')).join(' / ')} µs`;
+  const added = byRound(g.roundP50, d.roundP50, (x, y) => x - y);
+  if (added.length < 2) return '';
+  return `; by round ${added.map((v) => (Number.isFinite(v) ? sus(v).replace(' µs', '') : '—')).join(' / ')} µs`;
 }
 const missing = (id: string, target: string, what: string): TargetCheck => ({ id, target, measured: `not measured (${what})`, verdict: 'not measured' });
 const check = (id: string, target: string, measured: string, ok: boolean): TargetCheck => ({ id, target, measured, verdict: ok ? 'met' : 'missed' });

@@ -92,7 +92,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       }
       a.lat.push(res.latNs);
       a.roundRps.push(res.elapsedNs > 0 ? res.latNs.length / (res.elapsedNs / 1e9) : 0);
-      if (res.latNs.length) a.roundP50.push(summarize(res.latNs).p50);
+      a.roundP50.push(res.latNs.length ? summarize(res.latNs).p50 : Number.NaN);
       a.errors += res.errors;
       a.firstError ??= res.firstError;
       a.elapsedNs += res.elapsedNs;

@@ -138,7 +138,9 @@ describe('targets', () => {
     c1('direct').roundP50 = [190_000, 200_000, 230_000];
     const p50 = () => evaluateTargets(r).find((c) => c.id === 'p50-c1')!;
     expect(p50()).toMatchObject({ verdict: 'missed', measured: '+501 µs (701 µs vs 200 µs); by round +460 / +501 / +530 µs; floor proxy alone +150 µs' });
-    c1('direct').roundP50 = [190_000, 200_000]; // a round the direct call missed: rounds do not pair up
+    c1('direct').roundP50 = [190_000, Number.NaN, 230_000]; // a window without answers stays in its place
+    expect(p50().measured).toBe('+501 µs (701 µs vs 200 µs); by round +460 / — / +530 µs; floor proxy alone +150 µs');
+    c1('direct').roundP50 = [190_000, 200_000]; // rounds that do not pair up: none shown
     expect(p50().measured).toBe('+501 µs (701 µs vs 200 µs); floor proxy alone +150 µs');
   });
 

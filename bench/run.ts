@@ -1,10 +1,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseArgs } from 'node:util';
 import { baselineTree } from './baseline.ts';
 import type { Gateway } from './gateway.ts';
 import { LoadClient } from './load-client.ts';
+import { BenchUsageError, parseBenchArgs, USAGE, type BenchOptions } from './options.ts';
 import { describeMachine, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
@@ -17,17 +17,7 @@ import { runPhases } from './phases.ts';
 
 /**
  * `npm run bench`: direct vs floor proxy vs gateway (SQLite, PostgreSQL) in one interleaved run.
- *   --quick            short windows (harness check, numbers not meaningful)
- *   --only a,b         targets among direct,floor,gw-sqlite,gw-pg (seed row follows gw-sqlite),
- *                      and monitor (the monitoring-cost cell: gateway / SQLite with monitor on vs off)
- *   --cells a,b        workloads among many,chat,stream (default all; monitor follows --only)
- *   --baseline REF     also measure the gateway / SQLite at git REF against this tree, in the same
- *                      rounds (before/after); REF is checked out in a temporary git worktree
- *   --cap-mode hard|soft the bench customer's cap mode (default hard, the targets' setting; soft holds no
- *                      reservation, so its runs write partial.md)
- *   --window MS --rounds N --warmup MS --steady-warmup MS --streams N --model M --out FILE --no-write
- *   --profile [--profile-seconds S] [--profile-target sqlite|postgres] [--profile-concurrency C] [--profile-warmup S]
- *                      profile the gateway with node --cpu-prof instead, print the top functions
+ * Options: bench/options.ts (`npm run bench -- --help`).
  */
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -35,65 +25,45 @@ const t0 = Date.now();
 /** Progress on stderr, each line with the seconds since the start (the run is bounded: < 4 min). */
 const log = (s: string) => process.stderr.write(`[${((Date.now() - t0) / 1000).toFixed(1).padStart(5)} s] ${s}\n`);
 
-const { values: args } = parseArgs({
-  options: {
-    quick: { type: 'boolean', default: false },
-    only: { type: 'string' },
-    cells: { type: 'string' },
-    baseline: { type: 'string' },
-    window: { type: 'string' },
-    rounds: { type: 'string' },
-    warmup: { type: 'string' },
-    streams: { type: 'string' },
-    model: { type: 'string', default: 'gpt-4o-mini' },
-    out: { type: 'string' },
-    'no-write': { type: 'boolean', default: false },
-    profile: { type: 'boolean', default: false },
-    'profile-seconds': { type: 'string', default: '10' },
-    'profile-target': { type: 'string', default: 'sqlite' },
-    'profile-concurrency': { type: 'string', default: '16' },
-    'profile-warmup': { type: 'string', default: '5' },
-    'pg-url': { type: 'string' },
-    'monitor-rounds': { type: 'string' },
-    'monitor-window': { type: 'string' },
-    'monitor-warmup': { type: 'string' },
-    'steady-warmup': { type: 'string' },
-    'cap-mode': { type: 'string', default: 'hard' },
-  },
-  strict: true,
-});
-
-const num = (v: string | undefined, def: number) => (v === undefined ? def : Number(v));
-const capMode: CapMode = (() => {
-  const v = args['cap-mode'];
-  if (v === 'hard' || v === 'soft') return v;
-  log(`--cap-mode: "${v}" is not hard or soft`);
-  process.exit(2);
+const opts = (() => {
+  try {
+    return parseBenchArgs(process.argv.slice(2));
+  } catch (e) {
+    if (!(e instanceof BenchUsageError)) throw e;
+    process.stderr.write(`bench: ${e.message}\n\n${USAGE}`);
+    process.exit(2);
+  }
 })();
-const quick = args.quick;
+if (opts.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const num = (k: keyof BenchOptions['n'], def: number) => opts.n[k] ?? def;
+const capMode: CapMode = opts.capMode;
+const quick = opts.quick;
 const pinning = planPinning();
 const settings: BenchSettings = {
-  windowMs: num(args.window, quick ? 300 : 1500),
-  warmupMs: num(args.warmup, quick ? 150 : 400),
-  rounds: num(args.rounds, quick ? 2 : 3),
+  windowMs: num('window', quick ? 300 : 1500),
+  warmupMs: num('warmup', quick ? 150 : 400),
+  rounds: num('rounds', quick ? 2 : 3),
   concurrencies: [1, 16, 64],
   streamChunks: 20,
   streamChunkDelayMs: 5,
-  manyStreams: num(args.streams, quick ? 200 : 1000),
+  manyStreams: num('streams', quick ? 200 : 1000),
   manyChunkDelayMs: 100,
   pinning: pinning.note,
-  model: args.model,
+  model: opts.model,
   monitorConcurrencies: [16, 64],
   // Two targets only: more, shorter alternating rounds than the other cells, for the same time.
-  monitorRounds: num(args['monitor-rounds'], quick ? 2 : 8),
-  monitorWindowMs: num(args['monitor-window'], quick ? 300 : 750),
-  monitorWarmupMs: num(args['monitor-warmup'], quick ? 300 : 2000),
-  steadyWarmupMs: num(args['steady-warmup'], quick ? 300 : 4000),
+  monitorRounds: num('monitor-rounds', quick ? 2 : 8),
+  monitorWindowMs: num('monitor-window', quick ? 300 : 750),
+  monitorWarmupMs: num('monitor-warmup', quick ? 300 : 2000),
+  steadyWarmupMs: num('steady-warmup', quick ? 300 : 4000),
   capMode,
 };
-const only = new Set((args.only ?? 'direct,floor,gw-sqlite,gw-pg,monitor').split(',').map((s) => s.trim()));
-const runCells = new Set((args.cells ?? 'many,chat,stream').split(',').map((s) => s.trim()));
-const pgAdminUrl = args['pg-url'] ?? process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const only = opts.only;
+const runCells = opts.cells;
+const pgAdminUrl = opts.pgUrl ?? process.env.BENCH_DATABASE_URL ?? process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
 type GatewayId = 'gw-sqlite' | 'gw-pg' | 'gw-sqlite-mon' | 'gw-sqlite-nomon';
 /**
@@ -204,7 +174,7 @@ async function bench(): Promise<BenchResults> {
     phases.push(await runPhases(load, rt, 'stream', 2 * settings.windowMs, settings.streamChunks));
   }
 
-  const baseline = args.baseline ? await compareBaseline(args.baseline, upstream, load) : undefined;
+  const baseline = opts.baseline ? await compareBaseline(opts.baseline, upstream, load) : undefined;
 
   if (quick) notes.push('`--quick` run: windows too short for meaningful numbers (harness check only).');
   if (!pinning.load) notes.push(`Processes were ${pinning.note}; load generator and servers compete for the same cores.`);
@@ -255,15 +225,15 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
 }
 
 async function main() {
-  if (args.profile) {
-    const target = args['profile-target'] === 'postgres' ? 'postgres' : 'sqlite';
-    const prof = await runProfile({ root: ROOT, pinning, model: settings.model, seconds: num(args['profile-seconds'], 10), concurrency: num(args['profile-concurrency'], 16), warmupSeconds: num(args['profile-warmup'], 5), kind: target, pgAdminUrl, capMode, log, stoppers });
+  if (opts.profile.on) {
+    const { target, seconds, concurrency, warmupSeconds } = opts.profile;
+    const prof = await runProfile({ root: ROOT, pinning, model: settings.model, seconds, concurrency, warmupSeconds, kind: target, pgAdminUrl, capMode, log, stoppers });
     await cleanup();
     const base = `bench/results/profile-${target}${capMode === 'soft' ? '-soft' : ''}`;
     const files = `Flame graph: \`${base}.svg\` (open in a browser, hover a box for its times). The measured window as a V8 profile: \`${base}.cpuprofile\` (Chrome DevTools → Performance → Load profile, or speedscope; not committed).\n`;
-    const md = args['no-write'] ? prof.md : `${prof.md}\n${files}`;
+    const md = opts.noWrite ? prof.md : `${prof.md}\n${files}`;
     process.stdout.write(md);
-    if (!args['no-write']) {
+    if (!opts.noWrite) {
       writeFileSync(join(ROOT, `${base}.md`), md);
       writeFileSync(join(ROOT, `${base}.svg`), prof.svg);
       writeFileSync(join(ROOT, `${base}.cpuprofile`), JSON.stringify(prof.profile));
@@ -273,8 +243,8 @@ async function main() {
   const results = await bench();
   const md = renderReport(results);
   process.stdout.write(`\n${md}`);
-  if (!args['no-write']) {
-    const out = reportPath(ROOT, args);
+  if (!opts.noWrite) {
+    const out = reportPath(ROOT, opts.raw);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, md);
     writeFileSync(out.replace(/\.md$/, '.json'), JSON.stringify(results, null, 2));

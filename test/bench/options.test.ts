@@ -1,6 +1,8 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { baselineTree } from '../../bench/baseline.ts';
+import { BenchUsageError, parseBenchArgs, USAGE } from '../../bench/options.ts';
 import { renderReport, roundsSpread } from '../../bench/report.ts';
 import { reportPath } from '../../bench/results.ts';
 import { cell, fixture, streamRow } from './fixtures.ts';
@@ -89,5 +91,67 @@ describe('reportPath', () => {
     // The record is measured at the targets' setting, hard caps.
     expect(reportPath('/r', { 'cap-mode': 'hard' })).toBe('/r/bench/results/latest.md');
     expect(reportPath('/r', { 'cap-mode': 'soft' })).toBe('/r/bench/results/partial.md');
+  });
+});
+
+describe('command line (bench/options.ts)', () => {
+  it('parses the options once: lists, numbers, modes; absent numbers take the run defaults', () => {
+    const o = parseBenchArgs(['--only', 'direct, gw-sqlite', '--cells', 'chat', '--window', '800', '--warmup', '0', '--cap-mode', 'soft', '--profile-target', 'postgres']);
+    expect([...o.only]).toEqual(['direct', 'gw-sqlite']);
+    expect([...o.cells]).toEqual(['chat']);
+    expect(o.n).toEqual({ window: 800, warmup: 0 });
+    expect(o.capMode).toBe('soft');
+    expect(o.profile).toEqual({ on: false, target: 'postgres', seconds: 10, concurrency: 16, warmupSeconds: 5 });
+    expect(reportPath('/r', o.raw)).toBe('/r/bench/results/partial.md');
+    const d = parseBenchArgs([]);
+    expect([...d.only]).toEqual(['direct', 'floor', 'gw-sqlite', 'gw-pg', 'monitor']);
+    expect([...d.cells]).toEqual(['many', 'chat', 'stream']);
+    expect(d.n).toEqual({});
+    expect(reportPath('/r', d.raw)).toBe('/r/bench/results/latest.md');
+    // "none" alone: the before/after by itself.
+    const b = parseBenchArgs(['--only', 'none', '--cells', 'none', '--baseline', 'HEAD~1']);
+    expect([b.only.size, b.cells.size, b.baseline]).toEqual([0, 0, 'HEAD~1']);
+  });
+
+  it.each([
+    [['--nope'], "Unknown option '--nope'"],
+    [['stray'], "Unexpected argument 'stray'"],
+    [['--window'], "Option '--window <value>' argument missing"],
+    [['--window', '0'], '--window: "0" is not a whole number ≥ 1'],
+    [['--rounds', '2.5'], '--rounds: "2.5" is not a whole number ≥ 1'],
+    [['--warmup=-1'], '--warmup: "-1" is not a whole number ≥ 0'],
+    [['--warmup', '-1'], "Option '--warmup' argument is ambiguous. Did you forget to specify the option argument for '--warmup'? To specify an option argument starting with a dash use '--warmup=-XYZ'."],
+    [['--streams', 'many'], '--streams: "many" is not a whole number ≥ 1'],
+    [['--profile-seconds', ''], '--profile-seconds: "" is not a whole number ≥ 1'],
+    [['--only', 'direct,gw-sqlit'], '--only: "gw-sqlit" not among direct, floor, gw-sqlite, gw-pg, monitor (or none)'],
+    [['--cells', ','], '--cells: empty'],
+    [['--cells', 'none,chat'], '--cells: "none" not among'],
+    [['--cap-mode', 'off'], '--cap-mode: "off" is not hard or soft'],
+    [['--profile-target', 'pg'], '--profile-target: "pg" is not sqlite or postgres'],
+  ])('refuses %j with a one-line reason', (argv, reason) => {
+    let err: unknown;
+    try {
+      parseBenchArgs(argv);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(BenchUsageError);
+    expect((err as Error).message).toContain(reason);
+    expect((err as Error).message).not.toContain('\n');
+  });
+
+  it('npm run bench: a bad option exits 2 with the reason and the usage, no stack, nothing started; --help exits 0', () => {
+    const root = new URL('../..', import.meta.url).pathname;
+    const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'bench/run.ts', ...a], { cwd: root, encoding: 'utf8', timeout: 30_000 });
+    const bad = run('--window', 'soon');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr.split('\n')[0]).toBe('bench: --window: "soon" is not a whole number ≥ 1');
+    expect(bad.stderr).toContain('--cap-mode hard|soft');
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    expect(bad.stderr).not.toContain('starting');
+    const help = run('--help');
+    expect(help.status).toBe(0);
+    expect(help.stdout).toBe(USAGE);
+    expect(help.stderr).toBe('');
   });
 });

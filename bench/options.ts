@@ -1,0 +1,134 @@
+import { parseArgs } from 'node:util';
+import type { CapMode } from './results.ts';
+
+/** `npm run bench` options: parsed and checked once, before anything starts. */
+
+export const USAGE = `npm run bench [-- options]
+
+Direct call vs floor proxy vs gateway (SQLite, PostgreSQL), interleaved in one run (< 4 min).
+Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partial one.
+
+  --quick              short windows (harness check, numbers not meaningful)
+  --only a,b           targets among direct, floor, gw-sqlite, gw-pg (the seed row follows gw-sqlite)
+                       and monitor (gateway / SQLite with the monitor on vs off)
+  --cells a,b          workloads among many, chat, stream (default all; monitor follows --only)
+                       ("none" for either: e.g. --only none --cells none --baseline REF)
+  --baseline REF       also measure the gateway / SQLite at git REF against this tree, in the same
+                       rounds (before/after, with each round's own change)
+  --cap-mode hard|soft the bench customer's cap mode (default hard, the targets' setting)
+  --window MS --warmup MS --steady-warmup MS --rounds N --streams N
+  --monitor-window MS --monitor-warmup MS --monitor-rounds N
+  --model M            the model asked for (default gpt-4o-mini)
+  --pg-url URL         PostgreSQL admin URL (default $BENCH_DATABASE_URL, $TEST_DATABASE_URL, or
+                       postgres://postgres@127.0.0.1:5432/postgres)
+  --out FILE           write the report there instead;  --no-write  print only
+  --profile            profile the gateway with node --cpu-prof instead, print the top functions
+    --profile-seconds S --profile-warmup S --profile-concurrency C --profile-target sqlite|postgres
+  --help               this text
+`;
+
+const TARGETS = ['direct', 'floor', 'gw-sqlite', 'gw-pg', 'monitor'] as const;
+const CELLS = ['many', 'chat', 'stream'] as const;
+
+export interface BenchOptions {
+  help: boolean;
+  quick: boolean;
+  only: Set<string>;
+  cells: Set<string>;
+  /** Whether --only / --cells were given (a partial run: see reportPath). */
+  raw: { out?: string; quick: boolean; only?: string; cells?: string; 'cap-mode': CapMode };
+  baseline?: string;
+  capMode: CapMode;
+  model: string;
+  out?: string;
+  noWrite: boolean;
+  pgUrl?: string;
+  /** Numbers given on the command line (absent ones take the run's defaults). */
+  n: Partial<Record<NumOption, number>>;
+  profile: { on: boolean; target: 'sqlite' | 'postgres'; seconds: number; concurrency: number; warmupSeconds: number };
+}
+
+type NumOption = 'window' | 'rounds' | 'warmup' | 'streams' | 'monitor-rounds' | 'monitor-window' | 'monitor-warmup' | 'steady-warmup';
+/** Each numeric option with the least value it takes (counts and windows ≥ 1, warm-ups ≥ 0). */
+const NUMS: Record<NumOption, number> = { window: 1, rounds: 1, warmup: 0, streams: 1, 'monitor-rounds': 1, 'monitor-window': 1, 'monitor-warmup': 0, 'steady-warmup': 0 };
+
+export class BenchUsageError extends Error {}
+
+/** Parses argv (without node and the script); throws BenchUsageError with a one-line reason. */
+export function parseBenchArgs(argv: string[]): BenchOptions {
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        help: { type: 'boolean', short: 'h', default: false },
+        quick: { type: 'boolean', default: false },
+        only: { type: 'string' },
+        cells: { type: 'string' },
+        baseline: { type: 'string' },
+        ...(Object.fromEntries(Object.keys(NUMS).map((k) => [k, { type: 'string' }])) as Record<NumOption, { type: 'string' }>),
+        model: { type: 'string', default: 'gpt-4o-mini' },
+        out: { type: 'string' },
+        'no-write': { type: 'boolean', default: false },
+        profile: { type: 'boolean', default: false },
+        'profile-seconds': { type: 'string', default: '10' },
+        'profile-target': { type: 'string', default: 'sqlite' },
+        'profile-concurrency': { type: 'string', default: '16' },
+        'profile-warmup': { type: 'string', default: '5' },
+        'pg-url': { type: 'string' },
+        'cap-mode': { type: 'string', default: 'hard' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }));
+  } catch (e) {
+    // node:util's messages name the option ("Unknown option '--nope'"); the stack says nothing more.
+    throw new BenchUsageError((e as Error).message.replace(/\. To specify a positional argument.*$/, '').replace(/\n/g, ' '));
+  }
+  const v = values as Record<string, string | boolean | undefined>;
+  const capMode = v['cap-mode'];
+  if (capMode !== 'hard' && capMode !== 'soft') throw new BenchUsageError(`--cap-mode: "${capMode}" is not hard or soft`);
+  const target = v['profile-target'];
+  if (target !== 'sqlite' && target !== 'postgres') throw new BenchUsageError(`--profile-target: "${target}" is not sqlite or postgres`);
+  const n: BenchOptions['n'] = {};
+  for (const [k, min] of Object.entries(NUMS) as [NumOption, number][]) if (v[k] !== undefined) n[k] = count(k, v[k] as string, min);
+  const str = (k: string) => v[k] as string | undefined;
+  return {
+    help: v.help === true,
+    quick: v.quick === true,
+    only: list('--only', str('only'), TARGETS, 'direct,floor,gw-sqlite,gw-pg,monitor'),
+    cells: list('--cells', str('cells'), CELLS, 'many,chat,stream'),
+    raw: { out: str('out'), quick: v.quick === true, only: str('only'), cells: str('cells'), 'cap-mode': capMode },
+    baseline: str('baseline'),
+    capMode,
+    model: str('model')!,
+    out: str('out'),
+    noWrite: v['no-write'] === true,
+    pgUrl: str('pg-url'),
+    n,
+    profile: {
+      on: v.profile === true,
+      target,
+      seconds: count('profile-seconds', str('profile-seconds')!, 1),
+      concurrency: count('profile-concurrency', str('profile-concurrency')!, 1),
+      warmupSeconds: count('profile-warmup', str('profile-warmup')!, 0),
+    },
+  };
+}
+
+/** A whole number ≥ min, or a usage error naming the option. */
+function count(name: string, s: string, min: number): number {
+  const x = Number(s);
+  if (s.trim() === '' || !Number.isInteger(x) || x < min) throw new BenchUsageError(`--${name}: "${s}" is not a whole number ≥ ${min}`);
+  return x;
+}
+
+/** A comma list whose every item is known ("none" alone: the empty set); an empty list is refused. */
+function list(name: string, s: string | undefined, known: readonly string[], def: string): Set<string> {
+  const items = (s ?? def).split(',').map((x) => x.trim()).filter(Boolean);
+  if (items.length === 1 && items[0] === 'none') return new Set();
+  const bad = items.filter((x) => !known.includes(x));
+  if (bad.length) throw new BenchUsageError(`${name}: ${bad.map((b) => `"${b}"`).join(', ')} not among ${known.join(', ')} (or none)`);
+  if (items.length === 0) throw new BenchUsageError(`${name}: empty (one or more of ${known.join(', ')}, or none)`);
+  return new Set(items);
+}

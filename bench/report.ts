@@ -1,4 +1,5 @@
 import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type BenchSettings, type ChatCell, type TargetId } from './results.ts';
+import { hostLine } from './host.ts';
 import { byRound, overhead } from './stats.ts';
 import { evaluateTargets, monitorCostShare, separateShare, type TargetCheck } from './targets.ts';
 
@@ -286,6 +287,7 @@ export function renderReport(r: BenchResults): string {
   const s = r.settings;
   const checks = evaluateTargets(r);
   const met = checks.filter((c) => c.verdict === 'met').length;
+  const host = hostLine(r);
   const parts = [
     '# Kaixu Gateway benchmark',
     '',
@@ -296,6 +298,7 @@ export function renderReport(r: BenchResults): string {
     `- **Gateway**: one \`kaixu serve\` process, LOG_LEVEL=warn, full governance: virtual key, model allowlist, device seat (\`x-kaixu-install-id\`, install id required), RPM limit, ${capLine(s.capMode)}, usage ledger, monitor events.`,
     '- **CPU µs/req**: user+system time of the server process (/proc/<pid>/stat, all threads) over the measured windows ÷ answered requests, with the kernel’s share; for *direct* it is the fake upstream’s own cost.',
     '- **Streams**: TTFB = first body byte; first token = first chunk with content; “chunks arriving alone” = share of content chunks that came in a network read of their own (not coalesced).',
+    ...(host ? [host] : []),
     '',
     `## Targets — ${met}/${checks.length} met`,
     '',

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import type { RecordHost } from './host.ts';
 import type { Summary } from './stats.ts';
 
 /** What one bench run produced; report.ts and targets.ts read only this. */
@@ -187,6 +188,8 @@ export interface BenchResults {
   phases?: PhaseRow[];
   /** Targets that could not start at all (and why). */
   failures: { target: TargetId; error: string }[];
+  /** The committed record's host (bench/results/latest.json as it was before this run), for the host line; absent when none. */
+  recordHost?: RecordHost | null;
   notes: string[];
   durationMs: number;
 }

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { baselineTree } from './baseline.ts';
 import type { Gateway } from './gateway.ts';
+import { readRecordHost } from './host.ts';
 import { LoadClient } from './load-client.ts';
 import { BenchUsageError, parseBenchArgs, USAGE, type BenchOptions } from './options.ts';
 import { describeMachine, loadavg } from './machine.ts';
@@ -240,7 +241,9 @@ async function main() {
     }
     return;
   }
-  const results = await bench();
+  // The record as committed, read before this run may replace it: the report compares hosts.
+  const recordHost = readRecordHost(join(ROOT, 'bench/results/latest.json'));
+  const results = { ...(await bench()), recordHost };
   const md = renderReport(results);
   process.stdout.write(`\n${md}`);
   if (!opts.noWrite) {

@@ -1,0 +1,83 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { TARGET_LABEL, type BenchResults, type ChatCell } from './results.ts';
+
+/**
+ * How steady and how fast the host was during a run, read off the two targets whose code a change
+ * to the gateway never touches: *direct* (the fake upstream alone) and the *floor proxy*. Their
+ * req/s moving between rounds is the machine, not the code; so is direct's req/s differing from the
+ * record's. Concurrency 1 is left out: its short windows move by 20 % even on a quiet host.
+ */
+export interface HostGauge {
+  /** direct's req/s at concurrency 16, over all rounds. */
+  directRps16: number | null;
+  /** Largest (max − min) ÷ median of round req/s over direct and floor at concurrency ≥ 16, in %. */
+  spreadPct: number | null;
+  /** Which cell that was, e.g. "floor proxy c=64". */
+  worst: string | null;
+}
+
+/** What the committed record (bench/results/latest.json) said of its host, read before a run replaces it. */
+export interface RecordHost extends HostGauge {
+  commit: string;
+  date: string;
+  cpu: string;
+}
+
+const REFERENCES = new Set(['direct', 'floor']);
+
+export function hostGauge(chat: ChatCell[]): HostGauge {
+  const out: HostGauge = { directRps16: null, spreadPct: null, worst: null };
+  for (const c of chat) {
+    if (!REFERENCES.has(c.target) || c.concurrency < 16 || !c.status.ok) continue;
+    if (c.target === 'direct' && c.concurrency === 16) out.directRps16 = c.rps;
+    const rounds = (c.roundRps ?? []).filter((x) => Number.isFinite(x) && x > 0);
+    if (rounds.length < 2) continue;
+    const sorted = [...rounds].sort((a, b) => a - b);
+    const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
+    const spread = ((sorted[sorted.length - 1]! - sorted[0]!) / median) * 100;
+    if (out.spreadPct === null || spread > out.spreadPct) {
+      out.spreadPct = spread;
+      out.worst = `${TARGET_LABEL[c.target]} c=${c.concurrency}`;
+    }
+  }
+  return out;
+}
+
+/** The record's host, or null when there is none or it cannot be read (an older or damaged file). */
+export function readRecordHost(jsonPath: string): RecordHost | null {
+  if (!existsSync(jsonPath)) return null;
+  try {
+    const r = JSON.parse(readFileSync(jsonPath, 'utf8')) as Partial<BenchResults>;
+    if (!r.machine || !Array.isArray(r.chat)) return null;
+    const g = hostGauge(r.chat);
+    if (g.directRps16 === null && g.spreadPct === null) return null;
+    return { ...g, commit: String(r.machine.commit), date: String(r.machine.date).slice(0, 10), cpu: String(r.machine.cpu) };
+  } catch {
+    return null;
+  }
+}
+
+/** The report's host line; null when the run measured neither direct nor the floor under load. */
+export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost'>): string | null {
+  const g = hostGauge(r.chat);
+  if (g.directRps16 === null && g.spreadPct === null) return null;
+  const parts: string[] = [];
+  if (g.spreadPct !== null) parts.push(`between rounds, the targets no gateway change touches (direct, floor proxy; c=16 and 64) varied by up to ${pct(g.spreadPct)} (${g.worst})`);
+  if (g.directRps16 !== null) parts.push(`direct served ${Math.round(g.directRps16)} req/s at c=16`);
+  let line = `- **Host steadiness**: ${parts.join('; ')}.`;
+  const rec = r.recordHost;
+  if (rec) {
+    const then: string[] = [];
+    if (rec.spreadPct !== null) then.push(`up to ${pct(rec.spreadPct)}`);
+    if (rec.directRps16 !== null) then.push(`${Math.round(rec.directRps16)} req/s`);
+    line += ` The record's run (${rec.commit}, ${rec.date}, ${rec.cpu}): ${then.join(', ')}`;
+    if (g.directRps16 !== null && rec.directRps16) line += `; direct ran at ${Math.round((g.directRps16 / rec.directRps16) * 100)} % of its speed here`;
+    line += '.';
+  }
+  line += ' Compare two runs only when both were steady and direct was about as fast (bench/README.md, “Host steadiness”).';
+  return line;
+}
+
+function pct(x: number): string {
+  return `${x.toFixed(1)} %`;
+}

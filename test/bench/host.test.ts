@@ -1,0 +1,75 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hostGauge, hostLine, readRecordHost } from '../../bench/host.ts';
+import { renderReport } from '../../bench/report.ts';
+import type { BenchResults } from '../../bench/results.ts';
+import { fixture } from './fixtures.ts';
+
+/** The host line: how steady and how fast the machine was, from direct and the floor proxy. */
+
+const run = () => fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
+/** Gives every direct and floor cell its rounds (req/s); the gateway's rounds must not count. */
+function withRounds(r: BenchResults, rounds: Record<string, number[]>): BenchResults {
+  for (const c of r.chat) c.roundRps = rounds[`${c.target}@${c.concurrency}`] ?? [c.rps, c.rps, c.rps];
+  return r;
+}
+
+describe('host steadiness', () => {
+  it('takes the widest round spread of direct and floor under load, never c=1 or a gateway', () => {
+    const r = withRounds(run(), {
+      'direct@1': [1000, 5000, 9000], // c=1 moves a lot even on a quiet host: left out
+      'direct@16': [3800, 4000, 4200], // 10 %
+      'floor@64': [2700, 3000, 3300], // 20 %: the widest
+      'gw-sqlite@16': [100, 2000, 9000], // the code under test: left out
+    });
+    const g = hostGauge(r.chat);
+    expect(g.spreadPct).toBeCloseTo(20, 6);
+    expect(g.worst).toBe('floor proxy c=64');
+    expect(g.directRps16).toBe(4000);
+    // An even number of rounds: the median is the mean of the middle two.
+    r.chat.find((c) => c.target === 'floor' && c.concurrency === 64)!.roundRps = [2000, 2900, 3100, 3000];
+    expect(hostGauge(r.chat).spreadPct).toBeCloseTo((1100 / 2950) * 100, 6);
+  });
+
+  it('is in the report header, with the record’s host beside it and how fast direct ran against it', () => {
+    const r = withRounds(run(), { 'direct@16': [3800, 4000, 4200] });
+    expect(renderReport(r)).toContain(
+      '- **Host steadiness**: between rounds, the targets no gateway change touches (direct, floor proxy; c=16 and 64) varied by up to 10.0 % (direct c=16); direct served 4000 req/s at c=16. Compare two runs',
+    );
+    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: 'Record CPU', directRps16: 16000, spreadPct: 4.2, worst: 'direct c=64' };
+    expect(renderReport(r)).toContain("The record's run (def5678, 2026-12-01, Record CPU): up to 4.2 %, 16000 req/s; direct ran at 25 % of its speed here.");
+  });
+
+  it('is left out when neither direct nor the floor ran under load', () => {
+    const r = run();
+    r.chat = r.chat.filter((c) => c.target !== 'direct' && c.target !== 'floor');
+    expect(hostLine(r)).toBeNull();
+    expect(renderReport(r)).not.toContain('Host steadiness');
+  });
+
+  const dir = mkdtempSync(join(tmpdir(), 'kaixu-bench-host-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the record’s host from a results JSON; none, an old shape or a damaged file give null', () => {
+    const r = withRounds(run(), { 'floor@16': [2850, 3000, 3150] });
+    r.machine.commit = 'abc1234';
+    r.machine.date = '2026-12-06T00:22:00Z';
+    const file = join(dir, 'latest.json');
+    writeFileSync(file, JSON.stringify(r));
+    expect(readRecordHost(file)).toEqual({ commit: 'abc1234', date: '2026-12-06', cpu: 'Test CPU', directRps16: 4000, spreadPct: 10, worst: 'floor proxy c=16' });
+    expect(readRecordHost(join(dir, 'missing.json'))).toBeNull();
+    writeFileSync(file, '{"machine": {"commit": "x"');
+    expect(readRecordHost(file)).toBeNull();
+    writeFileSync(file, JSON.stringify({ machine: r.machine, chat: [] }));
+    expect(readRecordHost(file)).toBeNull();
+  });
+
+  it('reads the committed record itself', () => {
+    const rec = readRecordHost(new URL('../../bench/results/latest.json', import.meta.url).pathname);
+    expect(rec).not.toBeNull();
+    expect(rec!.directRps16).toBeGreaterThan(0);
+    expect(rec!.commit).toMatch(/^[0-9a-f]{7}/);
+  });
+});

@@ -35,8 +35,11 @@ export interface BenchOptions {
   quick: boolean;
   only: Set<string>;
   cells: Set<string>;
-  /** Whether --only / --cells were given (a partial run: see reportPath). */
-  raw: { out?: string; quick: boolean; only?: string; cells?: string; 'cap-mode': CapMode };
+  /**
+   * Not the record's setting (every target and workload, full windows, hard caps): `--quick`,
+   * `--only`, `--cells` or `--cap-mode soft` given. Such a run writes partial.md (reportPath).
+   */
+  partial: boolean;
   baseline?: string;
   capMode: CapMode;
   model: string;
@@ -98,7 +101,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     quick: v.quick === true,
     only: list('--only', str('only'), TARGETS, 'direct,floor,gw-sqlite,gw-pg,monitor'),
     cells: list('--cells', str('cells'), CELLS, 'many,chat,stream'),
-    raw: { out: str('out'), quick: v.quick === true, only: str('only'), cells: str('cells'), 'cap-mode': capMode },
+    partial: v.quick === true || str('only') !== undefined || str('cells') !== undefined || capMode !== 'hard',
     baseline: str('baseline'),
     capMode,
     model: str('model')!,

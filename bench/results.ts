@@ -196,13 +196,11 @@ export interface BenchResults {
 
 /**
  * Where a run's report goes unless `--out` says: a full run (every target and workload, full
- * windows) replaces `bench/results/latest.md`, the committed record; any partial run (`--quick`,
- * `--only`, `--cells`) writes `bench/results/partial.md` instead (not committed), so a quick check
+ * windows, hard caps) replaces `bench/results/latest.md`, the committed record; any partial run
+ * (BenchOptions.partial) writes `bench/results/partial.md` instead (not committed), so a quick check
  * or a before/after run never overwrites the full results with a report that lacks their cells.
  */
-export function reportPath(root: string, a: { out?: string; quick?: boolean; only?: string; cells?: string; 'cap-mode'?: string }): string {
-  if (a.out !== undefined) return a.out;
-  // The record is the targets' setting: every target, every cell, hard caps.
-  const partial = a.quick === true || a.only !== undefined || a.cells !== undefined || (a['cap-mode'] ?? 'hard') !== 'hard';
-  return join(root, 'bench/results', partial ? 'partial.md' : 'latest.md');
+export function reportPath(root: string, o: { out?: string; partial: boolean }): string {
+  if (o.out !== undefined) return o.out;
+  return join(root, 'bench/results', o.partial ? 'partial.md' : 'latest.md');
 }

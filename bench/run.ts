@@ -247,7 +247,7 @@ async function main() {
   const md = renderReport(results);
   process.stdout.write(`\n${md}`);
   if (!opts.noWrite) {
-    const out = reportPath(ROOT, opts.raw);
+    const out = reportPath(ROOT, opts);
     mkdirSync(dirname(out), { recursive: true });
     writeFileSync(out, md);
     writeFileSync(out.replace(/\.md$/, '.json'), JSON.stringify(results, null, 2));

@@ -83,14 +83,17 @@ describe('cap mode (--cap-mode)', () => {
 
 describe('reportPath', () => {
   it('keeps latest.md for full runs only; partial runs write partial.md; --out wins', () => {
-    expect(reportPath('/r', {})).toBe('/r/bench/results/latest.md');
-    expect(reportPath('/r', { only: 'none', cells: 'none' })).toBe('/r/bench/results/partial.md');
-    expect(reportPath('/r', { quick: true })).toBe('/r/bench/results/partial.md');
-    expect(reportPath('/r', { cells: 'stream' })).toBe('/r/bench/results/partial.md');
-    expect(reportPath('/r', { only: 'gw-sqlite', out: '/x/y.md' })).toBe('/x/y.md');
+    const path = (...argv: string[]) => reportPath('/r', parseBenchArgs(argv));
+    expect(path()).toBe('/r/bench/results/latest.md');
+    expect(path('--only', 'none', '--cells', 'none')).toBe('/r/bench/results/partial.md');
+    expect(path('--quick')).toBe('/r/bench/results/partial.md');
+    expect(path('--cells', 'stream')).toBe('/r/bench/results/partial.md');
+    expect(path('--only', 'gw-sqlite', '--out', '/x/y.md')).toBe('/x/y.md');
     // The record is measured at the targets' setting, hard caps.
-    expect(reportPath('/r', { 'cap-mode': 'hard' })).toBe('/r/bench/results/latest.md');
-    expect(reportPath('/r', { 'cap-mode': 'soft' })).toBe('/r/bench/results/partial.md');
+    expect(path('--cap-mode', 'hard')).toBe('/r/bench/results/latest.md');
+    expect(path('--cap-mode', 'soft')).toBe('/r/bench/results/partial.md');
+    // Options that do not change what is measured keep it the record.
+    expect(path('--model', 'gpt-4o-mini', '--no-write')).toBe('/r/bench/results/latest.md');
   });
 });
 
@@ -102,12 +105,12 @@ describe('command line (bench/options.ts)', () => {
     expect(o.n).toEqual({ window: 800, warmup: 0 });
     expect(o.capMode).toBe('soft');
     expect(o.profile).toEqual({ on: false, target: 'postgres', seconds: 10, concurrency: 16, warmupSeconds: 5 });
-    expect(reportPath('/r', o.raw)).toBe('/r/bench/results/partial.md');
+    expect(o.partial).toBe(true);
     const d = parseBenchArgs([]);
     expect([...d.only]).toEqual(['direct', 'floor', 'gw-sqlite', 'gw-pg', 'monitor']);
     expect([...d.cells]).toEqual(['many', 'chat', 'stream']);
     expect(d.n).toEqual({});
-    expect(reportPath('/r', d.raw)).toBe('/r/bench/results/latest.md');
+    expect(d.partial).toBe(false);
     // "none" alone: the before/after by itself.
     const b = parseBenchArgs(['--only', 'none', '--cells', 'none', '--baseline', 'HEAD~1']);
     expect([b.only.size, b.cells.size, b.baseline]).toEqual([0, 0, 'HEAD~1']);

@@ -79,7 +79,10 @@ describe('fake OpenAI with the official openai SDK', () => {
     // Role frame, 8 content frames, finish frame: the last one is due 9 × 40 ms after the first.
     expect(at).toHaveLength(10);
     const span = at.at(-1)! - at[0]!;
-    expect(span).toBeGreaterThanOrEqual(9 * 40 - 5);
+    // At least 8 of the 9 intervals: the first frame can reach this loop late (it comes with the
+    // headers, before the iterator exists; 7 ms late seen on a busy host), which shortens the span.
+    // Unpaced frames would all arrive right after the stall: a span of ≈ 300 ms.
+    expect(span).toBeGreaterThanOrEqual(8 * 40);
     expect(span).toBeLessThan(9 * 40 + 150); // pacing after each write adds the stall (less the sleep it overlapped): ≥ 620 ms
   });
 });

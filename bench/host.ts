@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { TARGET_LABEL, type BenchResults, type ChatCell } from './results.ts';
+import { percentile } from './stats.ts';
 
 /**
  * How steady and how fast the host was during a run, read off the two targets whose code a change
@@ -33,8 +34,8 @@ export function hostGauge(chat: ChatCell[]): HostGauge {
     const rounds = (c.roundRps ?? []).filter((x) => Number.isFinite(x) && x > 0);
     if (rounds.length < 2) continue;
     const sorted = [...rounds].sort((a, b) => a - b);
-    const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-    const spread = ((sorted[sorted.length - 1]! - sorted[0]!) / median) * 100;
+    // The bench's one median: nearest rank, as for every p50 in the report.
+    const spread = ((sorted[sorted.length - 1]! - sorted[0]!) / percentile(sorted, 50)) * 100;
     if (out.spreadPct === null || spread > out.spreadPct) {
       out.spreadPct = spread;
       out.worst = `${TARGET_LABEL[c.target]} c=${c.concurrency}`;

@@ -3,7 +3,7 @@ import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { freshPgUrl } from '../helpers/db.ts';
-import { http, runCli, SECRETS, startGateway, tempDir } from '../foundation/proc.ts';
+import { freePort, http, runCli, SECRETS, startGateway, tempDir } from '../foundation/proc.ts';
 
 /**
  * What `npm start` runs (`node --import tsx src/cli/main.ts serve`), from a clean data dir with
@@ -72,6 +72,37 @@ describe('serve startup errors', { timeout: 60_000 }, () => {
       expect(res.code).toBe(1);
       expect(res.stderr).toContain(`kaixu: Port already in use: 127.0.0.1:${port}`);
       expect(res.stderr).not.toMatch(/\n\s+at .+:\d+:\d+/);
+    } finally {
+      blocker.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('the test helper starts a gateway again on a new port when its port was taken before it bound it, and only then', async () => {
+    const blocker = createServer();
+    await new Promise<void>((r) => blocker.listen(0, '127.0.0.1', r));
+    const taken = (blocker.address() as { port: number }).port;
+    const dir = tempDir('kaixu-race-');
+    try {
+      // The first port handed out is already taken, as when another test file's process wins the race.
+      const asked: number[] = [];
+      const port = async () => {
+        const p = asked.length === 0 ? taken : await freePort();
+        asked.push(p);
+        return p;
+      };
+      const gw = await startGateway({ DATA_DIR: dir, LOG_LEVEL: 'warn', ...SECRETS }, { port });
+      try {
+        expect(asked).toHaveLength(2);
+        expect(gw.url).toBe(`http://127.0.0.1:${asked[1]}`);
+        expect((await http(gw.url, 'GET', '/health')).status).toBe(200);
+      } finally {
+        await gw.stop();
+      }
+      // Any other failure to start is not retried: a bad setting fails the first start.
+      const bad: number[] = [];
+      await expect(startGateway({ DATA_DIR: dir, LOG_LEVEL: 'warn', ...SECRETS, MAX_BODY_BYTES: 'lots' }, { port: async () => (bad.push(1), freePort()) })).rejects.toThrow('process exited');
+      expect(bad).toHaveLength(1);
     } finally {
       blocker.close();
       rmSync(dir, { recursive: true, force: true });

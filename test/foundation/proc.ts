@@ -78,13 +78,26 @@ export function start(args: string[], env: Record<string, string>): Child {
   };
 }
 
-/** `node bin/kaixu.js serve` on a fixed port; resolves once /health answers. */
-export async function startGateway(env: Record<string, string>, opts: { args?: string[] } = {}): Promise<Child & { url: string }> {
-  const port = await freePort();
-  const child = start(opts.args ?? ['bin/kaixu.js', 'serve'], { ...baseEnv(), HOST: '127.0.0.1', PORT: String(port), ...env });
-  const url = `http://127.0.0.1:${port}`;
-  await waitUntil(async () => (await fetch(`${url}/health`).catch(() => null))?.status === 200, 30_000, () => `${child.stdout()}\n${child.stderr()}`, child);
-  return Object.assign(child, { url });
+/**
+ * `node bin/kaixu.js serve` on a fixed port; resolves once /health answers. The port is free when
+ * asked for, but a process of another test file can take it before the gateway binds it: a gateway
+ * that exits on exactly that is started again on a new port (a few times at most).
+ */
+export async function startGateway(env: Record<string, string>, opts: { args?: string[]; port?: () => Promise<number> } = {}): Promise<Child & { url: string }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await (opts.port ?? freePort)();
+    const child = start(opts.args ?? ['bin/kaixu.js', 'serve'], { ...baseEnv(), HOST: '127.0.0.1', PORT: String(port), ...env });
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      // Each probe has its own timeout: whatever holds a raced port may never answer.
+      await waitUntil(async () => (await fetch(`${url}/health`, { signal: AbortSignal.timeout(2_000) }).catch(() => null))?.status === 200, 30_000, () => `${child.stdout()}\n${child.stderr()}`, child);
+      return Object.assign(child, { url });
+    } catch (e) {
+      const raced = child.stderr().includes(`Port already in use: 127.0.0.1:${port}`) && env.PORT === undefined;
+      if (!raced || attempt >= 3) throw e;
+      await child.stop();
+    }
+  }
 }
 
 export async function waitUntil(fn: () => Promise<boolean>, timeoutMs: number, why: () => string, child?: Child): Promise<void> {

@@ -7,7 +7,7 @@ import { testConfig } from '../../src/config/index.ts';
 import { migrations } from '../../src/storage/migrations/index.ts';
 import { acquireServeLock } from '../../src/storage/serve-lock.ts';
 import { ADMIN_PASSWORD } from '../helpers/app.ts';
-import { freePort, http, runCli, tempDir } from '../foundation/proc.ts';
+import { http, runCli, tempDir } from '../foundation/proc.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -69,7 +69,10 @@ describe('kaixu CLI against a running gateway', { timeout: 90_000 }, () => {
   });
 
   it('prints clear errors and exits 1', async () => {
-    const port = await freePort();
+    // Nothing listens on port 2: a privileged port no test binds and outside fetch's blocked list
+    // (port 1 is on it). A port released by freePort() could be taken meanwhile by another test
+    // file's process, which would answer instead of refusing.
+    const port = 2;
     const results = await Promise.all([
       cli('customers', 'list', '--url', server.url, '--password', 'definitely-wrong-pw'),
       cli('customers', 'list', '--url', `http://127.0.0.1:${port}`, '--password', ADMIN_PASSWORD),

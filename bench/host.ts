@@ -59,7 +59,7 @@ export function readRecordHost(jsonPath: string): RecordHost | null {
 }
 
 /** The report's host line; null when the run measured neither direct nor the floor under load. */
-export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost'>): string | null {
+export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost'> & { machine: Pick<BenchResults['machine'], 'cpu'> }): string | null {
   const g = hostGauge(r.chat);
   if (g.directRps16 === null && g.spreadPct === null) return null;
   const parts: string[] = [];
@@ -74,6 +74,9 @@ export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost'>): string |
     line += ` The record's run (${rec.commit}, ${rec.date}, ${rec.cpu}): ${then.join(', ')}`;
     if (g.directRps16 !== null && rec.directRps16) line += `; direct ran at ${Math.round((g.directRps16 / rec.directRps16) * 100)} % of its speed here`;
     line += '.';
+    // Direct is a small loop; the gateway runs far more code, and how fast that runs depends on
+    // the CPU model as well as on the neighbours (bench/README.md, "Host steadiness").
+    if (rec.cpu !== r.machine.cpu) line += ` **Another CPU model** (${r.machine.cpu} here): the gateway's cost per call can differ from the record's by more than direct's speed shows; compare code on one host with \`--baseline REF\`.`;
   }
   line += ' Compare two runs only when both were steady and direct was about as fast (bench/README.md, “Host steadiness”).';
   return line;

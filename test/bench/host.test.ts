@@ -40,6 +40,10 @@ describe('host steadiness', () => {
     );
     r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: 'Record CPU', directRps16: 16000, spreadPct: 4.2, worst: 'direct c=64' };
     expect(renderReport(r)).toContain("The record's run (def5678, 2026-12-01, Record CPU): up to 4.2 %, 16000 req/s; direct ran at 25 % of its speed here.");
+    expect(renderReport(r)).toContain("**Another CPU model** (Test CPU here): the gateway's cost per call can differ");
+    r.recordHost.cpu = r.machine.cpu;
+    expect(renderReport(r)).toContain('direct ran at 25 % of its speed here. Compare two runs');
+    expect(renderReport(r)).not.toContain('Another CPU model');
   });
 
   it('is left out when neither direct nor the floor ran under load', () => {

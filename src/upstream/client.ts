@@ -102,7 +102,7 @@ const DONE: IteratorResult<Uint8Array> = { done: true, value: undefined };
  * paused (backpressure reaches the upstream). A transport failure after the headers is delivered
  * after the chunks that arrived before it; our own abort (the signal) and `cancel()` stop at once.
  */
-class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
+class Exchange implements Dispatcher.DispatchHandler, UpstreamBody, AsyncIterator<Uint8Array> {
   private controller: Dispatcher.DispatchController | null = null;
   private state: 'head' | 'body' | 'ended' | 'failed' = 'head';
   private failure: UpstreamError | null = null;
@@ -207,17 +207,19 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody {
 
   // --- the reader's side ---
 
+  // The exchange is its own iterator. An object of arrow properties, made per stream on the way to
+  // its first byte, costs a named closure each under tsx (keepNames: a defineProperty call) —
+  // ≈ 10 µs for the two in a process that just ran other code, 0.5 µs for `return this`.
   [Symbol.asyncIterator](): AsyncIterator<Uint8Array> {
-    return {
-      next: () => this.next(),
-      return: () => {
-        this.cancel();
-        return Promise.resolve(DONE);
-      },
-    };
+    return this;
   }
 
-  private next(): Promise<IteratorResult<Uint8Array>> {
+  return(): Promise<IteratorResult<Uint8Array>> {
+    this.cancel();
+    return Promise.resolve(DONE);
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
     const chunk = this.queue.shift();
     if (chunk) {
       this.queued -= chunk.length;

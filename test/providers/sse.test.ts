@@ -62,6 +62,28 @@ describe('SseReader', () => {
     for (let i = 1; i < bytes.length; i++) expect(splitAt(bytes, [i])).toEqual([{ data: 'héllo 🌍 世界' }]);
   });
 
+  it('drops a leading byte order mark, even split across chunks, and keeps one later in the stream', () => {
+    const bytes = new TextEncoder().encode('\ufeffdata: a\ufeffb\n\n');
+    expect(bytes.subarray(0, 3)).toEqual(new Uint8Array([0xef, 0xbb, 0xbf]));
+    for (let i = 1; i < bytes.length; i++) expect(splitAt(bytes, [i])).toEqual([{ data: 'a\ufeffb' }]);
+    expect(splitAt(bytes, [1, 2, 3])).toEqual([{ data: 'a\ufeffb' }]);
+  });
+
+  it('decodes as TextDecoder does, invalid bytes included, however the bytes are split', () => {
+    // Valid and invalid UTF-8: lead bytes without their continuations, stray continuations,
+    // overlong and surrogate forms, bytes that never occur (0xfe, 0xff).
+    const alphabet = [0x41, 0x20, 0xc3, 0xa9, 0xe4, 0xb8, 0x96, 0xf0, 0x9f, 0x8c, 0x8d, 0x80, 0xbf, 0xff, 0xfe, 0xc0, 0xed, 0xa0, 0xf4, 0x90];
+    let seed = 7;
+    const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+    for (let t = 0; t < 2000; t++) {
+      const payload = Uint8Array.from({ length: 1 + rand(10) }, () => alphabet[rand(alphabet.length)]!);
+      const bytes = new Uint8Array([...new TextEncoder().encode('data: '), ...payload, 0x0a, 0x0a]);
+      const want = [{ data: new TextDecoder().decode(payload) }];
+      const cuts = [...new Set([rand(bytes.length), rand(bytes.length), rand(bytes.length)])].filter((c) => c > 0).sort((a, b) => a - b);
+      expect(splitAt(bytes, cuts), `bytes ${[...payload].map((b) => b.toString(16)).join(' ')} cut at ${cuts.join(',')}`).toEqual(want);
+    }
+  });
+
   it('CR at the end of a chunk followed by LF is one line break, not a blank line', () => {
     const r = new SseReader();
     expect(r.feed('data: a\r')).toEqual([]);

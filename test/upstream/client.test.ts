@@ -134,6 +134,17 @@ describe('UpstreamClient against the fake OpenAI', () => {
     expect((await fake.waitForSocketClose(fake.last()!, 1_000)) - at).toBeLessThan(100);
   });
 
+  it('leaving a for-await loop over the body early closes the upstream socket, as cancel() does', async () => {
+    fake.enqueue({ kind: 'ok', chunks: 20, chunkDelayMs: 50 });
+    const res = await send(true);
+    let seen = 0;
+    for await (const _ of res.body) if (++seen === 1) break;
+    const at = Date.now();
+    expect((await fake.waitForSocketClose(fake.last()!, 1_000)) - at).toBeLessThan(100);
+    expect(seen).toBe(1);
+    expect((await rejection(res.body[Symbol.asyncIterator]().next())).error.message).toBe('upstream body cancelled');
+  });
+
   it('a slow reader applies backpressure instead of buffering the whole stream', async () => {
     fake.enqueue({ kind: 'ok', chunks: 100, padBytes: 256 * 1024 });
     const res = await send(true);

@@ -59,7 +59,7 @@ export function readRecordHost(jsonPath: string): RecordHost | null {
 }
 
 /** The report's host line; null when the run measured neither direct nor the floor under load. */
-export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost'> & { machine: Pick<BenchResults['machine'], 'cpu'> }): string | null {
+export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'>): string | null {
   const g = hostGauge(r.chat);
   if (g.directRps16 === null && g.spreadPct === null) return null;
   const parts: string[] = [];

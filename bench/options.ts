@@ -16,7 +16,7 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
   --baseline REF       also measure the gateway / SQLite at git REF against this tree, in the same
                        rounds (before/after, with each round's own change)
   --cap-mode hard|soft the bench customer's cap mode (default hard, the targets' setting)
-  --window MS --warmup MS --steady-warmup MS --rounds N --streams N
+  --window MS --warmup MS --steady-warmup MS --stream-warmup MS --rounds N --streams N
   --monitor-window MS --monitor-warmup MS --monitor-rounds N
   --model M            the model asked for (default gpt-4o-mini)
   --pg-url URL         PostgreSQL admin URL (default $BENCH_DATABASE_URL, $TEST_DATABASE_URL, or
@@ -51,9 +51,9 @@ export interface BenchOptions {
   profile: { on: boolean; target: 'sqlite' | 'postgres'; seconds: number; concurrency: number; warmupSeconds: number };
 }
 
-type NumOption = 'window' | 'rounds' | 'warmup' | 'streams' | 'monitor-rounds' | 'monitor-window' | 'monitor-warmup' | 'steady-warmup';
+type NumOption = 'window' | 'rounds' | 'warmup' | 'streams' | 'monitor-rounds' | 'monitor-window' | 'monitor-warmup' | 'steady-warmup' | 'stream-warmup';
 /** Each numeric option with the least value it takes (counts and windows ≥ 1, warm-ups ≥ 0). */
-const NUMS: Record<NumOption, number> = { window: 1, rounds: 1, warmup: 0, streams: 1, 'monitor-rounds': 1, 'monitor-window': 1, 'monitor-warmup': 0, 'steady-warmup': 0 };
+const NUMS: Record<NumOption, number> = { window: 1, rounds: 1, warmup: 0, streams: 1, 'monitor-rounds': 1, 'monitor-window': 1, 'monitor-warmup': 0, 'steady-warmup': 0, 'stream-warmup': 0 };
 
 export class BenchUsageError extends Error {}
 

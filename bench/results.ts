@@ -127,6 +127,12 @@ export interface BenchSettings {
    */
   steadyWarmupMs: number;
   /**
+   * Before the stream cell (and `--baseline`'s), every streaming target serves unpaced streams one
+   * after another for this long, so the code only streams run is as optimised as the chat path.
+   * Absent in results from before the option (2026-12-06): no stream warm-up.
+   */
+  streamWarmupMs?: number;
+  /**
    * The bench customer's cap mode (`--cap-mode`): `hard` (the default and the targets' setting)
    * reserves the worst-case cost before each call; `soft` answers over the cap and only alerts,
    * so no reservation is held. Absent in results from before the option: hard.

@@ -13,7 +13,7 @@ import { renderReport } from './report.ts';
 import { reportPath, TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type CapMode, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
-import { runChatCell, runMany, runStreamCell, steadyWarmup, type Phase, type Runtime } from './workloads.ts';
+import { runChatCell, runMany, runStreamCell, steadyWarmup, streamWarmup, type Phase, type Runtime } from './workloads.ts';
 import { runPhases } from './phases.ts';
 
 /**
@@ -60,6 +60,7 @@ const settings: BenchSettings = {
   monitorWindowMs: num('monitor-window', quick ? 300 : 750),
   monitorWarmupMs: num('monitor-warmup', quick ? 300 : 2000),
   steadyWarmupMs: num('steady-warmup', quick ? 300 : 4000),
+  streamWarmupMs: num('stream-warmup', quick ? 300 : 3000),
   capMode,
 };
 const only = opts.only;
@@ -168,6 +169,7 @@ async function bench(): Promise<BenchResults> {
   }
 
   log(`streaming chat, ${settings.streamChunks} chunks ${settings.streamChunkDelayMs} ms apart`);
+  if (runCells.has('stream')) await warmStreams(upstream, load, runtimes);
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
   const stream: StreamRow[] = runCells.has('stream') ? await runStreamCell(load, runtimes, settings.streamChunks, phase, log) : [];
   for (const rt of runCells.has('stream') ? runtimes.filter((r) => r.id === 'gw-sqlite' || r.id === 'gw-pg') : []) {
@@ -187,6 +189,14 @@ async function bench(): Promise<BenchResults> {
   await cleanup();
   machine.loadavg = `${machine.loadavg} → ${loadavg()}`;
   return { machine, settings, chat, stream, many, monitorCost, baseline, phases, failures, notes, durationMs: Date.now() - started };
+}
+
+/** The stream warm-up (workloads.ts streamWarmup) on an unpaced upstream; the caller sets the cell's pacing after it. */
+async function warmStreams(upstream: Upstream, load: LoadClient, targets: Runtime[]): Promise<void> {
+  const ms = settings.streamWarmupMs ?? 0;
+  if (ms <= 0) return;
+  await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: 0 });
+  await streamWarmup(load, targets, ms, settings.streamChunks, log);
 }
 
 /**
@@ -220,6 +230,7 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
     const p: Phase = { windowMs: settings.monitorWindowMs, rounds: settings.monitorRounds, warmupMs: i === 0 ? settings.monitorWarmupMs : settings.warmupMs };
     cells.push(...(await runChatCell(load, rts, c, p, log)));
   }
+  await warmStreams(upstream, load, rts);
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
   const stream = await runStreamCell(load, rts, settings.streamChunks, { windowMs: settings.windowMs, warmupMs: settings.warmupMs, rounds: settings.rounds }, log);
   return { ref, commit: tree.commit, cells, stream };

@@ -55,6 +55,23 @@ export async function steadyWarmup(load: LoadClient, targets: Runtime[], ms: num
   for (const t of live) await load.closed({ req: t.chat, concurrency: STEADY_WARMUP_CONCURRENCY, durationMs: ms }).catch(() => undefined);
 }
 
+/**
+ * Steady state for the streaming path, before the stream cell: each live streaming target serves
+ * streams one after another for `ms` (the caller makes the upstream unpaced, so that is a few
+ * hundred to a few thousand streams). The stream cell sends one stream at a time, a few dozen per
+ * target and round, so without this the code only streams run (the SSE reader and writer, the
+ * stream body's schema branch, the fake upstream's stream writer) never left V8's interpreter and
+ * baseline tiers, while the chat path had been optimised by the steady warm-up. Measured on the
+ * AMD host (bench/README.md, "Steady state"): a 1 s warm-up is not enough, 3 s and 8 s give the
+ * same numbers. Failures are left to the cell, which reports them.
+ */
+export async function streamWarmup(load: LoadClient, targets: Runtime[], ms: number, expectChunks: number, log: (s: string) => void): Promise<void> {
+  const live = targets.filter((t) => t.stream && !t.dead());
+  if (!live.length || ms <= 0) return;
+  log(`stream warm-up: ${ms} ms per target, one unpaced stream after another`);
+  for (const t of live) await load.stream({ req: t.stream!.req, format: t.stream!.format, durationMs: ms, expectChunks }).catch(() => undefined);
+}
+
 export async function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
   const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], roundRps: [] as number[], roundP50: [] as number[], roundCpu: [] as number[], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dead: null as string | null }]));
   const live = () => targets.filter((t) => !acc.get(t.id)!.dead);

@@ -18,7 +18,7 @@ export function fixture(gw: { p50: number; p99: number; rps: number; cpu: number
   }
   return {
     machine: { cpu: 'Test CPU', cores: 2, memory: '1 GiB', node: 'v20', os: 'Linux', date: '2026-01-01T00:00:00Z', commit: 'abc1234', loadavg: '0.1 0.1 0.1' },
-    settings: { windowMs: 1500, warmupMs: 400, rounds: 3, concurrencies: [1, 16, 64], streamChunks: 20, streamChunkDelayMs: 5, manyStreams: 1000, manyChunkDelayMs: 100, pinning: 'pinned', model: 'gpt-4o-mini', monitorConcurrencies: [16, 64], monitorRounds: 6, monitorWindowMs: 1000, monitorWarmupMs: 2000, steadyWarmupMs: 4000 },
+    settings: { windowMs: 1500, warmupMs: 400, rounds: 3, concurrencies: [1, 16, 64], streamChunks: 20, streamChunkDelayMs: 5, manyStreams: 1000, manyChunkDelayMs: 100, pinning: 'pinned', model: 'gpt-4o-mini', monitorConcurrencies: [16, 64], monitorRounds: 6, monitorWindowMs: 1000, monitorWarmupMs: 2000, steadyWarmupMs: 4000, streamWarmupMs: 3000 },
     chat,
     stream: [streamRow('direct', 300, 110, 990), streamRow('gw-sqlite', gw.ttfb, gw.total, gw.alone)],
     monitorCost: {

@@ -103,6 +103,10 @@ describe('targets', () => {
     expect(md).toContain('4.8 % at c=16 (2000 vs 2100 req/s over all rounds)');
     expect(md).toMatch(/\|\s+64 \|\s+2000 \|\s+2100 \|\s+4\.8 % \|\s+500 \/ 475 \|\s+\+25 \|/); // monitoring-cost row
     expect(md).toContain('Test CPU, 2 cores');
+    expect(md).toContain('concurrency 16 for 4000 ms, and before the stream cell unpaced streams one after another for 3000 ms, so steady-state');
+    // Results from before the stream warm-up existed say nothing of one.
+    const { streamWarmupMs: _, ...older } = r.settings;
+    expect(renderReport({ ...r, settings: older })).toContain('concurrency 16 for 4000 ms, so steady-state');
     expect(md).toMatch(/\|\s+\+300 \|/); // added p50 µs of the gateway at c=1
     expect(md).toMatch(/\|\s+500 \(25 % sys\) \|/); // CPU per request of the gateway, with the kernel's share
     expect(md).toMatch(/\|\s+\+500 \|\s+\+500 \|\s+200 \|\s+110\.5 \|\s+\+500 \|/); // stream: added last token, added finish chunk, end after last token, total, added total

@@ -99,10 +99,10 @@ describe('reportPath', () => {
 
 describe('command line (bench/options.ts)', () => {
   it('parses the options once: lists, numbers, modes; absent numbers take the run defaults', () => {
-    const o = parseBenchArgs(['--only', 'direct, gw-sqlite', '--cells', 'chat', '--window', '800', '--warmup', '0', '--cap-mode', 'soft', '--profile-target', 'postgres']);
+    const o = parseBenchArgs(['--only', 'direct, gw-sqlite', '--cells', 'chat', '--window', '800', '--warmup', '0', '--stream-warmup', '1500', '--cap-mode', 'soft', '--profile-target', 'postgres']);
     expect([...o.only]).toEqual(['direct', 'gw-sqlite']);
     expect([...o.cells]).toEqual(['chat']);
-    expect(o.n).toEqual({ window: 800, warmup: 0 });
+    expect(o.n).toEqual({ window: 800, warmup: 0, 'stream-warmup': 1500 });
     expect(o.capMode).toBe('soft');
     expect(o.profile).toEqual({ on: false, target: 'postgres', seconds: 10, concurrency: 16, warmupSeconds: 5 });
     expect(o.partial).toBe(true);
@@ -125,6 +125,7 @@ describe('command line (bench/options.ts)', () => {
     [['--warmup=-1'], '--warmup: "-1" is not a whole number ≥ 0'],
     [['--warmup', '-1'], "Option '--warmup' argument is ambiguous. Did you forget to specify the option argument for '--warmup'? To specify an option argument starting with a dash use '--warmup=-XYZ'."],
     [['--streams', 'many'], '--streams: "many" is not a whole number ≥ 1'],
+    [['--stream-warmup=-5'], '--stream-warmup: "-5" is not a whole number ≥ 0'],
     [['--profile-seconds', ''], '--profile-seconds: "" is not a whole number ≥ 1'],
     [['--only', 'direct,gw-sqlit'], '--only: "gw-sqlit" not among direct, floor, gw-sqlite, gw-pg, monitor (or none)'],
     [['--cells', ','], '--cells: empty'],

@@ -1,0 +1,70 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { LoadClient } from '../../bench/load-client.ts';
+import { openaiBody } from '../../bench/targets-setup.ts';
+import { streamWarmup, type Runtime } from '../../bench/workloads.ts';
+import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
+
+/**
+ * The stream warm-up (bench/workloads.ts) end to end: the bench's own load generator process
+ * drives real streams at the fake OpenAI upstream, one after another, for the time asked; targets
+ * that do not stream, or are dead, get none.
+ */
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+const CHUNKS = 20;
+let fake: FakeUpstream;
+let load: LoadClient;
+
+beforeAll(async () => {
+  fake = await startFakeOpenAI();
+  fake.setDefault({ kind: 'ok', chunks: CHUNKS, chunkDelayMs: 0 });
+  load = await LoadClient.start(ROOT, null);
+});
+afterAll(async () => {
+  await load.stop();
+  await fake.close();
+});
+
+function target(id: Runtime['id'], opts: { stream?: boolean; dead?: string } = {}): Runtime {
+  const req = (stream: boolean) => ({
+    url: `${fake.baseUrl}/chat/completions`,
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${fake.apiKey}` },
+    body: openaiBody('gpt-4o-mini', stream),
+    expect: '',
+  });
+  return {
+    id,
+    pid: process.pid,
+    dead: () => opts.dead ?? null,
+    chat: req(false),
+    ...(opts.stream === false ? {} : { stream: { req: req(true), format: 'openai' as const } }),
+  };
+}
+
+const streamsAsked = () => fake.requests.filter((r) => (r.body as { stream?: boolean } | undefined)?.stream === true);
+
+describe('stream warm-up (bench/workloads.ts)', () => {
+  it('streams one after another for the time asked, each one to its end', async () => {
+    fake.requests.length = 0;
+    const lines: string[] = [];
+    const t0 = performance.now();
+    await streamWarmup(load, [target('direct')], 400, CHUNKS, (s) => lines.push(s));
+    const took = performance.now() - t0;
+    expect(took).toBeGreaterThanOrEqual(400);
+    expect(took).toBeLessThan(5_000);
+    const asked = streamsAsked();
+    expect(asked.length).toBeGreaterThanOrEqual(10);
+    expect(asked.every((r) => r.completed)).toBe(true);
+    expect(fake.requests.length).toBe(asked.length);
+    expect(lines).toEqual(['stream warm-up: 400 ms per target, one unpaced stream after another']);
+  });
+
+  it('skips targets without a stream request or that are dead, and does nothing for 0 ms', async () => {
+    fake.requests.length = 0;
+    const lines: string[] = [];
+    await streamWarmup(load, [target('floor', { stream: false }), target('gw-sqlite', { dead: 'process exited' })], 300, CHUNKS, (s) => lines.push(s));
+    await streamWarmup(load, [target('direct')], 0, CHUNKS, (s) => lines.push(s));
+    expect(fake.requests).toHaveLength(0);
+    expect(lines).toEqual([]);
+  });
+});

@@ -99,13 +99,18 @@ export function streamAnswer(ctx: Context<AppEnv>, headers: Record<string, strin
 export function streamToNode(outgoing: ServerResponse, info: RequestInfo, startedAt: number, headers: Record<string, string>, src: FrameSource, opts: FrameStreamOptions): void {
   // 'close' follows the end of every response, finished or cut.
   info.streamDone = new Promise<void>((r) => outgoing.once('close', () => r()));
-  const beforeHead = () => {
-    // As the request middleware computes it for other answers: time to the answer minus upstream waits.
-    const now = performance.now();
-    if (!outgoing.hasHeader('x-kaixu-overhead-ms')) outgoing.setHeader('x-kaixu-overhead-ms', Math.max(0, now - startedAt - info.upstreamMs).toFixed(3));
-    if (info.timing && !outgoing.hasHeader('server-timing')) outgoing.setHeader('server-timing', info.timing.header(info.upstreamMs, info.settleMs, now));
+  const head = {
+    status: 200,
+    headers,
+    // A method, not a named arrow (no per-stream defineProperty under tsx's keepNames).
+    beforeHead() {
+      // As the request middleware computes it for other answers: time to the answer minus upstream waits.
+      const now = performance.now();
+      if (!outgoing.hasHeader('x-kaixu-overhead-ms')) outgoing.setHeader('x-kaixu-overhead-ms', Math.max(0, now - startedAt - info.upstreamMs).toFixed(3));
+      if (info.timing && !outgoing.hasHeader('server-timing')) outgoing.setHeader('server-timing', info.timing.header(info.upstreamMs, info.settleMs, now));
+    },
   };
-  void pumpToNode(outgoing, { status: 200, headers, beforeHead }, src, opts);
+  void pumpToNode(outgoing, head, src, opts);
 }
 
 /**

@@ -4,6 +4,7 @@ import { requireKey } from '../../middleware/auth.ts';
 import { jsonBody, seedErrorResponses, seedPaths } from '../../route-kit.ts';
 import { sseFrame } from '../../../lib/sse.ts';
 import type { Container } from '../../../app/container.ts';
+import type { Clock } from '../../../lib/clock.ts';
 import { beginSeedChat, callerOf, installIdOf, rateLimitHeadersOf, replyResponse, type ChatCaller, type ChatReply } from './call.ts';
 import { SSE_HEADERS, streamFailureRecorder } from './frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from './gateway-chat.ts';
@@ -30,8 +31,13 @@ export async function seedStreamReply(c: Container, caller: ChatCaller, body: Se
     kind: 'stream',
     headers: { ...SSE_HEADERS, ...rateLimitHeadersOf(session) },
     source,
-    opts: { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseFrame('ping', JSON.stringify({ t: c.clock.now() })) } },
+    opts: { ping: { everyMs: c.config.STREAM_PING_MS, frame: pingFrameOf(c.clock) } },
   };
+}
+
+/** The seed stream's `ping` frame (the gateway's time). The returned arrow is anonymous: tsx's keepNames leaves it alone. */
+function pingFrameOf(clock: Clock): () => string {
+  return () => sseFrame('ping', JSON.stringify({ t: clock.now() }));
 }
 
 /** Seed `gateway-stream`: the same call, streamed as the seed's SSE frames. */

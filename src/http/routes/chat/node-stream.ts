@@ -14,6 +14,21 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
+type Head = { status: number; headers: Record<string, string>; beforeHead?: () => void };
+
+// Module functions, not closures made per stream: under tsx (esbuild keepNames) each named arrow
+// created per stream costs a defineProperty call on the way to the first byte.
+function writeHead(res: ServerResponse, head: Head): void {
+  if (res.headersSent) return;
+  head.beforeHead?.();
+  res.writeHead(head.status, head.headers);
+}
+
+function send(res: ServerResponse, head: Head, frame: string): boolean {
+  writeHead(res, head);
+  return res.write(frame);
+}
+
 /**
  * Streams frames straight onto the Node response, without a web ReadableStream and
  * @hono/node-server's reader loop in between. The status line and headers leave in the same write
@@ -26,7 +41,7 @@ function drained(res: ServerResponse): Promise<void> {
  */
 export async function pumpToNode(
   res: ServerResponse,
-  head: { status: number; headers: Record<string, string>; beforeHead?: () => void },
+  head: Head,
   src: FrameSource,
   opts: FrameStreamOptions,
 ): Promise<void> {
@@ -39,19 +54,10 @@ export async function pumpToNode(
     // The source settles or releases the call; a failure there is its to report.
     src.cancel().catch(() => undefined);
   });
-  const writeHead = () => {
-    if (res.headersSent) return;
-    head.beforeHead?.();
-    res.writeHead(head.status, head.headers);
-  };
-  const send = (frame: string): boolean => {
-    writeHead();
-    return res.write(frame);
-  };
   if (opts.ping) {
     const { everyMs, frame } = opts.ping;
     // A congested socket gets no pings: the data already queued keeps intermediaries awake.
-    timer = setInterval(() => open && !res.writableNeedDrain && send(frame()), everyMs);
+    timer = setInterval(() => open && !res.writableNeedDrain && send(res, head, frame()), everyMs);
     timer.unref();
   }
   try {
@@ -61,11 +67,11 @@ export async function pumpToNode(
       if (out === null) {
         open = false;
         if (timer) clearInterval(timer);
-        writeHead();
+        writeHead(res, head);
         res.end();
         return;
       }
-      if (out.length && !send(out)) await drained(res);
+      if (out.length && !send(res, head, out)) await drained(res);
     }
   } catch {
     // Sources report (and log) failures as frames; anything thrown here is a bug: cut the

@@ -17,52 +17,70 @@ export function seedStreamSource(
   onUnexpected: (e: unknown) => void,
   onFailed: (e: AppError) => void,
 ): FrameSource {
-  let phase: 'meta' | 'open' | 'stream' | 'end' = 'meta';
-  const requested = () => {
-    const n = session.names;
-    return n.requested_provider === undefined ? {} : { requested_provider: n.requested_provider, requested_model: n.requested_model };
-  };
-  const fail = (e: unknown): string | null => {
-    phase = 'end';
-    if (isAppError(e) && e.code === 'CLIENT_CLOSED') return null;
-    if (!isAppError(e)) onUnexpected(e);
-    const err = isAppError(e) ? e : new AppError('INTERNAL', 'Stream error');
-    onFailed(err);
-    return frame('error', { error: err.message, code: err.code, ...requested() });
-  };
-  return {
-    async next() {
-      if (phase === 'meta') {
-        phase = 'open';
-        const { provider, model } = session.names;
-        return frame('meta', { provider, model, ...requested(), telemetry, month: session.admission.month });
-      }
-      if (phase === 'open') {
-        try {
-          // Nothing but meta has reached the client: until the first text, another target may answer.
-          await session.open('delta');
-        } catch (e) {
-          return fail(e);
-        }
-        phase = 'stream';
-      }
-      if (phase !== 'stream') return null;
+  return new SeedStreamSource(session, telemetry, onUnexpected, onFailed);
+}
+
+/** A class, not closures: under tsx (esbuild keepNames) each named arrow made per stream costs a defineProperty call. */
+class SeedStreamSource implements FrameSource {
+  private phase: 'meta' | 'open' | 'stream' | 'end' = 'meta';
+
+  constructor(
+    private readonly session: ChatSession,
+    private readonly telemetry: { install_id: string | null },
+    private readonly onUnexpected: (e: unknown) => void,
+    private readonly onFailed: (e: AppError) => void,
+  ) {}
+
+  async next(): Promise<string | null> {
+    const session = this.session;
+    if (this.phase === 'meta') {
+      this.phase = 'open';
+      const { provider, model } = session.names;
+      return frame('meta', { provider, model, ...requestedOf(session), telemetry: this.telemetry, month: session.admission.month });
+    }
+    if (this.phase === 'open') {
       try {
-        let item = await session.next();
-        // The seed stream reports no finish reason: its `done` carries the usage.
-        while (item?.type === 'finish') item = await session.next();
-        if (!item) {
-          phase = 'end';
-          return null;
-        }
-        if (item.type === 'delta') return frame('delta', { text: item.text });
-        phase = 'end';
-        const o = item.outcome;
-        return frame('done', { usage: o.usage, month: o.month, provider: o.names.provider, model: o.names.model, ...requested() });
+        // Nothing but meta has reached the client: until the first text, another target may answer.
+        await session.open('delta');
       } catch (e) {
-        return fail(e);
+        return this.fail(e);
       }
-    },
-    cancel: () => session.cancel(),
-  };
+      this.phase = 'stream';
+    }
+    if (this.phase !== 'stream') return null;
+    try {
+      let item = await session.next();
+      // The seed stream reports no finish reason: its `done` carries the usage.
+      while (item?.type === 'finish') item = await session.next();
+      if (!item) {
+        this.phase = 'end';
+        return null;
+      }
+      if (item.type === 'delta') return frame('delta', { text: item.text });
+      this.phase = 'end';
+      const o = item.outcome;
+      return frame('done', { usage: o.usage, month: o.month, provider: o.names.provider, model: o.names.model, ...requestedOf(session) });
+    } catch (e) {
+      return this.fail(e);
+    }
+  }
+
+  cancel(): Promise<void> {
+    return this.session.cancel();
+  }
+
+  private fail(e: unknown): string | null {
+    this.phase = 'end';
+    if (isAppError(e) && e.code === 'CLIENT_CLOSED') return null;
+    if (!isAppError(e)) this.onUnexpected(e);
+    const err = isAppError(e) ? e : new AppError('INTERNAL', 'Stream error');
+    this.onFailed(err);
+    return frame('error', { error: err.message, code: err.code, ...requestedOf(this.session) });
+  }
+}
+
+/** What the caller asked for, when it differs from what answers (a lane or an alias). */
+function requestedOf(session: ChatSession) {
+  const n = session.names;
+  return n.requested_provider === undefined ? {} : { requested_provider: n.requested_provider, requested_model: n.requested_model };
 }

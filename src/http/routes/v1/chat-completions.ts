@@ -14,6 +14,9 @@ import { completionBody, v1Messages } from './format.ts';
 import { ChatCompletion, V1ChatBody } from './schemas.ts';
 import { v1StreamSource } from './stream.ts';
 
+/** The keep-alive comment a /v1 stream sends while it waits (one function for every stream). */
+const pingFrame = () => sseComment('ping');
+
 /** Normalizes a /v1 chat body, resolves the model (or lane) and admits the call. */
 async function beginV1Chat(c: Container, caller: ChatCaller, body: V1ChatBody) {
   const messages = v1Messages(body.messages);
@@ -47,7 +50,7 @@ export async function v1Reply(c: Container, caller: ChatCaller, body: V1ChatBody
     kind: 'stream',
     headers: { ...SSE_HEADERS, ...rateLimitHeadersOf(session), 'x-request-id': requestId },
     source,
-    opts: { ping: { everyMs: c.config.STREAM_PING_MS, frame: () => sseComment('ping') } },
+    opts: { ping: { everyMs: c.config.STREAM_PING_MS, frame: pingFrame } },
   };
 }
 

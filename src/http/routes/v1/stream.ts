@@ -14,19 +14,18 @@ import { chunkFrame, openaiUsage } from './format.ts';
  */
 export function v1StreamSource(
   session: ChatSession,
-  base: { id: string; created: number; includeUsage: boolean; requestId: string },
+  base: StreamBase,
   onUnexpected: (e: unknown) => void,
   onFailed: (e: AppError) => void,
 ): FrameSource {
-  const head = () => ({ ...base, model: session.names.model });
   let phase: 'role' | 'stream' | 'end' = 'role';
   let finishSent = false;
-  const finishChunk = (reason: string) => chunkFrame(head(), { delta: {}, finish_reason: reason });
+  // Methods and module functions only: no named closures per stream (tsx's keepNames names each).
   return {
     async next() {
       if (phase === 'role') {
         phase = 'stream';
-        return chunkFrame(head(), { delta: { role: 'assistant', content: '' }, finish_reason: null });
+        return chunkFrame(headOf(base, session), { delta: { role: 'assistant', content: '' }, finish_reason: null });
       }
       if (phase === 'end') return null;
       try {
@@ -35,15 +34,15 @@ export function v1StreamSource(
           phase = 'end';
           return null;
         }
-        if (item.type === 'delta') return chunkFrame(head(), { delta: { content: item.text }, finish_reason: null });
+        if (item.type === 'delta') return chunkFrame(headOf(base, session), { delta: { content: item.text }, finish_reason: null });
         if (item.type === 'finish') {
           finishSent = true;
-          return finishChunk(item.finish_reason);
+          return finishFrame(base, session, item.finish_reason);
         }
         phase = 'end';
         const o = item.outcome;
-        let out = finishSent ? '' : finishChunk(o.finish_reason);
-        if (base.includeUsage) out += chunkFrame(head(), null, openaiUsage(o));
+        let out = finishSent ? '' : finishFrame(base, session, o.finish_reason);
+        if (base.includeUsage) out += chunkFrame(headOf(base, session), null, openaiUsage(o));
         return `${out}data: [DONE]\n\n`;
       } catch (e) {
         phase = 'end';
@@ -54,6 +53,14 @@ export function v1StreamSource(
         return `data: ${JSON.stringify(errorBody(err, 'openai', base.requestId))}\n\n`;
       }
     },
-    cancel: () => session.cancel(),
+    cancel() {
+      return session.cancel();
+    },
   };
 }
+
+type StreamBase = { id: string; created: number; includeUsage: boolean; requestId: string };
+
+const headOf = (base: StreamBase, session: ChatSession) => ({ ...base, model: session.names.model });
+
+const finishFrame = (base: StreamBase, session: ChatSession, reason: string) => chunkFrame(headOf(base, session), { delta: {}, finish_reason: reason });

@@ -1,5 +1,5 @@
-import { request } from 'node:http';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { request, ServerResponse } from 'node:http';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { DIALECTS } from '../helpers/db.ts';
 import { json, liveServer, startFakes, userMsg, type Fakes, type LiveServer } from './harness.ts';
 import { postStream } from './http-client.ts';
@@ -145,6 +145,39 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
     expect(frames.slice(-3).map((x) => (x.data === '[DONE]' ? 'done' : json<{ choices: unknown[] }>(x).choices.length ? 'finish' : 'usage'))).toEqual(['finish', 'usage', 'done']);
     const rec = await finished(() => calls.at(-1));
     expect(rec.settles).toEqual([expect.objectContaining({ status: 'ok', usageSource: 'provider' })]);
+  });
+
+  it.each([
+    ['seed', 'ok', '/.netlify/functions/gateway-stream', seedBody, 'event: done'],
+    ['v1', 'ok', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('end'), stream: true, stream_options: { include_usage: true } }, 'data: [DONE]'],
+    ['seed', 'cut', '/.netlify/functions/gateway-stream', seedBody, 'event: error'],
+    ['v1', 'cut', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('end'), stream: true }, 'data: {"error"'],
+  ] as const)('%s (%s upstream): the last frame leaves with the end of the response, in one write', async (_n, kind, path, body, last) => {
+    f.openai.setDefault(kind === 'ok' ? { kind: 'ok', chunks: 3 } : { kind: 'cut', afterFrames: 3 });
+    // The real ServerResponse methods, observed: which call carried which bytes, for this response only.
+    const write = vi.spyOn(ServerResponse.prototype, 'write');
+    const end = vi.spyOn(ServerResponse.prototype, 'end');
+    const seen: { writes: [ServerResponse, string][]; ends: [ServerResponse, string][] } = { writes: [], ends: [] };
+    let st;
+    try {
+      st = await postStream(s.url, path, body, auth());
+      await st.ended;
+    } finally {
+      // Restoring clears the mocks' records: keep what they saw first.
+      for (const [m, into] of [[write.mock, seen.writes], [end.mock, seen.ends]] as const) {
+        m.calls.forEach((args, i) => into.push([m.contexts[i] as ServerResponse, typeof args[0] === 'string' ? args[0] : '']));
+      }
+      write.mockRestore();
+      end.mockRestore();
+    }
+    const requestId = st.res.headers['x-kaixu-request-id'];
+    const ours = (calls: [ServerResponse, string][]) => calls.filter(([res]) => res.getHeader('x-kaixu-request-id') === requestId).map(([, text]) => text);
+    const ends = ours(seen.ends);
+    expect(ends).toHaveLength(1);
+    expect(ends[0]).toContain(last);
+    expect(ours(seen.writes).some((w) => w.includes(last))).toBe(false);
+    // What the client read ends with that frame.
+    expect(st.text().trimEnd().split('\n\n').at(-1)).toContain(last);
   });
 
   it('a slow client applies backpressure to the upstream instead of growing a buffer in the gateway', async () => {

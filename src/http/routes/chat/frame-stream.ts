@@ -8,6 +8,11 @@ import { pumpToNode } from './node-stream.ts';
 export interface FrameSource {
   /** The next frames to send (already serialized), or null when the stream is over. Never throws. */
   next(): Promise<string | null>;
+  /**
+   * True once `next()` has returned the stream's last frames (its end, or an error frame): the
+   * response ends with them, in the same write, instead of a write and then an empty end.
+   */
+  readonly ended: boolean;
   /** The client went away (or the server is cutting the stream). */
   cancel(): Promise<void>;
 }
@@ -55,6 +60,10 @@ export function frameStream(src: FrameSource, opts: FrameStreamOptions = {}, onE
           return;
         }
         if (out.length) controller.enqueue(encoder.encode(out));
+        if (src.ended) {
+          stop();
+          controller.close();
+        }
       },
       async cancel() {
         stop();

@@ -64,11 +64,13 @@ export async function pumpToNode(
     for (;;) {
       const out = await src.next();
       if (!open) return;
-      if (out === null) {
+      if (out === null || src.ended) {
+        // The last frames leave with the response's end (the chunked terminator) in one write.
         open = false;
         if (timer) clearInterval(timer);
         writeHead(res, head);
-        res.end();
+        if (out) res.end(out);
+        else res.end();
         return;
       }
       if (out.length && !send(res, head, out)) await drained(res);

@@ -69,6 +69,10 @@ class SeedStreamSource implements FrameSource {
     return this.session.cancel();
   }
 
+  get ended(): boolean {
+    return this.phase === 'end';
+  }
+
   private fail(e: unknown): string | null {
     this.phase = 'end';
     if (isAppError(e) && e.code === 'CLIENT_CLOSED') return null;

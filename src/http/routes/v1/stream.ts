@@ -56,6 +56,9 @@ export function v1StreamSource(
     cancel() {
       return session.cancel();
     },
+    get ended() {
+      return phase === 'end';
+    },
   };
 }
 

@@ -232,7 +232,7 @@ function baselineSection(r: BenchResults): string[] {
   const sa = b.stream.find((x) => x.target === 'gw-after');
   const streamLine =
     ok(sb) && ok(sa)
-      ? `Streaming (${r.settings.streamChunks} chunks, ${r.settings.streamChunkDelayMs} ms apart): TTFB p50 ${arrow(fmtUs(sb!.ttfb.p50), fmtUs(sa!.ttfb.p50))} µs, first token p50 ${arrow(fmtUs(sb!.ttft.p50), fmtUs(sa!.ttft.p50))} µs, finish chunk p50 ${arrow(fmtMs(sb!.finish.p50), fmtMs(sa!.finish.p50))} ms, total p50 ${arrow(fmtMs(sb!.total.p50), fmtMs(sa!.total.p50))} ms (${sb!.n} · ${sa!.n} streams).`
+      ? `Streaming (${r.settings.streamChunks} chunks, ${r.settings.streamChunkDelayMs} ms apart): TTFB p50 ${arrow(fmtUs(sb!.ttfb.p50), fmtUs(sa!.ttfb.p50))} µs, first token p50 ${arrow(fmtUs(sb!.ttft.p50), fmtUs(sa!.ttft.p50))} µs, finish chunk p50 ${arrow(fmtMs(sb!.finish.p50), fmtMs(sa!.finish.p50))} ms, end after last token p50 ${arrow(fmtUs(sb!.tail.p50), fmtUs(sa!.tail.p50))} µs, total p50 ${arrow(fmtUs(sb!.total.p50), fmtUs(sa!.total.p50))} µs (${sb!.n} · ${sa!.n} streams).`
       : `Streaming: not measured (${[sb, sa].map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? 'ok' : 'not run')).join(' · ')}).`;
   return [
     title,

@@ -1,4 +1,4 @@
-import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type BenchSettings, type ChatCell, type TargetId } from './results.ts';
+import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type BenchSettings, type ChatCell, type StreamRow, type TargetId } from './results.ts';
 import { hostLine } from './host.ts';
 import { byRound, overhead } from './stats.ts';
 import { evaluateTargets, monitorCostShare, separateShare, type TargetCheck } from './targets.ts';
@@ -187,16 +187,24 @@ const change = (before: number, after: number) => (before > 0 ? `${signed(((afte
  * p50, less CPU). '—' where the rounds do not pair up.
  */
 export function roundsSpread(before: ChatCell, after: ChatCell): { rps: string; p50: string; cpu: string } {
-  const spread = (d: number[], scale: number, digits: number, unit: string, ahead: (v: number) => boolean) => {
-    const v = d.filter(Number.isFinite);
-    if (v.length < 2) return '—';
-    return `${signed(scale * Math.min(...v), digits)} … ${signed(scale * Math.max(...v), digits)} ${unit}, ${v.filter(ahead).length}/${v.length}`;
-  };
   return {
     rps: spread(byRound(before.roundRps, after.roundRps, (b, a) => (a - b) / b), 100, 1, '%', (v) => v > 0),
     p50: spread(byRound(before.roundP50, after.roundP50, (b, a) => a - b), 1 / 1000, 0, 'µs', (v) => v < 0),
     cpu: spread(byRound(before.roundCpuUs, after.roundCpuUs, (b, a) => a - b), 1, 0, 'µs', (v) => v < 0),
   };
+}
+
+/** The stream cell's rounds paired the same way: each round's change of its p50s (µs), and in how many rounds *after* was lower. */
+export function streamRoundsSpread(before: StreamRow, after: StreamRow): { ttfb: string; tail: string; total: string } {
+  const perRound = (k: 'ttfb' | 'tail' | 'total') => spread(byRound(before.rounds?.[k], after.rounds?.[k], (b, a) => a - b), 1 / 1000, 0, 'µs', (v) => v < 0);
+  return { ttfb: perRound('ttfb'), tail: perRound('tail'), total: perRound('total') };
+}
+
+/** `lo … hi unit, ahead/rounds` over the rounds' own changes; '—' with fewer than two rounds that pair up. */
+function spread(d: number[], scale: number, digits: number, unit: string, ahead: (v: number) => boolean): string {
+  const v = d.filter(Number.isFinite);
+  if (v.length < 2) return '—';
+  return `${signed(scale * Math.min(...v), digits)} … ${signed(scale * Math.max(...v), digits)} ${unit}, ${v.filter(ahead).length}/${v.length}`;
 }
 
 /** `--baseline REF`: the gateway at REF (before) and from this tree (after), measured in the same rounds. */
@@ -230,9 +238,11 @@ function baselineSection(r: BenchResults): string[] {
   });
   const sb = b.stream.find((x) => x.target === 'gw-before');
   const sa = b.stream.find((x) => x.target === 'gw-after');
+  const sr = ok(sb) && ok(sa) ? streamRoundsSpread(sb!, sa!) : undefined;
+  const rounds = (s: string) => (s === '—' ? '' : ` (rounds ${s})`);
   const streamLine =
-    ok(sb) && ok(sa)
-      ? `Streaming (${r.settings.streamChunks} chunks, ${r.settings.streamChunkDelayMs} ms apart): TTFB p50 ${arrow(fmtUs(sb!.ttfb.p50), fmtUs(sa!.ttfb.p50))} µs, first token p50 ${arrow(fmtUs(sb!.ttft.p50), fmtUs(sa!.ttft.p50))} µs, finish chunk p50 ${arrow(fmtMs(sb!.finish.p50), fmtMs(sa!.finish.p50))} ms, end after last token p50 ${arrow(fmtUs(sb!.tail.p50), fmtUs(sa!.tail.p50))} µs, total p50 ${arrow(fmtUs(sb!.total.p50), fmtUs(sa!.total.p50))} µs (${sb!.n} · ${sa!.n} streams).`
+    sr
+      ? `Streaming (${r.settings.streamChunks} chunks, ${r.settings.streamChunkDelayMs} ms apart): TTFB p50 ${arrow(fmtUs(sb!.ttfb.p50), fmtUs(sa!.ttfb.p50))} µs${rounds(sr.ttfb)}, first token p50 ${arrow(fmtUs(sb!.ttft.p50), fmtUs(sa!.ttft.p50))} µs, finish chunk p50 ${arrow(fmtMs(sb!.finish.p50), fmtMs(sa!.finish.p50))} ms, end after last token p50 ${arrow(fmtUs(sb!.tail.p50), fmtUs(sa!.tail.p50))} µs${rounds(sr.tail)}, total p50 ${arrow(fmtUs(sb!.total.p50), fmtUs(sa!.total.p50))} µs${rounds(sr.total)} (${sb!.n} · ${sa!.n} streams).`
       : `Streaming: not measured (${[sb, sa].map((x) => (x && !x.status.ok ? x.status.error.split('\n')[0] : x ? 'ok' : 'not run')).join(' · ')}).`;
   return [
     title,

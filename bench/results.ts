@@ -69,6 +69,12 @@ export interface StreamRow {
   total: Summary;
   /** End of the response after the last content chunk, per stream (the terminal events: settle, finish, usage, [DONE]). */
   tail: Summary;
+  /**
+   * p50 (ns) of TTFB, of the end after the last content chunk and of the total, per measured
+   * window in round order (rounds the target missed are absent; NaN for a window without a stream):
+   * `--baseline` pairs them round by round, as it does the chat cells' windows.
+   */
+  rounds?: { ttfb: number[]; tail: number[]; total: number[] };
   /** Streams in which some content chunks shared a network read (were coalesced). */
   coalesced: number;
   /** Fewest separate reads carrying content in any stream (expectChunks = one by one). */

@@ -30,6 +30,9 @@ export interface Phase {
 /** Above this share of failed requests a cell is reported as failed rather than measured. */
 export const MAX_ERROR_RATE = 0.01;
 
+/** A window's p50, or NaN for a window with no sample (keeps the rounds aligned). */
+const p50OrNaN = (v: number[]): number => (v.length ? summarize(v).p50 : Number.NaN);
+
 export const rotate = <T>(xs: T[], by: number): T[] => (xs.length ? [...xs.slice(by % xs.length), ...xs.slice(0, by % xs.length)] : []);
 
 function statusOf(n: number, errors: number, firstError: string | null, dead: string | null): CellStatus {
@@ -109,7 +112,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       }
       a.lat.push(res.latNs);
       a.roundRps.push(res.elapsedNs > 0 ? res.latNs.length / (res.elapsedNs / 1e9) : 0);
-      a.roundP50.push(res.latNs.length ? summarize(res.latNs).p50 : Number.NaN);
+      a.roundP50.push(p50OrNaN(res.latNs));
       a.errors += res.errors;
       a.firstError ??= res.firstError;
       a.elapsedNs += res.elapsedNs;
@@ -140,7 +143,9 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
 
 export async function runStreamCell(load: LoadClient, targets: Runtime[], expectChunks: number, p: Phase, log: (s: string) => void): Promise<StreamRow[]> {
   const withStream = targets.filter((t) => t.stream);
-  const acc = new Map(withStream.map((t) => [t.id, { streams: [] as OneStream[], errors: 0, firstError: null as string | null, dead: null as string | null }]));
+  const acc = new Map(
+    withStream.map((t) => [t.id, { streams: [] as OneStream[], rounds: { ttfb: [] as number[], tail: [] as number[], total: [] as number[] }, errors: 0, firstError: null as string | null, dead: null as string | null }]),
+  );
   for (let r = 0; r < p.rounds; r++) {
     for (const t of rotate(withStream, r)) {
       const a = acc.get(t.id)!;
@@ -154,6 +159,9 @@ export async function runStreamCell(load: LoadClient, targets: Runtime[], expect
         if (r === 0) await load.stream({ req: t.stream!.req, format: t.stream!.format, durationMs: Math.min(p.warmupMs, 200), expectChunks });
         const res = await load.stream({ req: t.stream!.req, format: t.stream!.format, durationMs: p.windowMs, expectChunks });
         a.streams.push(...res.streams);
+        a.rounds.ttfb.push(p50OrNaN(res.streams.map((x) => x.ttfbNs)));
+        a.rounds.tail.push(p50OrNaN(res.streams.map((x) => x.totalNs - x.lastNs)));
+        a.rounds.total.push(p50OrNaN(res.streams.map((x) => x.totalNs)));
         a.errors += res.errors;
         a.firstError ??= res.firstError;
       } catch (e) {
@@ -175,6 +183,7 @@ export async function runStreamCell(load: LoadClient, targets: Runtime[], expect
       finish: summarize(s.filter((x) => x.finishNs > 0).map((x) => x.finishNs)),
       total: summarize(s.map((x) => x.totalNs)),
       tail: summarize(s.map((x) => x.totalNs - x.lastNs)),
+      rounds: a.rounds,
       coalesced: s.filter((x) => x.readsWithContent < x.content).length,
       minReads: s.length ? Math.min(...s.map((x) => x.readsWithContent)) : 0,
       chunks: s.reduce((a, x) => a + x.content, 0),

@@ -18,13 +18,19 @@ describe('before / after (--baseline)', () => {
       cells: [1, 16, 64].flatMap((c) => [cell('gw-before', c, 900, 3000, 1000, 800), cell('gw-after', c, 600, 2500, 1250, 640)]),
       stream: [streamRow('gw-before', 2400, 121, 990), streamRow('gw-after', 2000, 120.5, 990)],
     };
+    // Each round's p50s (ns): after is lower in two rounds of three for TTFB, in every round at the end.
+    r.baseline.stream[0]!.rounds = { ttfb: [2400e3, 2300e3, 2500e3], tail: [300e3, 310e3, 290e3], total: [121e6, 121.1e6, 120.9e6] };
+    r.baseline.stream[1]!.rounds = { ttfb: [2000e3, 2350e3, 2100e3], tail: [250e3, 260e3, 240e3], total: [120.5e6, 120.6e6, 120.4e6] };
     const md = renderReport(r);
     expect(md).toContain('## Before / after — gateway / SQLite at `main~3` (abc1234) vs this tree');
     expect(md).toMatch(/\|\s+1 \|\s+1000 → 1250 \|\s+\+25\.0 % \|\s+— \|\s+800 → 640 \|\s+— \|\s+900 → 600 \|\s+— \|/);
-    expect(md).toContain('TTFB p50 2400 → 2000 µs');
+    expect(md).toContain('TTFB p50 2400 → 2000 µs (rounds −400 … +50 µs, 2/3)');
+    expect(md).toContain('end after last token p50 200 → 200 µs (rounds −50 … −50 µs, 3/3)');
+    expect(md).toContain('total p50 121000 → 120500 µs (rounds −500 … −500 µs, 3/3)');
+    // Results without the rounds (written before they were kept): the pooled figures alone.
+    delete r.baseline.stream[0]!.rounds;
+    expect(renderReport(r)).toContain('TTFB p50 2400 → 2000 µs, first token p50');
     expect(md).toContain('finish chunk p50 120.9 → 120.4 ms');
-    // In µs: a change at the end of a stream is a few dozen µs of ≈ 120 ms.
-    expect(md).toContain('end after last token p50 200 → 200 µs, total p50 121000 → 120500 µs');
     expect(md).toContain('*Rounds*: the range of the rounds’ own changes');
   });
 

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadClient } from '../../bench/load-client.ts';
 import { openaiBody } from '../../bench/targets-setup.ts';
-import { streamWarmup, type Runtime } from '../../bench/workloads.ts';
+import { runStreamCell, streamWarmup, type Runtime } from '../../bench/workloads.ts';
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
 
 /**
@@ -66,5 +66,28 @@ describe('stream warm-up (bench/workloads.ts)', () => {
     await streamWarmup(load, [target('direct')], 0, CHUNKS, (s) => lines.push(s));
     expect(fake.requests).toHaveLength(0);
     expect(lines).toEqual([]);
+  });
+
+  it('the stream cell keeps each round’s p50s in round order, for --baseline to pair them round by round', async () => {
+    fake.setDefault({ kind: 'ok', chunks: CHUNKS, chunkDelayMs: 1 });
+    try {
+      const rows = await runStreamCell(load, [target('gw-before'), target('gw-after')], CHUNKS, { windowMs: 250, warmupMs: 50, rounds: 3 }, () => undefined);
+      expect(rows.map((r) => r.target)).toEqual(['gw-before', 'gw-after']);
+      for (const row of rows) {
+        expect(row.status.ok).toBe(true);
+        const rounds = row.rounds!;
+        for (const k of ['ttfb', 'tail', 'total'] as const) {
+          expect(rounds[k]).toHaveLength(3);
+          expect(rounds[k].every((v) => Number.isFinite(v) && v > 0)).toBe(true);
+          // The median of all streams lies within the range of the rounds' medians.
+          expect(row[k].p50).toBeGreaterThanOrEqual(Math.min(...rounds[k]));
+          expect(row[k].p50).toBeLessThanOrEqual(Math.max(...rounds[k]));
+        }
+        // A stream of 20 chunks 1 ms apart: its total is its paced length at least, well past its first byte.
+        for (let i = 0; i < 3; i++) expect(rounds.total[i]!).toBeGreaterThan(rounds.ttfb[i]! + 15e6);
+      }
+    } finally {
+      fake.setDefault({ kind: 'ok', chunks: CHUNKS, chunkDelayMs: 0 });
+    }
   });
 });

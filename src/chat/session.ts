@@ -96,7 +96,10 @@ export class ChatSession {
   /**
    * Streaming, phase 2: the next delta; `finish` once, when the upstream reports its finish reason
    * (a later one only updates the outcome's); then one `done` (after settling), then null.
-   * A mid-stream upstream failure ends the call (see endEarly) and throws the AppError.
+   * A mid-stream upstream failure ends the call (see endEarly) and throws the AppError — unless the
+   * upstream had already reported its finish reason and only its trailer (the usage chunk, `[DONE]`,
+   * `message_stop`) was lost to a cut or a stall: the answer is whole, so it ends with `done`,
+   * billed from the provider's counts when both arrived, else estimated.
    * A client disconnect ends it the same way and returns null.
    */
   async next(): Promise<ChatStreamItem | null> {
@@ -125,6 +128,10 @@ export class ChatSession {
         if (this.ac.aborted) {
           await this.endEarly('client_disconnect');
           return null;
+        }
+        if (this.finishReason !== null && (ev.error.cause === 'cut' || ev.error.cause === 'idle')) {
+          const counted = this.usage.input_tokens !== undefined && this.usage.output_tokens !== undefined;
+          return { type: 'done', outcome: await this.settle('ok', counted) };
         }
         await this.endEarly('upstream_cut');
         throw upstreamAppError(ev.error, this.shownProvider(ev.error.provider));

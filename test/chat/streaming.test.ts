@@ -225,6 +225,52 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
     expect(rec.settles).toEqual([expect.objectContaining({ status: 'upstream_cut', usageSource: 'estimated' })]);
   });
 
+  describe('an upstream lost after its finish reason: the answer is whole, so it ends as answered', () => {
+    const v1Body = { model: 'gpt-4o-mini', messages: userMsg('whole'), stream: true, stream_options: { include_usage: true } };
+    const usageOf = (frames: { data: string }[]) => frames.map((x) => (x.data.startsWith('{') ? json<{ usage?: { completion_tokens: number } | null }>(x).usage : null)).find((u) => u);
+
+    // OpenAI frames with 2 chunks: role, text, text, finish, usage, [DONE].
+    it.each([
+      ['cut before the usage chunk', { kind: 'cut', afterFrames: 4, chunks: 2 }, 'estimated'],
+      ['cut after the usage chunk, before [DONE]', { kind: 'cut', afterFrames: 5, chunks: 2 }, 'provider'],
+      ['stalled before the usage chunk (idle timeout)', { kind: 'ok', chunks: 2, stallAfterFrames: 4 }, 'estimated'],
+    ] as const)('v1, %s: finish, a usage chunk and [DONE]; billed as ok', async (_n, behavior, source) => {
+      f.openai.setDefault(behavior);
+      const st = await postStream(s.url, '/v1/chat/completions', v1Body, auth());
+      await st.ended;
+      const frames = st.frames().filter((x) => x.data.startsWith('{') || x.data === '[DONE]');
+      expect(frames.at(-1)!.data).toBe('[DONE]');
+      expect(frames.some((x) => x.data.includes('"error"'))).toBe(false);
+      expect(frames.filter((x) => x.data.includes('"finish_reason":"stop"'))).toHaveLength(1);
+      expect(usageOf(frames)!.completion_tokens).toBeGreaterThan(0);
+      const rec = await finished(() => calls.at(-1));
+      expect(rec.releases).toBe(0);
+      expect(rec.settles).toEqual([expect.objectContaining({ status: 'ok', usageSource: source })]);
+    });
+
+    it('seed stream from Anthropic, cut after message_delta (before message_stop): done with the provider’s counts', async () => {
+      // Anthropic frames with 2 chunks: message_start, content_block_start, ping, 2 deltas, content_block_stop, message_delta, message_stop.
+      f.anthropic.setDefault({ kind: 'cut', afterFrames: 7, chunks: 2 });
+      const st = await postStream(s.url, '/.netlify/functions/gateway-stream', { provider: 'anthropic', model: 'claude-3-5-haiku-latest', messages: userMsg('whole') }, auth());
+      await st.ended;
+      const frames = st.frames().filter((x) => x.event !== 'ping');
+      expect(frames.map((x) => x.event)).toEqual(['meta', 'delta', 'delta', 'done']);
+      const rec = await finished(() => calls.at(-1));
+      expect(rec.settles).toEqual([expect.objectContaining({ status: 'ok', usageSource: 'provider' })]);
+    });
+
+    it('a cut before the finish reason is still an error: no [DONE], generated text billed as cut', async () => {
+      f.openai.setDefault({ kind: 'cut', afterFrames: 3, chunks: 2 });
+      const st = await postStream(s.url, '/v1/chat/completions', v1Body, auth());
+      await st.ended;
+      const frames = st.frames().filter((x) => x.data.startsWith('{') || x.data === '[DONE]');
+      expect(frames.at(-1)!.data).toContain('"error"');
+      expect(frames.some((x) => x.data === '[DONE]')).toBe(false);
+      const rec = await finished(() => calls.at(-1));
+      expect(rec.settles).toEqual([expect.objectContaining({ status: 'upstream_cut', usageSource: 'estimated' })]);
+    });
+  });
+
   it('a first-byte timeout before any delta is a plain 504 on /v1 and an error frame after meta on the seed stream', async () => {
     await s.srv.container.upstreams.invalidate();
     f.openai.setDefault({ kind: 'hang' });

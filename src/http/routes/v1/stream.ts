@@ -10,7 +10,8 @@ import { chunkFrame, openaiUsage } from './format.ts';
  * settle) the usage chunk (`choices: []`) when include_usage and `data: [DONE]`. A failure after
  * the headers sends one `{"error": …}` chunk (the SDK raises it) and ends the stream without
  * [DONE], so no client mistakes a cut answer for a complete one; the failure also goes to
- * `onFailed`, for the request's monitor event and access log.
+ * `onFailed`, for the request's monitor event and access log. (An upstream lost after its finish
+ * reason cut no answer: the session ends it as done, see ChatSession.next.)
  */
 export function v1StreamSource(
   session: ChatSession,

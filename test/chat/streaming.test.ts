@@ -153,7 +153,8 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
     ['seed', 'cut', '/.netlify/functions/gateway-stream', seedBody, 'event: error'],
     ['v1', 'cut', '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('end'), stream: true }, 'data: {"error"'],
   ] as const)('%s (%s upstream): the last frame leaves with the end of the response, in one write', async (_n, kind, path, body, last) => {
-    f.openai.setDefault(kind === 'ok' ? { kind: 'ok', chunks: 3 } : { kind: 'cut', afterFrames: 3 });
+    // The cut comes after two text chunks of five: before the finish reason.
+    f.openai.setDefault(kind === 'ok' ? { kind: 'ok', chunks: 3 } : { kind: 'cut', afterFrames: 3, chunks: 5 });
     // The real ServerResponse methods, observed: which call carried which bytes, for this response only.
     const write = vi.spyOn(ServerResponse.prototype, 'write');
     const end = vi.spyOn(ServerResponse.prototype, 'end');

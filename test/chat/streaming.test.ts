@@ -260,6 +260,17 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
       expect(rec.settles).toEqual([expect.objectContaining({ status: 'ok', usageSource: 'provider' })]);
     });
 
+    it('seed stream from Gemini, its connection cut after the last chunk (finish reason and usage in it): done with the provider’s counts', async () => {
+      // Gemini frames with 2 chunks: two data frames, the second with finishReason and usageMetadata; the body ends at EOF.
+      f.gemini.setDefault({ kind: 'cut', afterFrames: 2, chunks: 2 });
+      const st = await postStream(s.url, '/.netlify/functions/gateway-stream', { provider: 'gemini', model: 'gemini-2.5-flash', messages: userMsg('whole') }, auth());
+      await st.ended;
+      const frames = st.frames().filter((x) => x.event !== 'ping');
+      expect(frames.map((x) => x.event)).toEqual(['meta', 'delta', 'delta', 'done']);
+      const rec = await finished(() => calls.at(-1));
+      expect(rec.settles).toEqual([expect.objectContaining({ status: 'ok', usageSource: 'provider' })]);
+    });
+
     it('a cut before the finish reason is still an error: no [DONE], generated text billed as cut', async () => {
       f.openai.setDefault({ kind: 'cut', afterFrames: 3, chunks: 2 });
       const st = await postStream(s.url, '/v1/chat/completions', v1Body, auth());

@@ -57,6 +57,20 @@ const NUMS: Record<NumOption, number> = { window: 1, rounds: 1, warmup: 0, strea
 
 export class BenchUsageError extends Error {}
 
+/** Issue 7 bounds `npm run bench` with its defaults to under 4 minutes. */
+export const RUN_BOUND_MS = 240_000;
+
+/**
+ * A note for the report when a run with every default (all targets and workloads, default windows
+ * and counts, no --baseline) took longer than the bound; null otherwise. Runs with options are
+ * as long as their options make them.
+ */
+export function runBoundNote(o: BenchOptions, durationMs: number): string | null {
+  const defaults = !o.partial && !o.baseline && Object.keys(o.n).length === 0;
+  if (!defaults || durationMs < RUN_BOUND_MS) return null;
+  return `This run took ${Math.round(durationMs / 1000)} s: over the ${RUN_BOUND_MS / 60_000} minutes a default \`npm run bench\` is bounded to (issue 7). The host was slower than the ones it was sized on; see bench/README.md, "Run time".`;
+}
+
 /** Parses argv (without node and the script); throws BenchUsageError with a one-line reason. */
 export function parseBenchArgs(argv: string[]): BenchOptions {
   let values;

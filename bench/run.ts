@@ -5,7 +5,7 @@ import { baselineTree } from './baseline.ts';
 import type { Gateway } from './gateway.ts';
 import { readRecordHost } from './host.ts';
 import { LoadClient } from './load-client.ts';
-import { BenchUsageError, parseBenchArgs, USAGE, type BenchOptions } from './options.ts';
+import { BenchUsageError, parseBenchArgs, runBoundNote, USAGE, type BenchOptions } from './options.ts';
 import { describeMachine, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
@@ -188,7 +188,13 @@ async function bench(): Promise<BenchResults> {
   log('stopping…');
   await cleanup();
   machine.loadavg = `${machine.loadavg} → ${loadavg()}`;
-  return { machine, settings, chat, stream, many, monitorCost, baseline, phases, failures, notes, durationMs: Date.now() - started };
+  const durationMs = Date.now() - started;
+  const overBound = runBoundNote(opts, durationMs);
+  if (overBound) {
+    notes.push(overBound);
+    log(overBound);
+  }
+  return { machine, settings, chat, stream, many, monitorCost, baseline, phases, failures, notes, durationMs };
 }
 
 /** The stream warm-up (workloads.ts streamWarmup) on an unpaced upstream; the caller sets the cell's pacing after it. */

@@ -249,21 +249,14 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
       expect(rec.settles).toEqual([expect.objectContaining({ status: 'ok', usageSource: source })]);
     });
 
-    it('seed stream from Anthropic, cut after message_delta (before message_stop): done with the provider’s counts', async () => {
-      // Anthropic frames with 2 chunks: message_start, content_block_start, ping, 2 deltas, content_block_stop, message_delta, message_stop.
-      f.anthropic.setDefault({ kind: 'cut', afterFrames: 7, chunks: 2 });
-      const st = await postStream(s.url, '/.netlify/functions/gateway-stream', { provider: 'anthropic', model: 'claude-3-5-haiku-latest', messages: userMsg('whole') }, auth());
-      await st.ended;
-      const frames = st.frames().filter((x) => x.event !== 'ping');
-      expect(frames.map((x) => x.event)).toEqual(['meta', 'delta', 'delta', 'done']);
-      const rec = await finished(() => calls.at(-1));
-      expect(rec.settles).toEqual([expect.objectContaining({ status: 'ok', usageSource: 'provider' })]);
-    });
-
-    it('seed stream from Gemini, its connection cut after the last chunk (finish reason and usage in it): done with the provider’s counts', async () => {
-      // Gemini frames with 2 chunks: two data frames, the second with finishReason and usageMetadata; the body ends at EOF.
-      f.gemini.setDefault({ kind: 'cut', afterFrames: 2, chunks: 2 });
-      const st = await postStream(s.url, '/.netlify/functions/gateway-stream', { provider: 'gemini', model: 'gemini-2.5-flash', messages: userMsg('whole') }, auth());
+    it.each([
+      // message_start, content_block_start, ping, 2 deltas, content_block_stop, message_delta | message_stop.
+      ['Anthropic, cut after message_delta (before message_stop)', 'anthropic', 'claude-3-5-haiku-latest', 7],
+      // Two data frames, the second with finishReason and usageMetadata | the end of the body (EOF).
+      ['Gemini, its connection cut after the last chunk', 'gemini', 'gemini-2.5-flash', 2],
+    ] as const)('seed stream from %s: done with the provider’s counts', async (_n, provider, model, afterFrames) => {
+      f[provider].setDefault({ kind: 'cut', afterFrames, chunks: 2 });
+      const st = await postStream(s.url, '/.netlify/functions/gateway-stream', { provider, model, messages: userMsg('whole') }, auth());
       await st.ended;
       const frames = st.frames().filter((x) => x.event !== 'ping');
       expect(frames.map((x) => x.event)).toEqual(['meta', 'delta', 'delta', 'done']);

@@ -86,7 +86,8 @@ async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat, col
   }
   const total = now() - t0;
   if (sse.error) throw new Error(`stream error event: ${sse.error}`);
-  const header = collectHeader ? res.headers[collectHeader] : undefined;
+  // A stream's Server-Timing comes in two parts: its headers (to the first event) and its trailer (the rest).
+  const header = collectHeader ? [res.headers[collectHeader], res.trailers[collectHeader]].filter((v) => typeof v === 'string').join(', ') || undefined : undefined;
   return { ttfbNs: ttfb, ttftNs: ttft, lastNs: last, finishNs: finish, totalNs: total, content: sse.content, readsWithContent: sse.readsWithContent, alone: sse.alone, maxPerRead: sse.maxPerRead, complete: sse.done, ...(typeof header === 'string' ? { header } : {}) };
 }
 

@@ -30,8 +30,8 @@ const asking = (req: RequestSpec): RequestSpec => ({ ...req, headers: { ...req.h
 
 /**
  * One window at concurrency 1 asking for Server-Timing: non-streaming chat (phases to the answer,
- * beside the client's p50), or one stream after another (phases to the headers, beside the
- * client's time to first byte; the upstream must be streaming).
+ * beside the client's p50), or one stream after another (phases to the headers and, from its
+ * trailer, to its end, beside the client's time to first byte; the upstream must be streaming).
  */
 export async function runPhases(load: LoadClient, rt: Runtime, workload: 'chat' | 'stream', windowMs: number, expectChunks = 0): Promise<PhaseRow> {
   const row: PhaseRow = { target: rt.id, workload, concurrency: 1, n: 0, medianUs: [], clientP50Us: 0 };

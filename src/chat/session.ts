@@ -224,6 +224,7 @@ export class ChatSession {
       const target = this.used!;
       const { usage, source } = this.billedUsage(completed);
       const t0 = performance.now();
+      this.input.info.settleAt = t0;
       const res = await this.admission.settle({ target, usage, usageSource: source, status, latencyMs: Math.round(t0 - this.started) });
       this.input.info.settleMs = performance.now() - t0;
       return {

@@ -21,6 +21,8 @@ export interface CallInfo {
   upstreamMs: number;
   /** Time spent writing the usage record, once settled. */
   settleMs?: number;
+  /** performance.now() when that write started. */
+  settleAt?: number;
 }
 
 /** The normalized request minus routing (model comes from each lane target). */

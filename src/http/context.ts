@@ -18,6 +18,8 @@ export interface RequestInfo {
   upstreamMs: number;
   /** Time spent writing the usage record (a settled call). */
   settleMs?: number;
+  /** performance.now() when that write started (a stream's Server-Timing trailer places it). */
+  settleAt?: number;
   /** Present when the client asked for a Server-Timing header (see timing.ts). */
   timing?: PhaseTimer;
   /**

@@ -1,7 +1,9 @@
 import { request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../bench/gateway.ts';
-import { openaiBody } from '../../bench/targets-setup.ts';
+import { LoadClient } from '../../bench/load-client.ts';
+import { runPhases } from '../../bench/phases.ts';
+import { gatewayRuntimes, openaiBody } from '../../bench/targets-setup.ts';
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
 
 /**
@@ -42,6 +44,31 @@ describe('bench gateway setup', () => {
       const line = await gw.finish();
       expect(line).toMatch(new RegExp(`^ledger 1 calls under ${capMode} caps, [0-9.]+ ¢ spent, 0 ¢ still reserved`));
     } finally {
+      await gw.stop();
+    }
+  }, 90_000);
+
+  it('the stream phases reach the end of each stream: the headers’ phases, then the trailer’s', async () => {
+    const gw = await startGateway({ kind: 'sqlite', root: ROOT, cores: null, upstreamBase: fake.baseUrl, upstreamKey: fake.apiKey, model: MODEL, pgAdminUrl: '' });
+    const load = await LoadClient.start(ROOT, null);
+    // 7 frames (role, 3 pieces, finish, usage, [DONE]) 10 ms apart.
+    fake.setDefault({ kind: 'ok', chunks: 3, chunkDelayMs: 10 });
+    try {
+      const [rt] = gatewayRuntimes('gw-sqlite', gw, MODEL);
+      const row = await runPhases(load, rt!, 'stream', 500, 3);
+      expect(row.error).toBeUndefined();
+      expect(row.n).toBeGreaterThanOrEqual(3);
+      const m = new Map(row.medianUs);
+      expect([...m.keys()]).toEqual(['body', 'auth', 'parse', 'admit', 'upstream', 'respond', 'total', 'overhead', 'relay', 'settle', 'close', 'stream']);
+      // Paced by the upstream: 6 × 10 ms from its first frame to its last, less however late the
+      // first one left on a busy machine (the fake keeps its own clock).
+      expect(m.get('relay')).toBeGreaterThanOrEqual(4 * 10_000);
+      expect(m.get('settle')).toBeGreaterThan(0);
+      // Each stream's = its relay + settle + close, so its median is at least the relay's.
+      expect(m.get('stream')).toBeGreaterThanOrEqual(m.get('relay')!);
+    } finally {
+      fake.setDefault({ kind: 'ok' });
+      await load.stop();
       await gw.stop();
     }
   }, 90_000);

@@ -303,12 +303,15 @@ describe('where the time goes (Server-Timing phases)', () => {
     const base = fixture({ p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 });
     base.phases = [
       { target: 'gw-sqlite', workload: 'chat', concurrency: 1, n: 900, medianUs: [['body', 31], ['settle', 98], ['total', 300]], clientP50Us: 760 },
-      { target: 'gw-sqlite', workload: 'stream', concurrency: 1, n: 20, medianUs: [['body', 40], ['total', 500]], clientP50Us: 1900 },
+      { target: 'gw-sqlite', workload: 'stream', concurrency: 1, n: 20, medianUs: [['body', 40], ['total', 500], ['relay', 115000], ['settle', 240], ['close', 110]], clientP50Us: 1900 },
       { target: 'gw-pg', workload: 'chat', concurrency: 1, n: 0, medianUs: [], clientP50Us: 0, error: 'process exited' },
     ];
     const md = phasesSection(base).join('\n');
     expect(md).toMatch(/\| phase +\| gateway \/ SQLite, chat µs \(n=900\) \| gateway \/ SQLite, stream µs \(n=20\) \|/);
-    expect(md).toMatch(/\| settle +\| +98 \| +— \|/);
+    // A stream's settle comes from its trailer, in the same row as the chat's; its own phases follow.
+    expect(md).toMatch(/\| settle +\| +98 \| +240 \|/);
+    expect(md).toMatch(/\| relay +\| +— \| +115000 \|/);
+    expect(md).toMatch(/\| close +\| +— \| +110 \|/);
     expect(md).toMatch(/\| client p50: answer \(chat\), first byte \(stream\) \| +760 \| +1900 \|/);
     expect(md).toContain('gateway / PostgreSQL, chat: not measured (process exited)');
     expect(renderReport(base)).toContain('## Where the gateway’s time goes');

@@ -1,3 +1,4 @@
+import { connect } from 'node:net';
 import { request } from 'undici';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { parseServerTiming } from '../../src/http/timing.ts';
@@ -84,5 +85,66 @@ describe.each(DIALECTS)('Server-Timing on request (%s, real sockets)', (dialect)
     expect(t.total).toBeLessThan(40 + 3 * 20);
     expect(st.res.headers['access-control-expose-headers']).toContain('server-timing');
     expect(st.text()).toContain('data: [DONE]');
+  });
+
+  // The fake's 7 frames (role, 3 pieces, finish, usage, [DONE]) go out 20 ms apart from the first.
+  const PACED = { kind: 'ok', chunks: 3, chunkDelayMs: 20 } as const;
+  const TRAILER = ['relay', 'settle', 'close', 'stream'];
+
+  it.each([
+    ['/v1/chat/completions', 'fast lane', { model: 'gpt-4o-mini', messages: userMsg('stream'), stream: true }],
+    ['/v1/chat/completions?via=app', 'the app', { model: 'gpt-4o-mini', messages: userMsg('stream'), stream: true }],
+    ['/.netlify/functions/gateway-stream', 'fast lane', { provider: 'openai', model: 'gpt-4o-mini', messages: userMsg('stream') }],
+  ])('%s (%s): the rest of a stream comes in a Server-Timing trailer — relayed, settled, closed', async (path, _lane, body) => {
+    f.openai.setDefault(PACED);
+    const st = await postStream(s.url, path, body, { authorization: `Bearer ${s.key}`, ...ASK });
+    await st.ended;
+    expect(st.res.headers.trailer).toBe('server-timing');
+    expect(st.res.headers['transfer-encoding']).toBe('chunked');
+    const head = parseServerTiming(st.res.headers['server-timing'] as string);
+    expect(head.settle).toBeUndefined();
+    const t = parseServerTiming(st.res.trailers['server-timing'] as string);
+    expect(Object.keys(t)).toEqual(TRAILER);
+    for (const v of Object.values(t)) expect(v).toBeGreaterThanOrEqual(0);
+    // The headers leave with the first frame, the settle starts after the last: 6 × 20 ms apart,
+    // less however late the first one left on a busy machine (the fake keeps its own clock).
+    expect(t.relay).toBeGreaterThanOrEqual(4 * 20);
+    expect(t.settle).toBeGreaterThan(0);
+    expect(Math.abs(t.relay! + t.settle! + t.close! - t.stream!)).toBeLessThan(0.01);
+    expect(t.stream).toBeLessThan(6 * 20 + 1_000);
+  });
+
+  it('no trailer unless asked', async () => {
+    f.openai.setDefault(PACED);
+    const st = await postStream(s.url, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('stream'), stream: true }, { authorization: `Bearer ${s.key}` });
+    await st.ended;
+    expect(st.text()).toContain('data: [DONE]');
+    expect(st.res.headers.trailer).toBeUndefined();
+    expect(st.res.trailers).toEqual({});
+  });
+
+  it('an HTTP/1.0 client (no chunked bodies) that asks gets the whole stream, without a trailer', async () => {
+    f.openai.setDefault(PACED);
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: userMsg('old client'), stream: true });
+    const u = new URL(s.url);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect(Number(u.port), u.hostname, () => {
+        sock.write(
+          `POST /v1/chat/completions HTTP/1.0\r\nHost: ${u.host}\r\nContent-Type: application/json\r\nAuthorization: Bearer ${s.key}\r\n` +
+            `x-kaixu-server-timing: 1\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+        );
+      });
+      let buf = '';
+      sock.setEncoding('utf8');
+      sock.on('data', (d: string) => (buf += d));
+      sock.on('end', () => resolve(buf));
+      sock.on('error', reject);
+    });
+    const [head, rest] = raw.split('\r\n\r\n', 2) as [string, string];
+    expect(head).toMatch(/^HTTP\/1\.1 200 OK/);
+    expect(head.toLowerCase()).toContain('server-timing: body;dur=');
+    expect(head.toLowerCase()).not.toContain('transfer-encoding');
+    expect(head.toLowerCase()).not.toContain('trailer');
+    expect(rest).toContain('data: [DONE]');
   });
 });

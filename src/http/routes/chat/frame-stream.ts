@@ -101,6 +101,9 @@ export function streamAnswer(ctx: Context<AppEnv>, headers: Record<string, strin
   return new Response(null, { status: 200, headers: ALREADY_SENT });
 }
 
+/** Whether Node sends this response's body chunked: HTTP/1.1 and later, or a 1.0 client that asked (TE: chunked). */
+const chunked = (res: ServerResponse): boolean => (res as ServerResponse & { useChunkedEncodingByDefault?: boolean }).useChunkedEncodingByDefault !== false;
+
 /**
  * A streamed answer straight onto a Node response (the app's routes and the fast lane):
  * `info.streamDone` settles when the response closes, the late headers go out with the first frame.
@@ -116,7 +119,15 @@ export function streamToNode(outgoing: ServerResponse, info: RequestInfo, starte
       // As the request middleware computes it for other answers: time to the answer minus upstream waits.
       const now = performance.now();
       if (!outgoing.hasHeader('x-kaixu-overhead-ms')) outgoing.setHeader('x-kaixu-overhead-ms', Math.max(0, now - startedAt - info.upstreamMs).toFixed(3));
-      if (info.timing && !outgoing.hasHeader('server-timing')) outgoing.setHeader('server-timing', info.timing.header(info.upstreamMs, info.settleMs, now));
+      if (info.timing) {
+        if (!outgoing.hasHeader('server-timing')) outgoing.setHeader('server-timing', info.timing.header(info.upstreamMs, info.settleMs, now));
+        // Trailers need a chunked body: not for an HTTP/1.0 client (Node would refuse the header).
+        if (chunked(outgoing)) outgoing.setHeader('trailer', 'server-timing');
+      }
+    },
+    // The rest of the stream's phases, with its end (timing.ts).
+    beforeEnd() {
+      if (info.timing && outgoing.hasHeader('trailer')) outgoing.addTrailers({ 'server-timing': info.timing.trailer({ at: info.settleAt, ms: info.settleMs }) });
     },
   };
   void pumpToNode(outgoing, head, src, opts);

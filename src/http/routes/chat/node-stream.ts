@@ -14,7 +14,7 @@ function drained(res: ServerResponse): Promise<void> {
   });
 }
 
-type Head = { status: number; headers: Record<string, string>; beforeHead?: () => void };
+type Head = { status: number; headers: Record<string, string>; beforeHead?: () => void; beforeEnd?: () => void };
 
 // Module functions, not closures made per stream: under tsx (esbuild keepNames) each named arrow
 // created per stream costs a defineProperty call on the way to the first byte.
@@ -37,7 +37,9 @@ function send(res: ServerResponse, head: Head, frame: string): boolean {
  * the previous one (`drain`), so a slow client slows the upstream read instead of growing a
  * buffer; a response that closes early cancels the source.
  *
- * `beforeHead` runs right before the headers go out (late headers such as x-kaixu-overhead-ms).
+ * `beforeHead` runs right before the headers go out (late headers such as x-kaixu-overhead-ms),
+ * `beforeEnd` right before the end of a stream that ran its course (trailers); neither for a
+ * response that closed early.
  */
 export async function pumpToNode(
   res: ServerResponse,
@@ -69,6 +71,7 @@ export async function pumpToNode(
         open = false;
         if (timer) clearInterval(timer);
         writeHead(res, head);
+        head.beforeEnd?.();
         if (out) res.end(out);
         else res.end();
         return;

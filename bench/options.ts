@@ -1,4 +1,5 @@
 import { parseArgs } from 'node:util';
+import type { UpstreamCore } from './procs.ts';
 import type { CapMode } from './results.ts';
 
 /** `npm run bench` options: parsed and checked once, before anything starts. */
@@ -16,6 +17,9 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
   --baseline REF       also measure the gateway / SQLite at git REF against this tree, in the same
                        rounds (before/after, with each round's own change)
   --cap-mode hard|soft the bench customer's cap mode (default hard, the targets' setting)
+  --upstream-core load|servers
+                       where the fake upstream runs: with the load generator (default; the servers
+                       under test have their cores to themselves) or with the servers under test
   --window MS --warmup MS --steady-warmup MS --stream-warmup MS --rounds N --streams N
   --monitor-window MS --monitor-warmup MS --monitor-rounds N
   --model M            the model asked for (default gpt-4o-mini)
@@ -36,12 +40,14 @@ export interface BenchOptions {
   only: Set<string>;
   cells: Set<string>;
   /**
-   * Not the record's setting (every target and workload, full windows, hard caps): `--quick`,
-   * `--only`, `--cells` or `--cap-mode soft` given. Such a run writes partial.md (reportPath).
+   * Not the record's setting (every target and workload, full windows, hard caps, the upstream
+   * with the load generator): `--quick`, `--only`, `--cells`, `--cap-mode soft` or
+   * `--upstream-core servers` given. Such a run writes partial.md (reportPath).
    */
   partial: boolean;
   baseline?: string;
   capMode: CapMode;
+  upstreamCore: UpstreamCore;
   model: string;
   out?: string;
   noWrite: boolean;
@@ -94,6 +100,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         'profile-warmup': { type: 'string', default: '5' },
         'pg-url': { type: 'string' },
         'cap-mode': { type: 'string', default: 'hard' },
+        'upstream-core': { type: 'string', default: 'load' },
       },
       strict: true,
       allowPositionals: false,
@@ -105,6 +112,8 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const v = values as Record<string, string | boolean | undefined>;
   const capMode = v['cap-mode'];
   if (capMode !== 'hard' && capMode !== 'soft') throw new BenchUsageError(`--cap-mode: "${capMode}" is not hard or soft`);
+  const upstreamCore = v['upstream-core'];
+  if (upstreamCore !== 'load' && upstreamCore !== 'servers') throw new BenchUsageError(`--upstream-core: "${upstreamCore}" is not load or servers`);
   const target = v['profile-target'];
   if (target !== 'sqlite' && target !== 'postgres') throw new BenchUsageError(`--profile-target: "${target}" is not sqlite or postgres`);
   const n: BenchOptions['n'] = {};
@@ -115,9 +124,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     quick: v.quick === true,
     only: list('--only', str('only'), TARGETS, 'direct,floor,gw-sqlite,gw-pg,monitor'),
     cells: list('--cells', str('cells'), CELLS, 'many,chat,stream'),
-    partial: v.quick === true || str('only') !== undefined || str('cells') !== undefined || capMode !== 'hard',
+    partial: v.quick === true || str('only') !== undefined || str('cells') !== undefined || capMode !== 'hard' || upstreamCore !== 'load',
     baseline: str('baseline'),
     capMode,
+    upstreamCore,
     model: str('model')!,
     out: str('out'),
     noWrite: v['no-write'] === true,

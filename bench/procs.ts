@@ -11,21 +11,36 @@ import { cpus } from 'node:os';
 export interface Pinning {
   /** e.g. "0" (load generator) and "1" (servers); null = not pinned. */
   load: string | null;
+  /** The floor proxy and the gateways: the servers under test. */
   servers: string | null;
+  /** The fake upstream: with the load generator (the default) or with the servers under test. */
+  upstream: string | null;
   note: string;
 }
 
-/** Load generator on the first half of the cores, servers on the rest; unpinned without taskset. */
-export function planPinning(): Pinning {
+/** Where the fake upstream runs: `load` (default) or `servers` (the layout until 2026-12-07). */
+export type UpstreamCore = 'load' | 'servers';
+
+/**
+ * Load generator on the first half of the cores, the servers under test on the rest; unpinned
+ * without taskset. The fake upstream stands for the vendor, which in production runs elsewhere:
+ * by default it shares the load generator's cores (the outside world), so a proxy or gateway has
+ * its cores to itself and is not charged for the upstream's time slices and the switches between
+ * the two (bench/README.md, "Pinning").
+ */
+export function planPinning(upstreamCore: UpstreamCore = 'load'): Pinning {
   const n = cpus().length;
   const hasTaskset = spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-  if (!hasTaskset) return { load: null, servers: null, note: 'not pinned (taskset not found)' };
-  if (n < 2) return { load: null, servers: null, note: 'not pinned (1 core)' };
+  if (!hasTaskset) return { load: null, servers: null, upstream: null, note: 'not pinned (taskset not found)' };
+  if (n < 2) return { load: null, servers: null, upstream: null, note: 'not pinned (1 core)' };
   const half = Math.floor(n / 2);
   const range = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
   const load = range(0, half - 1);
   const servers = range(half, n - 1);
-  return { load, servers, note: `load generator on core ${load}, servers (upstream, proxy, gateway) on core ${servers} (taskset)` };
+  const cores = (c: string) => (c.includes('-') ? `cores ${c}` : `core ${c}`);
+  return upstreamCore === 'load'
+    ? { load, servers, upstream: load, note: `load generator and fake upstream on ${cores(load)}, the servers under test (floor proxy, gateways) on ${cores(servers)} (taskset)` }
+    : { load, servers, upstream: servers, note: `load generator on ${cores(load)}, servers (upstream, proxy, gateway) on ${cores(servers)} (taskset; --upstream-core servers)` };
 }
 
 export interface Child {

@@ -51,7 +51,7 @@ export interface ProfileResult {
 export async function runProfile(o: ProfileOpts): Promise<ProfileResult> {
   const dir = mkdtempSync(join(tmpdir(), 'kaixu-prof-'));
   o.stoppers.push(async () => rmSync(dir, { recursive: true, force: true }));
-  const upstream = await startUpstream(o.root, o.pinning.servers);
+  const upstream = await startUpstream(o.root, o.pinning.upstream);
   o.stoppers.push(() => upstream.child.stop());
   const spawnedAt = Date.now();
   const gw = await startGatewaySafe({

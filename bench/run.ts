@@ -42,7 +42,7 @@ if (opts.help) {
 const num = (k: keyof BenchOptions['n'], def: number) => opts.n[k] ?? def;
 const capMode: CapMode = opts.capMode;
 const quick = opts.quick;
-const pinning = planPinning();
+const pinning = planPinning(opts.upstreamCore);
 const settings: BenchSettings = {
   windowMs: num('window', quick ? 300 : 1500),
   warmupMs: num('warmup', quick ? 150 : 400),
@@ -92,7 +92,7 @@ async function bench(): Promise<BenchResults> {
   const failures: BenchResults['failures'] = [];
   const notes: string[] = [];
 
-  const upstream = await startUpstream(ROOT, pinning.servers);
+  const upstream = await startUpstream(ROOT, pinning.upstream);
   stoppers.push(() => upstream.child.stop());
   const runtimes: (Runtime & { smokeFailure?: string })[] = [];
   if (only.has('direct')) runtimes.push(directRuntime(upstream, settings.model));

@@ -99,6 +99,9 @@ describe('reportPath', () => {
     // The record is measured at the targets' setting, hard caps.
     expect(path('--cap-mode', 'hard')).toBe('/r/bench/results/latest.md');
     expect(path('--cap-mode', 'soft')).toBe('/r/bench/results/partial.md');
+    // The upstream beside the servers under test: the old layout, not the record's.
+    expect(path('--upstream-core', 'load')).toBe('/r/bench/results/latest.md');
+    expect(path('--upstream-core', 'servers')).toBe('/r/bench/results/partial.md');
     // Options that do not change what is measured keep it the record.
     expect(path('--model', 'gpt-4o-mini', '--no-write')).toBe('/r/bench/results/latest.md');
   });
@@ -111,6 +114,8 @@ describe('command line (bench/options.ts)', () => {
     expect([...o.cells]).toEqual(['chat']);
     expect(o.n).toEqual({ window: 800, warmup: 0, 'stream-warmup': 1500 });
     expect(o.capMode).toBe('soft');
+    expect(o.upstreamCore).toBe('load');
+    expect(parseBenchArgs(['--upstream-core', 'servers']).upstreamCore).toBe('servers');
     expect(o.profile).toEqual({ on: false, target: 'postgres', seconds: 10, concurrency: 16, warmupSeconds: 5 });
     expect(o.partial).toBe(true);
     const d = parseBenchArgs([]);
@@ -138,6 +143,7 @@ describe('command line (bench/options.ts)', () => {
     [['--cells', ','], '--cells: empty'],
     [['--cells', 'none,chat'], '--cells: "none" not among'],
     [['--cap-mode', 'off'], '--cap-mode: "off" is not hard or soft'],
+    [['--upstream-core', '1'], '--upstream-core: "1" is not load or servers'],
     [['--profile-target', 'pg'], '--profile-target: "pg" is not sqlite or postgres'],
   ])('refuses %j with a one-line reason', (argv, reason) => {
     let err: unknown;

@@ -114,6 +114,16 @@ describe.each(DIALECTS)('Server-Timing on request (%s, real sockets)', (dialect)
     expect(t.stream).toBeLessThan(6 * 20 + 1_000);
   });
 
+  it('a stream that ends with nothing to bill (cut before any text) has no settle in its trailer: the relay is the whole stream', async () => {
+    f.openai.enqueue({ kind: 'cut', afterFrames: 1 });
+    const st = await postStream(s.url, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('cut'), stream: true }, { authorization: `Bearer ${s.key}`, ...ASK });
+    await st.ended;
+    expect(st.text()).toContain('"error"');
+    const t = parseServerTiming(st.res.trailers['server-timing'] as string);
+    expect(Object.keys(t)).toEqual(['relay', 'stream']);
+    expect(t.relay).toBe(t.stream);
+  });
+
   it('no trailer unless asked', async () => {
     f.openai.setDefault(PACED);
     const st = await postStream(s.url, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('stream'), stream: true }, { authorization: `Bearer ${s.key}` });

@@ -38,8 +38,8 @@ function send(res: ServerResponse, head: Head, frame: string): boolean {
  * buffer; a response that closes early cancels the source.
  *
  * `beforeHead` runs right before the headers go out (late headers such as x-kaixu-overhead-ms),
- * `beforeEnd` right before the end of a stream that ran its course (trailers); neither for a
- * response that closed early.
+ * `beforeEnd` right before the end of a stream that ran its course (trailers), not when the
+ * response closed early.
  */
 export async function pumpToNode(
   res: ServerResponse,

@@ -37,8 +37,11 @@ async function closed(c: ClosedLoopCmd): Promise<ClosedLoopResult> {
   let firstError: string | null = null;
   const start = now();
   const end = start + c.durationMs * 1e6;
+  // Each worker sends at least one request, however late it gets to run: a smoke check's 1 ms
+  // window (targets-setup.ts smoke) must not end before its request starts when this process is
+  // descheduled for a moment.
   const worker = async () => {
-    while (now() < end) {
+    do {
       const t0 = now();
       try {
         const res = await pool.request({ method: 'POST', path, headers: c.req.headers, body: c.req.body });
@@ -57,7 +60,7 @@ async function closed(c: ClosedLoopCmd): Promise<ClosedLoopResult> {
         firstError ??= (e as Error).message;
         if (now() - t0 < 1e6) await new Promise((r) => setTimeout(r, 5)); // do not spin on a dead target
       }
-    }
+    } while (now() < end);
   };
   await Promise.all(Array.from({ length: c.concurrency }, worker));
   return { latNs, errors, firstError, elapsedNs: now() - start, ...(c.collectHeader ? { collected } : {}) };

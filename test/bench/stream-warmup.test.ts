@@ -59,6 +59,14 @@ describe('stream warm-up (bench/workloads.ts)', () => {
     expect(lines).toEqual(['stream warm-up: 400 ms per target, one unpaced stream after another']);
   });
 
+  it('a closed loop sends one request per worker even when its window is over before it starts (the smoke check’s 1 ms)', async () => {
+    fake.requests.length = 0;
+    const r = await load.closed({ req: target('direct').chat, concurrency: 3, durationMs: 0 });
+    expect(r.latNs).toHaveLength(3);
+    expect(r.errors).toBe(0);
+    expect(fake.requests).toHaveLength(3);
+  });
+
   it('skips targets without a stream request or that are dead, and does nothing for 0 ms', async () => {
     fake.requests.length = 0;
     const lines: string[] = [];

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { request } from 'undici';
-import { freePort, sleep, spawnNode, type Child } from './procs.ts';
+import { freePort, pinAll, sleep, spawnNode, type Child } from './procs.ts';
 import type { CapMode } from './results.ts';
 
 /**
@@ -16,6 +16,7 @@ import type { CapMode } from './results.ts';
 export interface GatewayOpts {
   kind: 'sqlite' | 'postgres';
   root: string;
+  /** Where it runs once set up (all its threads); it boots on every core. null = not pinned. */
   cores: string | null;
   upstreamBase: string;
   upstreamKey: string;
@@ -181,7 +182,8 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
       ...o.env,
     };
     const nodeFlags = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
-    child = spawnNode('src/cli/main.ts', ['serve'], { cores: o.cores, env, cwd: o.root, nodeFlags });
+    // Boots on every core, pinned once set up (procs.ts pinAll).
+    child = spawnNode('src/cli/main.ts', ['serve'], { cores: null, env, cwd: o.root, nodeFlags });
     const url = `http://127.0.0.1:${port}`;
     const deadline = Date.now() + 60_000;
     for (;;) {
@@ -216,6 +218,7 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
     const issued = await must('create key', http('POST', `${url}/admin/api/customers/${customerId}/keys`, { label: 'bench', monthly_cap_cents: 10_000_000_000, rpm_limit: 10_000_000 }, token));
     const key = issued.key as string;
     const refusals = await checkRefusals(url, key, o.model);
+    if (o.cores) pinAll(child.pid, o.cores);
     const c = child;
     return {
       child: c,

@@ -107,6 +107,17 @@ export function spawnNode(script: string, args: string[], opts: SpawnOpts): Chil
   };
 }
 
+/**
+ * Pin a running process and every thread it has (`taskset -a -p`); threads it starts later inherit
+ * the affinity of the thread that starts them. The gateways boot unpinned and are pinned here
+ * before any measurement: booting (mostly tsx loading modules) is CPU-bound and needs no pinning,
+ * and four gateways booting on one core cost the 4-minute run ≈ 6 s (bench/README.md, "Run time").
+ */
+export function pinAll(pid: number, cores: string): void {
+  const r = spawnSync('taskset', ['-a', '-p', '-c', cores, String(pid)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`taskset -a -p -c ${cores} ${pid} failed: ${(r.stderr || r.error?.message || `exit ${r.status}`).trim()}`);
+}
+
 /** Wait for the first IPC message matching `pick`, or fail on exit/timeout. */
 export function waitMessage<T>(child: Child, pick: (m: unknown) => T | undefined, timeoutMs: number, what: string): Promise<T> {
   return new Promise((resolve, reject) => {

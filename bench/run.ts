@@ -96,18 +96,27 @@ async function bench(): Promise<BenchResults> {
   stoppers.push(() => upstream.child.stop());
   const runtimes: (Runtime & { smokeFailure?: string })[] = [];
   if (only.has('direct')) runtimes.push(directRuntime(upstream, settings.model));
-  if (only.has('floor')) {
-    const floor = await startFloor(ROOT, pinning.servers, upstream.url);
-    stoppers.push(() => floor.child.stop());
-    runtimes.push(floorRuntime(floor, settings.model));
-  }
   const gwSpecs = GATEWAYS.filter((g) => only.has(g.when));
-  log(`starting ${gwSpecs.map((g) => TARGET_LABEL[g.id]).join(', ') || 'no gateway'}…`);
-  const gws = await Promise.all(
-    gwSpecs.map(({ kind, env }) =>
-      startGatewaySafe({ kind, root: ROOT, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl, capMode, env }),
+  log(`starting the floor proxy, ${gwSpecs.map((g) => TARGET_LABEL[g.id]).join(', ') || 'no gateway'} and the load generator…`);
+  // All at once: the gateways boot on every core and are pinned once set up (gateway.ts).
+  const [floorS, gwsS, loadS] = await Promise.allSettled([
+    only.has('floor') ? startFloor(ROOT, pinning.servers, upstream.url) : Promise.resolve(null),
+    Promise.all(
+      gwSpecs.map(({ kind, env }) =>
+        startGatewaySafe({ kind, root: ROOT, cores: pinning.servers, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: settings.model, pgAdminUrl, capMode, env }),
+      ),
     ),
-  );
+    LoadClient.start(ROOT, pinning.load),
+  ]);
+  if (floorS.status === 'fulfilled' && floorS.value) stoppers.push(() => floorS.value!.child.stop());
+  if (loadS.status === 'fulfilled') stoppers.push(() => loadS.value.stop());
+  // startGatewaySafe never rejects: a gateway that did not start is an Error in its place.
+  const gws = gwsS.status === 'fulfilled' ? gwsS.value : [];
+  for (const g of gws) if (!(g instanceof Error)) stoppers.push(() => g.stop());
+  if (floorS.status === 'rejected') throw floorS.reason;
+  if (loadS.status === 'rejected') throw loadS.reason;
+  const load = loadS.value;
+  if (floorS.value) runtimes.push(floorRuntime(floorS.value, settings.model));
   const gateways: { id: GatewayId; gw: Gateway }[] = [];
   const monitorRts: (Runtime & { smokeFailure?: string })[] = [];
   gwSpecs.forEach(({ id }, i) => {
@@ -117,15 +126,12 @@ async function bench(): Promise<BenchResults> {
       log(`  ${id} did not start: ${g.message.split('\n')[0]}`);
       return;
     }
-    stoppers.push(() => (g as Gateway).stop());
     gateways.push({ id, gw: g });
     const rts = gatewayRuntimes(id, g, settings.model);
     if (id === 'gw-sqlite-mon' || id === 'gw-sqlite-nomon') monitorRts.push(rts[0]);
     else runtimes.push(...rts);
   });
 
-  const load = await LoadClient.start(ROOT, pinning.load);
-  stoppers.push(() => load.stop());
   await upstream.setDefault({ kind: 'ok' });
   await smoke(load, [...runtimes, ...monitorRts]);
   for (const rt of [...runtimes, ...monitorRts]) if (rt.smokeFailure) log(`  ${rt.id}: ${rt.smokeFailure.split('\n')[0].slice(0, 200)}`);

@@ -1,9 +1,10 @@
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { planPinning } from '../../bench/procs.ts';
-import { startUpstream } from '../../bench/targets-setup.ts';
+import { startGateway } from '../../bench/gateway.ts';
+import { startUpstream, UPSTREAM_KEY } from '../../bench/targets-setup.ts';
 
 /**
  * Where the bench's processes run (bench/procs.ts planPinning): the servers under test on cores of
@@ -13,7 +14,7 @@ import { startUpstream } from '../../bench/targets-setup.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const pinnable = cpus().length >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
-const allowed = (pid: number) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1];
+const allowed = (pid: number, tid = pid) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1];
 
 describe.skipIf(!pinnable)('pinning (bench/procs.ts)', () => {
   it('by default the fake upstream shares the load generator’s cores and the servers under test have theirs alone', async () => {
@@ -41,4 +42,22 @@ describe.skipIf(!pinnable)('pinning (bench/procs.ts)', () => {
       await up.child.stop();
     }
   });
+
+  it('a gateway boots on every core, then runs on the servers’ cores with all its threads', async () => {
+    const p = planPinning();
+    const up = await startUpstream(ROOT, p.upstream);
+    try {
+      const gw = await startGateway({ kind: 'sqlite', root: ROOT, cores: p.servers, upstreamBase: `${up.url}/v1`, upstreamKey: UPSTREAM_KEY, model: 'gpt-4o-mini', pgAdminUrl: '' });
+      try {
+        const threads = readdirSync(`/proc/${gw.child.pid}/task`).map(Number);
+        // Node's own threads (V8 platform, libuv) and the WAL checkpoint worker.
+        expect(threads.length).toBeGreaterThan(4);
+        expect(threads.map((t) => allowed(gw.child.pid, t))).toEqual(threads.map(() => p.servers));
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      await up.child.stop();
+    }
+  }, 90_000);
 });

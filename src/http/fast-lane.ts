@@ -15,6 +15,7 @@ import { SeedChatBody } from './routes/chat/schemas.ts';
 import { v1Reply } from './routes/v1/chat-completions.ts';
 import { seedPaths } from './route-kit.ts';
 import { V1ChatBody } from './routes/v1/schemas.ts';
+import { compileAcceptor, type Acceptor } from './schema-accept.ts';
 import { SERVER_TIMING_REQUEST_HEADER } from './timing.ts';
 
 /**
@@ -27,7 +28,8 @@ import { SERVER_TIMING_REQUEST_HEADER } from './timing.ts';
  * request-scope.ts.
  *
  * It takes only the plain, well-formed case: the exact path, a JSON body with a Content-Length
- * within the size limit, that parses and passes the route's schema. Anything else (a query
+ * within the size limit, that parses and passes the route's schema (its quick yes first,
+ * schema-accept.ts). Anything else (a query
  * string, a chunked or oversized body, bad JSON, a validation error) goes to the Hono app
  * unchanged, with the body read so far handed over (node.ts stashBody), so every refusal of a
  * request's form comes from the one place that makes it. Switched off with HTTP_FAST_LANE=false.
@@ -37,12 +39,15 @@ interface FastRoute<T> {
   operation: string;
   surface: Surface;
   schema: z.ZodType<T>;
+  /** The schema's quick yes (schema-accept.ts); a body it does not accept goes to the schema. */
+  accept: Acceptor<T> | null;
   run(c: Container, caller: ChatCaller, body: T): Promise<ChatReply>;
 }
 
-const v1Chat: FastRoute<V1ChatBody> = { operation: 'v1.chat.completions', surface: 'openai', schema: V1ChatBody, run: v1Reply };
-const seedChat: FastRoute<SeedChatBody> = { operation: 'gateway.chat', surface: 'seed', schema: SeedChatBody, run: seedChatReply };
-const seedStream: FastRoute<SeedChatBody> = { operation: 'gateway.stream', surface: 'seed', schema: SeedChatBody, run: seedStreamReply };
+const fastRoute = <T>(operation: string, surface: Surface, schema: z.ZodType<T>, run: FastRoute<T>['run']): FastRoute<T> => ({ operation, surface, schema, accept: compileAcceptor(schema), run });
+const v1Chat = fastRoute('v1.chat.completions', 'openai', V1ChatBody, v1Reply);
+const seedChat = fastRoute('gateway.chat', 'seed', SeedChatBody, seedChatReply);
+const seedStream = fastRoute('gateway.stream', 'seed', SeedChatBody, seedStreamReply);
 
 const ROUTES = new Map<string, FastRoute<never>>([
   ['/v1/chat/completions', v1Chat as FastRoute<never>],
@@ -172,7 +177,7 @@ export function fastLane(c: Container): (incoming: IncomingMessage, outgoing: Se
         } catch {
           return handOver(incoming, pending, viaApp);
         }
-        const result = route.schema.safeParse(parsed);
+        const result = route.accept?.(parsed) ?? route.schema.safeParse(parsed);
         if (!result.success) return handOver(incoming, pending, viaApp);
         serve(route, incoming, outgoing, result.data, t0).catch((e: unknown) => {
           // Only a failure to write the answer itself lands here: nothing more can be sent.

@@ -3,13 +3,13 @@ import type { z } from '@hono/zod-openapi';
 /**
  * A quick yes for a zod schema's plain case, built once from the schema itself.
  *
- * zod's own parse walks generic machinery per field (payloads, issue lists, check loops): ≈ 15–30 µs
- * for a chat body in the running gateway and 70–110 µs on a stream's first request after a quiet
- * spell, against 3–19 µs for a direct walk (bench/README.md, "Validation's quick yes"). The acceptor
- * walks the schema's definition with one small function per node and answers only "valid, and
- * this is zod's output" or "ask zod". So zod stays the one definition and the only source of
- * refusals and their messages: anything the acceptor is not sure of — a failed check, an input
- * zod would coerce or report, a node or check kind it does not know — goes to `safeParse`.
+ * zod's own parse walks generic machinery per field (payloads, issue lists, check loops): 23–45 µs
+ * for a chat body in the running gateway at concurrency 1, 86–127 µs on a stream's first request
+ * after a quiet spell; this walk takes 11–23 and 39–46 µs (bench/README.md, "Validation's quick
+ * yes"). The acceptor walks the schema's definition with one small function per node and answers
+ * only "valid, and this is zod's output" or "ask zod". So zod stays the one definition and the only
+ * source of refusals and their messages: anything the acceptor is not sure of — a failed check, an
+ * input zod would coerce or report, a node or check kind it does not know — goes to `safeParse`.
  *
  * Never accepts what zod refuses; the output equals zod's (test/http/schema-accept.test.ts compares
  * the two on generated bodies). `compileAcceptor` returns null for a schema with any node it does
@@ -187,26 +187,27 @@ function objectNode(d: Def): Node {
   if (!d.catchall || defOf(d.catchall).type !== 'never') throw new Unsupported();
   const fields = Object.entries(d.shape as Record<string, unknown>).map(([key, s]) => ({ key, optional: defOf(s).type === 'optional', parse: node(s) }));
   return noChecks(d, (v) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v)) return ASK;
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return ASK;
     const input = v as Record<string, unknown>;
     let present = 0;
     const out: Record<string, unknown> = {};
+    // In the shape's order, as zod builds its output.
     for (const f of fields) {
-      if (!Object.hasOwn(input, f.key)) {
+      const x = input[f.key];
+      if (x === undefined) {
+        // Absent, or present as undefined: the count below tells them apart.
         if (!f.optional) return ASK;
         continue;
       }
-      const x = input[f.key];
-      if (x === undefined) return ASK;
       present++;
       const r = f.parse(x);
       if (r === ASK) return ASK;
       out[f.key] = r;
     }
-    // A key beyond the shape's (own, enumerable or not, or inherited) is zod's to refuse: every own
-    // key was counted above when the own keys number exactly the shape's keys found.
-    if (Object.getPrototypeOf(input) !== Object.prototype) return ASK;
-    if (Object.getOwnPropertyNames(input).length !== present || Object.getOwnPropertySymbols(input).length) return ASK;
+    // zod reads the keys with for…in: one beyond those found above (unknown, or present as
+    // undefined) is zod's to refuse or decide.
+    let keys = 0;
+    for (const k in input) if (++keys > present || k === '__proto__') return ASK;
     return out;
   });
 }

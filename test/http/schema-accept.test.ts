@@ -142,8 +142,6 @@ describe('schema-accept: the fast lane’s chat schemas', () => {
       { ...base, stream: undefined },
       Object.assign(Object.create(null) as object, base),
       Object.assign(new (class Body {})(), base),
-      { ...base, [Symbol('s')]: 1 },
-      Object.defineProperty({ ...base }, 'hidden', { value: 1, enumerable: false }),
       { ...base, max_tokens: Number.NaN },
       { ...base, max_tokens: Number.POSITIVE_INFINITY },
       { ...base, messages: [{ role: 'user', content: 'x', name: undefined }] },
@@ -154,6 +152,10 @@ describe('schema-accept: the fast lane’s chat schemas', () => {
     for (const x of odd) {
       expect(accept(x), String(JSON.stringify(x))).toBeUndefined();
       compare('V1ChatBody', V1ChatBody, accept, x, false);
+    }
+    // Keys zod does not see (it reads keys with for…in): accepted as zod accepts them, same output.
+    for (const x of [{ ...base, [Symbol('s')]: 1 }, Object.defineProperty({ ...base }, 'hidden', { value: 1, enumerable: false })]) {
+      expect(compare('V1ChatBody', V1ChatBody, accept, x, true)).toEqual({ fast: true, slow: true });
     }
   });
 });

@@ -29,10 +29,10 @@ import { SERVER_TIMING_REQUEST_HEADER } from './timing.ts';
  *
  * It takes only the plain, well-formed case: the exact path, a JSON body with a Content-Length
  * within the size limit, that parses and passes the route's schema (its quick yes first,
- * schema-accept.ts). Anything else (a query
- * string, a chunked or oversized body, bad JSON, a validation error) goes to the Hono app
- * unchanged, with the body read so far handed over (node.ts stashBody), so every refusal of a
- * request's form comes from the one place that makes it. Switched off with HTTP_FAST_LANE=false.
+ * schema-accept.ts). Anything else (a query string, a chunked or oversized body, bad JSON, a
+ * validation error) goes to the Hono app unchanged, with the body read so far handed over (node.ts
+ * stashBody), so every refusal of a request's form comes from the one place that makes it.
+ * Switched off with HTTP_FAST_LANE=false.
  */
 
 interface FastRoute<T> {

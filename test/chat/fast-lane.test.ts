@@ -145,6 +145,26 @@ const CASES: Case[] = [
   { name: 'v1 with content-type charset and a BOM', path: '/v1/chat/completions', raw: Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(JSON.stringify(v1()))]), headers: { 'content-type': 'application/json; charset=utf-8' }, fast: true },
   { name: 'seed /api/gateway-chat → openai', path: '/api/gateway-chat', body: seed(), headers: { 'x-kaixu-install-id': 'seed-dev', 'x-kaixu-server-timing': '1' }, fast: true },
   { name: 'seed /.netlify/functions/gateway-chat → anthropic', path: '/.netlify/functions/gateway-chat', body: seed('anthropic', 'claude-3-5-haiku-latest'), fast: true },
+  // What the schemas rewrite (trim, lower case) and their wider forms, through the lane's quick yes
+  // (src/http/schema-accept.ts) on one side and zod on the other.
+  {
+    name: 'v1 with a padded model, text parts, a name and every sampling field',
+    path: '/v1/chat/completions',
+    body: v1(' gpt-4o-mini ', {
+      messages: [
+        { role: 'system', content: [{ type: 'text', text: 'be brief' }], name: 'ops' },
+        { role: 'user', content: 'hello fast lane' },
+      ],
+      temperature: 0.5,
+      top_p: 1,
+      stop: ['\n\n'],
+      max_completion_tokens: 48,
+      n: 1,
+      user: 'u-1',
+    }),
+    fast: true,
+  },
+  { name: 'seed with a padded provider and model, and roles in any case', path: '/api/gateway-chat', body: seed(' openai ', ' gpt-4o-mini ', { messages: [{ role: ' System ', content: 'be brief' }, { role: 'USER', content: 'hello seed lane' }] }), fast: true },
   { name: 'v1 without a key → 401', path: '/v1/chat/completions', body: v1(), key: 'none', fast: true },
   { name: 'seed with a malformed key → 401', path: '/api/gateway-chat', body: seed(), key: 'bogus', headers: { 'x-forwarded-for': '203.0.113.10' }, fast: true },
   { name: 'v1 for a disabled customer → 403', path: '/v1/chat/completions', body: v1(), key: disabled, fast: true },

@@ -9,6 +9,7 @@ import { BenchUsageError, parseBenchArgs, runBoundNote, USAGE, type BenchOptions
 import { describeMachine, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
+import { ensureLocalPostgres } from './services.ts';
 import { renderReport } from './report.ts';
 import { reportPath, TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type CapMode, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
@@ -97,7 +98,11 @@ async function bench(): Promise<BenchResults> {
   const runtimes: (Runtime & { smokeFailure?: string })[] = [];
   if (only.has('direct')) runtimes.push(directRuntime(upstream, settings.model));
   const gwSpecs = GATEWAYS.filter((g) => only.has(g.when));
-  log(`starting the floor proxy, ${gwSpecs.map((g) => TARGET_LABEL[g.id]).join(', ') || 'no gateway'} and the load generator…`);
+  if (gwSpecs.some((g) => g.kind === 'postgres')) {
+    const note = await localPostgres();
+    if (note) notes.push(note);
+  }
+  log(`starting ${[...(only.has('floor') ? ['the floor proxy'] : []), ...gwSpecs.map((g) => TARGET_LABEL[g.id]), 'the load generator'].join(', ')}…`);
   // All at once: the gateways boot on every core and are pinned once set up (gateway.ts).
   const [floorS, gwsS, loadS] = await Promise.allSettled([
     only.has('floor') ? startFloor(ROOT, pinning.servers, upstream.url) : Promise.resolve(null),
@@ -248,9 +253,25 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
   return { ref, commit: tree.commit, cells, stream };
 }
 
+/**
+ * Starts the local PostgreSQL if it is down (services.ts); a note for the report when the bench
+ * started it. Any other outcome only logs: the PostgreSQL target then fails with its own error.
+ */
+async function localPostgres(): Promise<string | null> {
+  const r = await ensureLocalPostgres(pgAdminUrl);
+  if (r.state === 'started') {
+    const what = `the local PostgreSQL (cluster ${r.cluster.version}/${r.cluster.name}, port ${r.cluster.port}) was down; the bench started it (pg_ctlcluster)`;
+    log(what);
+    return `${what[0]!.toUpperCase()}${what.slice(1)}.`;
+  }
+  if (r.state === 'failed' || r.state === 'unknown') log(`the local PostgreSQL: ${r.why}`);
+  return null;
+}
+
 async function main() {
   if (opts.profile.on) {
     const { target, seconds, concurrency, warmupSeconds } = opts.profile;
+    if (target === 'postgres') await localPostgres();
     const prof = await runProfile({ root: ROOT, pinning, model: settings.model, seconds, concurrency, warmupSeconds, kind: target, pgAdminUrl, capMode, log, stoppers });
     await cleanup();
     const base = `bench/results/profile-${target}${capMode === 'soft' ? '-soft' : ''}`;

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { planPinning } from '../../bench/procs.ts';
 import { startGateway } from '../../bench/gateway.ts';
-import { startUpstream, UPSTREAM_KEY } from '../../bench/targets-setup.ts';
+import { startUpstream, UPSTREAM_KEY, type Upstream } from '../../bench/targets-setup.ts';
 
 /**
  * Where the bench's processes run (bench/procs.ts planPinning): the servers under test on cores of
@@ -16,18 +16,23 @@ const ROOT = new URL('../..', import.meta.url).pathname;
 const pinnable = cpus().length >= 2 && spawnSync('taskset', ['-V'], { stdio: 'ignore' }).status === 0;
 const allowed = (pid: number, tid = pid) => /Cpus_allowed_list:\s*(\S+)/.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, 'utf8'))![1];
 
+/** The real fake upstream on `cores` for the length of `use`. */
+async function withUpstream(cores: string | null, use: (up: Upstream) => Promise<void>): Promise<void> {
+  const up = await startUpstream(ROOT, cores);
+  try {
+    await use(up);
+  } finally {
+    await up.child.stop();
+  }
+}
+
 describe.skipIf(!pinnable)('pinning (bench/procs.ts)', () => {
   it('by default the fake upstream shares the load generator’s cores and the servers under test have theirs alone', async () => {
     const p = planPinning();
     expect(p.upstream).toBe(p.load);
     expect(p.servers).not.toBe(p.load);
     expect(p.note).toMatch(/^load generator and fake upstream on cores? \S+, the servers under test \(floor proxy, gateways\) on cores? \S+ \(taskset\)$/);
-    const up = await startUpstream(ROOT, p.upstream);
-    try {
-      expect(allowed(up.child.pid)).toBe(p.load);
-    } finally {
-      await up.child.stop();
-    }
+    await withUpstream(p.upstream, async (up) => expect(allowed(up.child.pid)).toBe(p.load));
   });
 
   it('--upstream-core servers puts it beside the servers under test, and says so', async () => {
@@ -35,18 +40,12 @@ describe.skipIf(!pinnable)('pinning (bench/procs.ts)', () => {
     expect(p.upstream).toBe(p.servers);
     expect(p.note).toContain('servers (upstream, proxy, gateway) on core');
     expect(p.note).toContain('--upstream-core servers');
-    const up = await startUpstream(ROOT, p.upstream);
-    try {
-      expect(allowed(up.child.pid)).toBe(p.servers);
-    } finally {
-      await up.child.stop();
-    }
+    await withUpstream(p.upstream, async (up) => expect(allowed(up.child.pid)).toBe(p.servers));
   });
 
   it('a gateway boots on every core, then runs on the servers’ cores with all its threads', async () => {
     const p = planPinning();
-    const up = await startUpstream(ROOT, p.upstream);
-    try {
+    await withUpstream(p.upstream, async (up) => {
       const gw = await startGateway({ kind: 'sqlite', root: ROOT, cores: p.servers, upstreamBase: `${up.url}/v1`, upstreamKey: UPSTREAM_KEY, model: 'gpt-4o-mini', pgAdminUrl: '' });
       try {
         const threads = readdirSync(`/proc/${gw.child.pid}/task`).map(Number);
@@ -56,8 +55,6 @@ describe.skipIf(!pinnable)('pinning (bench/procs.ts)', () => {
       } finally {
         await gw.stop();
       }
-    } finally {
-      await up.child.stop();
-    }
+    });
   }, 90_000);
 });

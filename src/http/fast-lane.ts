@@ -44,7 +44,7 @@ interface FastRoute<T> {
   run(c: Container, caller: ChatCaller, body: T): Promise<ChatReply>;
 }
 
-const fastRoute = <T>(operation: string, surface: Surface, schema: z.ZodType<T>, run: FastRoute<T>['run']): FastRoute<T> => ({ operation, surface, schema, accept: compileAcceptor(schema), run });
+const fastRoute = <T>(operation: string, surface: Surface, schema: z.ZodType<T>, run: FastRoute<T>['run']): FastRoute<T> => ({ operation, surface, schema, accept: compileAcceptor(schema, operation), run });
 const v1Chat = fastRoute('v1.chat.completions', 'openai', V1ChatBody, v1Reply);
 const seedChat = fastRoute('gateway.chat', 'seed', SeedChatBody, seedChatReply);
 const seedStream = fastRoute('gateway.stream', 'seed', SeedChatBody, seedStreamReply);

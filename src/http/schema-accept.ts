@@ -5,11 +5,12 @@ import type { z } from '@hono/zod-openapi';
  *
  * zod's own parse walks generic machinery per field (payloads, issue lists, check loops): 23–45 µs
  * for a chat body in the running gateway at concurrency 1, 86–127 µs on a stream's first request
- * after a quiet spell; this walk takes 11–23 and 39–46 µs (bench/README.md, "Validation's quick
- * yes"). The acceptor walks the schema's definition with one small function per node and answers
- * only "valid, and this is zod's output" or "ask zod". So zod stays the one definition and the only
- * source of refusals and their messages: anything the acceptor is not sure of — a failed check, an
- * input zod would coerce or report, a node or check kind it does not know — goes to `safeParse`.
+ * after a quiet spell. The acceptor is generated from the schema's definition as the source of one
+ * plain function (below) and answers only "valid, and this is zod's output" or "ask zod": a mean
+ * of ≈ 3 µs per call in the gateway, against ≈ 11 µs for the walk of closures it replaced
+ * (bench/README.md, "Validation's quick yes"). So zod stays the one definition and the only source
+ * of refusals and their messages: anything the acceptor is not sure of — a failed check, an input
+ * zod would coerce or report, a node or check kind it does not know — goes to `safeParse`.
  *
  * Never accepts what zod refuses; the output equals zod's (test/http/schema-accept.test.ts compares
  * the two on generated bodies). `compileAcceptor` returns null for a schema with any node it does
@@ -18,9 +19,8 @@ import type { z } from '@hono/zod-openapi';
 
 /** The acceptor's "ask zod": the value failed, or is outside what the acceptor decides. */
 const ASK = Symbol('ask zod');
-type Node = (v: unknown) => unknown;
 type Def = { type: string; [k: string]: unknown };
-type Check = { _zod: { def: { check: string; [k: string]: unknown } } };
+type CheckDef = { check: string; [k: string]: unknown };
 
 const defOf = (s: unknown): Def => (s as { _zod: { def: Def } })._zod.def;
 
@@ -29,18 +29,29 @@ class Unsupported extends Error {}
 
 export type Acceptor<T> = (input: unknown) => { success: true; data: T } | undefined;
 
-export function compileAcceptor<T>(schema: z.ZodType<T>): Acceptor<T> | null {
-  let root: Node;
+/**
+ * One function per schema, generated once (`new Function`, as zod's own JIT does for objects): a
+ * single pass over the body with no call per node, so its property reads and type tests stay
+ * monomorphic. Only the schema's own structure goes into the source — keys as JSON string
+ * literals, bounds and lengths as finite numbers — and everything else (transforms, enum sets,
+ * literal values) is passed in as constants, so no input ever reaches it. `name` labels the
+ * function in profiles (schema-accept/<name>.js).
+ */
+export function compileAcceptor<T>(schema: z.ZodType<T>, name = 'schema'): Acceptor<T> | null {
+  const g = new Gen();
+  let code: string;
   try {
-    root = node(schema);
+    code = g.value(schema, 'input', 'out');
   } catch (e) {
     if (e instanceof Unsupported) return null;
     throw e;
   }
+  const source = `return function accept(input) {\nlet out;\n${code}\nreturn out;\n}\n//# sourceURL=schema-accept/${encodeURIComponent(name)}.js`;
+  const accept = new Function('ASK', 'C', source)(ASK, g.consts) as (input: unknown) => unknown;
   return (input) => {
     let out: unknown;
     try {
-      out = root(input);
+      out = accept(input);
     } catch {
       return undefined; // a transform threw: zod reports it
     }
@@ -69,150 +80,167 @@ const KEYS: Record<string, readonly string[]> = {
   transform: ['transform'],
 };
 
-function node(schema: unknown): Node {
-  const d = defOf(schema);
-  const allowed = KEYS[d.type];
-  if (!allowed || Object.keys(d).some((k) => k !== 'type' && k !== 'checks' && k !== 'error' && !allowed.includes(k))) throw new Unsupported();
-  switch (d.type) {
-    case 'string':
-      return stringNode(d);
-    case 'number':
-      return numberNode(d);
-    case 'boolean':
-      return noChecks(d, (v) => (typeof v === 'boolean' ? v : ASK));
-    case 'null':
-      return noChecks(d, (v) => (v === null ? null : ASK));
-    case 'literal': {
-      const values = d.values as unknown[];
-      return noChecks(d, (v) => (values.includes(v) && v !== undefined ? v : ASK));
-    }
-    case 'enum': {
-      const values = Object.values(d.entries as Record<string, unknown>);
-      // String enums only: a numeric TypeScript enum's entries hold reverse mappings zod leaves out.
-      if (!values.every((x) => typeof x === 'string')) throw new Unsupported();
-      const set = new Set<unknown>(values);
-      return noChecks(d, (v) => (set.has(v) ? v : ASK));
-    }
-    case 'nullable': {
-      const inner = node(d.innerType);
-      return noChecks(d, (v) => (v === null ? null : inner(v)));
-    }
-    case 'optional':
-      // Only inside an object, which handles an absent key itself; a present undefined asks zod.
-      return noChecks(d, node(d.innerType));
-    case 'array':
-      return arrayNode(d);
-    case 'object':
-      return objectNode(d);
-    case 'union':
-      return unionNode(d);
-    case 'pipe': {
-      const [a, b] = [node(d.in), node(d.out)];
-      return noChecks(d, (v) => {
-        const r = a(v);
-        return r === ASK ? ASK : b(r);
-      });
-    }
-    case 'transform': {
-      const fn = d.transform as (v: unknown) => unknown;
-      // A transform that takes zod's context may add issues: zod must run it.
-      if (fn.length > 1) throw new Unsupported();
-      return noChecks(d, (v) => {
-        const r = fn(v);
-        return r instanceof Promise ? ASK : r;
-      });
-    }
-    default:
-      throw new Unsupported();
+const checksOf = (d: Def): CheckDef[] => ((d.checks as { _zod: { def: CheckDef } }[] | undefined) ?? []).map((c) => c._zod.def);
+
+/** A number as a source literal (finite numbers print exactly; -0 compares as 0). */
+function num(x: unknown): string {
+  if (typeof x !== 'number' || !Number.isFinite(x)) throw new Unsupported();
+  return String(x);
+}
+
+/**
+ * The source generator. `value(schema, v, o)` returns statements that read the variable `v` and
+ * either assign the output to the (declared) variable `o` or `return ASK` from the whole function:
+ * any "ask zod" anywhere sends the whole body to zod, as it did node by node before.
+ */
+class Gen {
+  readonly consts: unknown[] = [];
+  private n = 0;
+
+  private constant(x: unknown): string {
+    this.consts.push(x);
+    return `C[${this.consts.length - 1}]`;
   }
-}
 
-const checksOf = (d: Def): Check['_zod']['def'][] => ((d.checks as Check[] | undefined) ?? []).map((c) => c._zod.def);
+  private fresh(prefix: string): string {
+    return `${prefix}${this.n++}`;
+  }
 
-function noChecks(d: Def, n: Node): Node {
-  if (checksOf(d).length) throw new Unsupported();
-  return n;
-}
-
-/** Length bounds (min_length, max_length) as a predicate on `.length`; anything else unsupported. */
-function lengthCheck(c: Check['_zod']['def']): (n: number) => boolean {
-  if (c.check === 'min_length') return (n) => n >= (c.minimum as number);
-  if (c.check === 'max_length') return (n) => n <= (c.maximum as number);
-  throw new Unsupported();
-}
-
-function stringNode(d: Def): Node {
-  // In order, as zod runs them: an overwrite (trim, toLowerCase) changes the value the next sees.
-  const steps = checksOf(d).map((c): ((s: string) => string | typeof ASK) => {
-    if (c.check === 'overwrite') {
-      const tx = c.tx as (s: string) => string;
-      return (s) => tx(s);
-    }
-    const ok = lengthCheck(c);
-    return (s) => (ok(s.length) ? s : ASK);
-  });
-  return (v) => {
-    if (typeof v !== 'string') return ASK;
-    let s: string | typeof ASK = v;
-    for (const step of steps) if ((s = step(s)) === ASK) return ASK;
-    return s;
-  };
-}
-
-function numberNode(d: Def): Node {
-  const tests = checksOf(d).map((c): ((n: number) => boolean) => {
-    const bound = c.value as number;
-    if (c.check === 'greater_than') return c.inclusive ? (n) => n >= bound : (n) => n > bound;
-    if (c.check === 'less_than') return c.inclusive ? (n) => n <= bound : (n) => n < bound;
-    if (c.check === 'number_format' && c.format === 'safeint') return Number.isSafeInteger;
-    throw new Unsupported();
-  });
-  return (v) => (typeof v === 'number' && Number.isFinite(v) && tests.every((t) => t(v)) ? v : ASK);
-}
-
-function arrayNode(d: Def): Node {
-  const element = node(d.element);
-  const lengths = checksOf(d).map(lengthCheck);
-  return (v) => {
-    if (!Array.isArray(v) || !lengths.every((ok) => ok(v.length))) return ASK;
-    const out: unknown[] = new Array(v.length);
-    for (let i = 0; i < v.length; i++) if ((out[i] = element(v[i])) === ASK) return ASK;
-    return out;
-  };
-}
-
-function objectNode(d: Def): Node {
-  // Strict objects only (catchall never): an unknown key is zod's to refuse. A loose or
-  // passthrough object would need the unknown keys copied or dropped as zod does.
-  if (!d.catchall || defOf(d.catchall).type !== 'never') throw new Unsupported();
-  const fields = Object.entries(d.shape as Record<string, unknown>).map(([key, s]) => ({ key, optional: defOf(s).type === 'optional', parse: node(s) }));
-  return noChecks(d, (v) => {
-    if (typeof v !== 'object' || v === null || Array.isArray(v) || Object.getPrototypeOf(v) !== Object.prototype) return ASK;
-    const input = v as Record<string, unknown>;
-    let present = 0;
-    const out: Record<string, unknown> = {};
-    // In the shape's order, as zod builds its output.
-    for (const f of fields) {
-      const x = input[f.key];
-      if (x === undefined) {
-        // Absent, or present as undefined: the count below tells them apart.
-        if (!f.optional) return ASK;
-        continue;
+  value(schema: unknown, v: string, o: string): string {
+    const d = defOf(schema);
+    const allowed = KEYS[d.type];
+    if (!allowed || Object.keys(d).some((k) => k !== 'type' && k !== 'checks' && k !== 'error' && !allowed.includes(k))) throw new Unsupported();
+    if (d.type === 'string') return this.string(d, v, o);
+    if (d.type === 'number') return this.number(d, v, o);
+    if (d.type === 'array') return this.array(d, v, o);
+    if (checksOf(d).length) throw new Unsupported();
+    switch (d.type) {
+      case 'boolean':
+        return `if (typeof ${v} !== 'boolean') return ASK;\n${o} = ${v};`;
+      case 'null':
+        return `if (${v} !== null) return ASK;\n${o} = null;`;
+      case 'literal':
+        return `if (${v} === undefined || !${this.constant(d.values)}.includes(${v})) return ASK;\n${o} = ${v};`;
+      case 'enum': {
+        const values = Object.values(d.entries as Record<string, unknown>);
+        // String enums only: a numeric TypeScript enum's entries hold reverse mappings zod leaves out.
+        if (!values.every((x) => typeof x === 'string')) throw new Unsupported();
+        return `if (!${this.constant(new Set(values))}.has(${v})) return ASK;\n${o} = ${v};`;
       }
-      present++;
-      const r = f.parse(x);
-      if (r === ASK) return ASK;
-      out[f.key] = r;
+      case 'nullable':
+        return `if (${v} === null) ${o} = null;\nelse {\n${this.value(d.innerType, v, o)}\n}`;
+      case 'optional':
+        // Only inside an object, which handles an absent key itself; a present undefined asks zod.
+        return this.value(d.innerType, v, o);
+      case 'object':
+        return this.object(d, v, o);
+      case 'union':
+        return this.union(d, v, o);
+      case 'pipe': {
+        const mid = this.fresh('p');
+        return `let ${mid};\n${this.value(d.in, v, mid)}\n${this.value(d.out, mid, o)}`;
+      }
+      case 'transform': {
+        const fn = d.transform as (v: unknown) => unknown;
+        // A transform that takes zod's context may add issues: zod must run it.
+        if (typeof fn !== 'function' || fn.length > 1) throw new Unsupported();
+        return `${o} = ${this.constant(fn)}(${v});\nif (${o} instanceof Promise) return ASK;`;
+      }
+      default:
+        throw new Unsupported();
+    }
+  }
+
+  /** Length bounds (min_length, max_length) on `.length`; anything else unsupported. */
+  private length(c: CheckDef, v: string): string {
+    if (c.check === 'min_length') return `if (${v}.length < ${num(c.minimum)}) return ASK;`;
+    if (c.check === 'max_length') return `if (${v}.length > ${num(c.maximum)}) return ASK;`;
+    throw new Unsupported();
+  }
+
+  private string(d: Def, v: string, o: string): string {
+    // In order, as zod runs them: an overwrite (trim, toLowerCase) changes the value the next sees.
+    const steps = checksOf(d).map((c) => {
+      if (c.check !== 'overwrite') return this.length(c, o);
+      if (typeof c.tx !== 'function') throw new Unsupported();
+      return `${o} = ${this.constant(c.tx)}(${o});`;
+    });
+    return [`if (typeof ${v} !== 'string') return ASK;`, `${o} = ${v};`, ...steps].join('\n');
+  }
+
+  private number(d: Def, v: string, o: string): string {
+    const tests = checksOf(d).map((c) => {
+      if (c.check === 'greater_than') return `${v} ${c.inclusive ? '>=' : '>'} ${num(c.value)}`;
+      if (c.check === 'less_than') return `${v} ${c.inclusive ? '<=' : '<'} ${num(c.value)}`;
+      if (c.check === 'number_format' && c.format === 'safeint') return `Number.isSafeInteger(${v})`;
+      throw new Unsupported();
+    });
+    const ok = [`typeof ${v} === 'number'`, `Number.isFinite(${v})`, ...tests].join(' && ');
+    return `if (!(${ok})) return ASK;\n${o} = ${v};`;
+  }
+
+  private array(d: Def, v: string, o: string): string {
+    const lengths = checksOf(d).map((c) => this.length(c, v));
+    const [i, x, r] = [this.fresh('i'), this.fresh('x'), this.fresh('r')];
+    return [
+      `if (!Array.isArray(${v})) return ASK;`,
+      ...lengths,
+      `${o} = new Array(${v}.length);`,
+      `for (let ${i} = 0; ${i} < ${v}.length; ${i}++) {`,
+      `const ${x} = ${v}[${i}];`,
+      `let ${r};`,
+      this.value(d.element, x, r),
+      `${o}[${i}] = ${r};`,
+      `}`,
+    ].join('\n');
+  }
+
+  private object(d: Def, v: string, o: string): string {
+    // Strict objects only (catchall never): an unknown key is zod's to refuse. A loose or
+    // passthrough object would need the unknown keys copied or dropped as zod does.
+    if (!d.catchall || defOf(d.catchall).type !== 'never') throw new Unsupported();
+    const present = this.fresh('n');
+    const lines = [
+      `if (typeof ${v} !== 'object' || ${v} === null || Array.isArray(${v}) || Object.getPrototypeOf(${v}) !== Object.prototype) return ASK;`,
+      `let ${present} = 0;`,
+      `${o} = {};`,
+    ];
+    // In the shape's order, as zod builds its output.
+    for (const [key, s] of Object.entries(d.shape as Record<string, unknown>)) {
+      if (key === '__proto__') throw new Unsupported();
+      const [x, r, k] = [this.fresh('x'), this.fresh('r'), JSON.stringify(key)];
+      // Absent, or present as undefined: the key count below tells them apart.
+      const absent = defOf(s).type === 'optional' ? '' : 'return ASK;';
+      lines.push(`{`, `const ${x} = ${v}[${k}];`, `if (${x} === undefined) {${absent}}`, `else {`, `${present}++;`, `let ${r};`, this.value(s, x, r), `${o}[${k}] = ${r};`, `}`, `}`);
     }
     // zod reads the keys with for…in: one beyond those found above (unknown, or present as
     // undefined) is zod's to refuse or decide.
-    let keys = 0;
-    for (const k in input) if (++keys > present || k === '__proto__') return ASK;
-    return out;
-  });
+    const [keys, k] = [this.fresh('c'), this.fresh('k')];
+    lines.push(`let ${keys} = 0;`, `for (const ${k} in ${v}) if (++${keys} > ${present} || ${k} === '__proto__') return ASK;`);
+    return lines.join('\n');
+  }
+
+  /**
+   * zod takes the first option that parses. "Ask zod" does not say an option refused, so the
+   * acceptor cannot move on to the next; it supports unions whose options take different kinds of
+   * value (a string or an array, say): then the value's kind picks the one option that can take it.
+   */
+  private union(d: Def, v: string, o: string): string {
+    const seen = new Set<Kind>();
+    const kind = this.fresh('t');
+    const branches = (d.options as unknown[]).map((option) => {
+      const kinds = kindsOf(option);
+      for (const k of kinds) {
+        if (seen.has(k)) throw new Unsupported();
+        seen.add(k);
+      }
+      return `if (${kinds.map((k) => `${kind} === '${k}'`).join(' || ')}) {\n${this.value(option, v, o)}\n}`;
+    });
+    return `const ${kind} = ${v} === null ? 'null' : Array.isArray(${v}) ? 'array' : typeof ${v};\n${[...branches, 'return ASK;'].join(' else ')}`;
+  }
 }
 
-/** What a value is, as the union below tells its options apart. */
+/** What a value is, as the union above tells its options apart (typeof, with null and arrays apart). */
 type Kind = 'string' | 'number' | 'boolean' | 'array' | 'object' | 'null' | 'undefined' | 'other';
 
 function kindOf(v: unknown): Kind {
@@ -234,8 +262,12 @@ function kindsOf(schema: unknown): Kind[] {
     case 'null':
       return [d.type];
     case 'literal':
-    case 'enum':
-      return [...new Set((d.type === 'literal' ? (d.values as unknown[]) : Object.values(d.entries as object)).map(kindOf))];
+    case 'enum': {
+      const kinds = [...new Set((d.type === 'literal' ? (d.values as unknown[]) : Object.values(d.entries as object)).map(kindOf))];
+      // 'other' (a bigint, a symbol) is no typeof answer the generated test compares against.
+      if (kinds.includes('other')) throw new Unsupported();
+      return kinds;
+    }
     case 'nullable':
       return ['null', ...kindsOf(d.innerType)];
     case 'optional':
@@ -247,24 +279,4 @@ function kindsOf(schema: unknown): Kind[] {
     default:
       throw new Unsupported();
   }
-}
-
-/**
- * zod takes the first option that parses. The acceptor's "ask zod" does not say an option refused,
- * so it cannot move on to the next; it supports unions whose options take different kinds of value
- * (a string or an array, say): then the value's kind picks the one option that can take it.
- */
-function unionNode(d: Def): Node {
-  const byKind = new Map<Kind, Node>();
-  for (const option of d.options as unknown[]) {
-    const parse = node(option);
-    for (const k of kindsOf(option)) {
-      if (byKind.has(k)) throw new Unsupported();
-      byKind.set(k, parse);
-    }
-  }
-  return noChecks(d, (v) => {
-    const parse = byKind.get(kindOf(v));
-    return parse ? parse(v) : ASK;
-  });
 }

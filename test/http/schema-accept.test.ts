@@ -185,6 +185,31 @@ describe('schema-accept: other schemas', () => {
     expect(accepted).toBeGreaterThan(30);
   });
 
+  it('the generated source holds keys as literals: keys that need quoting, and names of Object.prototype members', () => {
+    // The acceptor is generated source (new Function): a key that broke out of its string literal
+    // would change the code, and a key named like a prototype member is read through the prototype
+    // when absent.
+    const odd = ['a"b', "c'd", 'e\\f', 'g\u2028h', '${x}', 'constructor', 'toString', 'hasOwnProperty', ''];
+    const shape = Object.fromEntries(odd.map((k, i) => [k, i % 2 ? z.string().max(3).optional() : z.number().int().optional()]));
+    const schema = z.object({ ...shape, req: z.boolean() }).strict();
+    const accept = compileAcceptor(schema)!;
+    expect(accept).not.toBeNull();
+    const r = rng(5);
+    let accepted = 0;
+    for (let i = 0; i < 2000; i++) {
+      const x: Record<string, unknown> = r.chance(0.9) ? { req: r.chance(0.5) } : {};
+      // Absent, a prototype member's name reads as a function, which zod refuses: mostly present.
+      for (const [j, k] of odd.entries()) if (r.chance(k in {} ? 0.95 : 0.3)) x[k] = r.chance(0.9) ? (j % 2 ? r.pick(['', 'ab', 'abc']) : r.pick([1, -2])) : r.pick(['abcd', 1, 1.5, 'x']);
+      if (compare('odd keys', schema, accept, JSON.parse(JSON.stringify(x)), true).fast) accepted++;
+    }
+    expect(accepted).toBeGreaterThan(200);
+    expect(accepted).toBeLessThan(1800);
+    const all = { 'a"b': 0, "c'd": 'c', 'e\\f': 4, 'g\u2028h': 'g', '${x}': 8, constructor: 'x', toString: 12, hasOwnProperty: 'h', '': 16, req: true };
+    expect(accept(JSON.parse(JSON.stringify(all)))?.data).toEqual(all);
+    // A shape key __proto__ would set the output's prototype: zod alone decides such a schema.
+    expect(compileAcceptor(z.object({ ['__proto__']: z.string() }).strict())).toBeNull();
+  });
+
   it('a schema with anything it does not decide exactly compiles to null: zod alone then', () => {
     const unsupported: [string, z.ZodType][] = [
       ['a regex', z.object({ a: z.string().regex(/^a/) }).strict()],

@@ -1,9 +1,12 @@
+import { rmSync } from 'node:fs';
 import { isDeepStrictEqual } from 'node:util';
 import { z } from '@hono/zod-openapi';
 import { describe, expect, it } from 'vitest';
 import { SeedChatBody } from '../../src/http/routes/chat/schemas.ts';
 import { V1ChatBody } from '../../src/http/routes/v1/schemas.ts';
 import { compileAcceptor, type Acceptor } from '../../src/http/schema-accept.ts';
+import { startFakeOpenAI } from '../fakes/index.ts';
+import { http, SECRETS, startGateway, tempDir } from '../foundation/proc.ts';
 
 /**
  * The fast lane's quick yes (src/http/schema-accept.ts) against zod itself, on generated bodies:
@@ -225,5 +228,48 @@ describe('schema-accept: other schemas', () => {
       ['coercion', z.coerce.number()],
     ];
     for (const [what, s] of unsupported) expect(compileAcceptor(s), what).toBeNull();
+  });
+});
+
+/**
+ * The acceptor is generated code (new Function). Some operators harden Node with
+ * --disallow-code-generation-from-strings: code generation then throws, and the gateway must still
+ * start and serve, with zod alone deciding (as zod's own JIT falls back).
+ */
+describe('schema-accept: Node without code generation from strings', { timeout: 90_000 }, () => {
+  it('a gateway started with NODE_OPTIONS=--disallow-code-generation-from-strings serves the fast lane, zod deciding alone', async () => {
+    const fake = await startFakeOpenAI();
+    const dir = tempDir('kaixu-noeval-');
+    const gw = await startGateway({
+      ...SECRETS,
+      NODE_OPTIONS: '--disallow-code-generation-from-strings',
+      DATA_DIR: dir,
+      LOG_LEVEL: 'warn',
+      JOBS_ENABLED: 'false',
+      OPENAI_BASE_URL: fake.baseUrl,
+      OPENAI_API_KEY: fake.apiKey,
+    }).catch(async (e: unknown) => {
+      await fake.close();
+      throw e;
+    });
+    try {
+      const token = (await http(gw.url, 'POST', '/admin/api/login', { body: { password: SECRETS.ADMIN_PASSWORD } })).json.token as string;
+      const c = await http(gw.url, 'POST', '/admin/api/customers', { token, body: { email: 'noeval@example.com', monthly_cap_cents: 1000 } });
+      expect(c.status).toBe(201);
+      const key = c.json.master_key.key as string;
+      const ok = await http(gw.url, 'POST', '/v1/chat/completions', { key, body: { model: ' gpt-4o-mini ', messages: [{ role: 'user', content: 'hi' }], max_tokens: 8 } });
+      expect(ok.status, ok.text).toBe(200);
+      expect(ok.json.object).toBe('chat.completion');
+      // zod's own transform (trim) ran: the upstream was asked for the trimmed model.
+      expect(fake.requests.at(-1)?.body).toMatchObject({ model: 'gpt-4o-mini' });
+      const bad = await http(gw.url, 'POST', '/v1/chat/completions', { key, body: { model: 'gpt-4o-mini', messages: [] } });
+      expect(bad.status).toBe(400);
+      expect(bad.json.error.message).toMatch(/messages/);
+    } finally {
+      await gw.stop();
+      await fake.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+    expect(gw.stderr()).not.toMatch(/EvalError/);
   });
 });

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/lib/logger.ts';
 import { eventFromRequest } from '../../src/monitor/events.ts';
-import type { ObservedRequest } from '../../src/monitor/types.ts';
+import type { NewMonitorEvent, ObservedRequest } from '../../src/monitor/types.ts';
 import { MonitorWriter } from '../../src/monitor/writer.ts';
 import { DIALECTS, makeTestDb, type TestDb } from '../helpers/db.ts';
 import { until } from './util.ts';
@@ -72,6 +72,41 @@ describe.each(DIALECTS)('monitor writer on %s', (dialect) => {
     await until(() => w.stats().written >= 3);
     expect(w.stats()).toMatchObject({ written: 3, queue_depth: 0, dropped: 0 });
     await w.stop();
+  });
+
+  it('stores every value as given, in batches of any size (text array literals must escape, NULL, the string "NULL", numbers)', async () => {
+    db = await makeTestDb(dialect);
+    const w = new MonitorWriter(db.storage, log, { queueMax: 1000, flushMs: 60_000, nodeId: 'node "β", {1}', batchSize: 7 });
+    const odd = ['a,b', '{x}', '"q"', 'back\\slash', 'NULL', '', ' lead and trail ', 'line\nbreak\ttab', 'emoji 🚀 and \u2028', "it's", '\\"},{'];
+    const sent: NewMonitorEvent[] = [];
+    const take = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const k = sent.length;
+        const e: NewMonitorEvent = {
+          ...eventFromRequest(req(k), 1_700_000_000_000 + k),
+          path: odd[k % odd.length]!,
+          error_message: k % 3 ? odd[(k + 1) % odd.length]! : null,
+          user_agent: k % 2 ? null : odd[(k + 5) % odd.length]!,
+          extra: odd[(k + 7) % odd.length]!,
+          status: k % 5 ? 200 + k : null,
+          duration_ms: k * 1000,
+          upstream_status: k % 4 ? null : 2_000_000_000,
+        };
+        sent.push(e);
+        w.record(e);
+      }
+      await w.flush();
+    };
+    // Batches of 1, 3 and 7 rows, then several of 7 and a remainder: one statement text for all.
+    await take(1);
+    await take(3);
+    await take(7);
+    await take(30);
+    expect(w.stats()).toMatchObject({ written: sent.length, write_errors: 0, dropped: 0 });
+    const rows = await db.storage.db.selectFrom('monitor_events').selectAll().orderBy('id').execute();
+    expect(rows.map(({ id: _id, node_id, created_at, ...rest }) => ({ ...rest, node_id, created_at: Number(created_at) }))).toEqual(
+      sent.map((e) => ({ ...e, node_id: 'node "β", {1}' })),
+    );
   });
 
   it.runIf(dialect === 'sqlite')('never writes into another caller’s open SQLite transaction', async () => {

@@ -22,6 +22,8 @@ export interface RecordHost extends HostGauge {
   commit: string;
   date: string;
   cpu: string;
+  /** Its idle policy's summary (machine.ts, describeIdle); null for records written before it was noted. */
+  idle: string | null;
 }
 
 const REFERENCES = new Set(['direct', 'floor']);
@@ -52,7 +54,8 @@ export function readRecordHost(jsonPath: string): RecordHost | null {
     if (!r.machine || !Array.isArray(r.chat)) return null;
     const g = hostGauge(r.chat);
     if (g.directRps16 === null && g.spreadPct === null) return null;
-    return { ...g, commit: String(r.machine.commit), date: String(r.machine.date).slice(0, 10), cpu: String(r.machine.cpu) };
+    const idle = typeof r.machine.idle?.summary === 'string' ? r.machine.idle.summary : null;
+    return { ...g, commit: String(r.machine.commit), date: String(r.machine.date).slice(0, 10), cpu: String(r.machine.cpu), idle };
   } catch {
     return null;
   }
@@ -77,6 +80,9 @@ export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'
     // Direct is a small loop; the gateway runs far more code, and how fast that runs depends on
     // the CPU model as well as on the neighbours (bench/README.md, "Host steadiness").
     if (rec.cpu !== r.machine.cpu) line += ` **Another CPU model** (${r.machine.cpu} here): the gateway's cost per call can differ from the record's by more than direct's speed shows; compare code on one host with \`--baseline REF\`.`;
+    // How idle cores wait moves every proxy's added latency at c=1 by hundreds of µs, direct's hardly.
+    const idle = r.machine.idle?.summary ?? null;
+    if (rec.idle !== null && idle !== null && rec.idle !== idle) line += ` **Another idle policy** (the record's: ${rec.idle}): every proxy's added latency at low concurrency differs by up to hundreds of µs for that alone (bench/README.md, “The VM's idle policy”).`;
   }
   line += ' Compare two runs only when both were steady and direct was about as fast (bench/README.md, “Host steadiness”).';
   return line;

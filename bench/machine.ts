@@ -1,7 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { cpus, release, totalmem, type } from 'node:os';
-import type { Machine } from './results.ts';
+import type { IdlePolicy, Machine } from './results.ts';
 
 /** 1/5/15-minute load averages ("" off Linux). */
 export function loadavg(): string {
@@ -10,6 +11,40 @@ export function loadavg(): string {
   } catch {
     return '';
   }
+}
+
+/** A one-line sysfs value, or null when the file is missing or unreadable. */
+function sysValue(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8').trim() || null;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * How an idle core waits for its next event (Linux cpuidle). On a KVM guest with the `haltpoll`
+ * driver, `guest_halt_poll_ns` is how long a core polls before it halts: at 0 every idle halts at
+ * once, and the wake-up from halt (an exit to the hypervisor and back) lands on every proxy's
+ * latency at low concurrency — on this project's VMs a few hundred µs per call, more than the
+ * gateway's own work (bench/README.md, "The VM's idle policy"). `sys` is `/sys` (tests pass a tree).
+ */
+export function describeIdle(sys = '/sys'): IdlePolicy {
+  const base = join(sys, 'devices/system/cpu/cpuidle');
+  const driver = sysValue(join(base, 'current_driver'));
+  const governor = sysValue(join(base, 'current_governor_ro')) ?? sysValue(join(base, 'current_governor'));
+  const raw = sysValue(join(sys, 'module/haltpoll/parameters/guest_halt_poll_ns'));
+  const haltPollNs = raw !== null && /^\d+$/.test(raw) ? Number(raw) : null;
+  let summary: string;
+  if (driver === null) summary = 'not readable (no cpuidle driver, or not Linux)';
+  else if (driver === 'none') summary = 'no cpuidle driver (the kernel’s default idle)';
+  else {
+    summary = `cpuidle ${driver}${governor && governor !== driver ? `, governor ${governor}` : ''}`;
+    if (driver === 'haltpoll' && haltPollNs !== null) {
+      summary += haltPollNs === 0 ? ', guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)' : `, guest halt polling up to ${Math.round(haltPollNs / 1000)} µs (guest_halt_poll_ns=${haltPollNs})`;
+    }
+  }
+  return { summary, driver, haltPollNs };
 }
 
 /** The machine a run was measured on (results are meaningless without it). */
@@ -34,5 +69,6 @@ export function describeMachine(cwd: string): Machine {
     date: new Date().toISOString(),
     commit,
     loadavg: loadavg(),
+    idle: describeIdle(),
   };
 }

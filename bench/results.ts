@@ -108,6 +108,20 @@ export interface Machine {
   commit: string;
   /** /proc/loadavg at the start and the end of the run (other tenants skew numbers). */
   loadavg: string;
+  /**
+   * How an idle core waits (machine.ts, describeIdle): on a VM it moves every proxy's latency at
+   * low concurrency by hundreds of µs. Absent in results written before 2026-12-07 (stop 28).
+   */
+  idle?: IdlePolicy;
+}
+
+/** How an idle core of the machine waits for its next event (Linux cpuidle). */
+export interface IdlePolicy {
+  summary: string;
+  /** cpuidle's current driver (`haltpoll`, `intel_idle`, `acpi_idle`, `none`); null when unreadable. */
+  driver: string | null;
+  /** The haltpoll driver's guest_halt_poll_ns; null without that module. */
+  haltPollNs: number | null;
 }
 
 export interface BenchSettings {

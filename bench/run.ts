@@ -89,7 +89,7 @@ process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 async function bench(): Promise<BenchResults> {
   const started = Date.now();
   const machine = describeMachine(ROOT);
-  log(`kaixu bench — ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; ${pinning.note}`);
+  log(`kaixu bench — ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; idle cores: ${machine.idle?.summary ?? 'unknown'}; ${pinning.note}`);
   const failures: BenchResults['failures'] = [];
   const notes: string[] = [];
 

@@ -1,8 +1,9 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hostGauge, hostLine, readRecordHost } from '../../bench/host.ts';
+import { describeIdle } from '../../bench/machine.ts';
 import { renderReport } from '../../bench/report.ts';
 import type { BenchResults } from '../../bench/results.ts';
 import { fixture } from './fixtures.ts';
@@ -38,7 +39,7 @@ describe('host steadiness', () => {
     expect(renderReport(r)).toContain(
       '- **Host steadiness**: between rounds, the targets no gateway change touches (direct, floor proxy; c=16 and 64) varied by up to 10.0 % (direct c=16); direct served 4000 req/s at c=16. Compare two runs',
     );
-    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: 'Record CPU', directRps16: 16000, spreadPct: 4.2, worst: 'direct c=64' };
+    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: 'Record CPU', directRps16: 16000, spreadPct: 4.2, worst: 'direct c=64', idle: null };
     expect(renderReport(r)).toContain("The record's run (def5678, 2026-12-01, Record CPU): up to 4.2 %, 16000 req/s; direct ran at 25 % of its speed here.");
     expect(renderReport(r)).toContain("**Another CPU model** (Test CPU here): the gateway's cost per call can differ");
     r.recordHost.cpu = r.machine.cpu;
@@ -62,7 +63,10 @@ describe('host steadiness', () => {
     r.machine.date = '2026-12-06T00:22:00Z';
     const file = join(dir, 'latest.json');
     writeFileSync(file, JSON.stringify(r));
-    expect(readRecordHost(file)).toEqual({ commit: 'abc1234', date: '2026-12-06', cpu: 'Test CPU', directRps16: 4000, spreadPct: 10, worst: 'floor proxy c=16' });
+    expect(readRecordHost(file)).toEqual({ commit: 'abc1234', date: '2026-12-06', cpu: 'Test CPU', directRps16: 4000, spreadPct: 10, worst: 'floor proxy c=16', idle: null });
+    r.machine.idle = { summary: 'cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)', driver: 'haltpoll', haltPollNs: 0 };
+    writeFileSync(file, JSON.stringify(r));
+    expect(readRecordHost(file)?.idle).toBe(r.machine.idle.summary);
     expect(readRecordHost(join(dir, 'missing.json'))).toBeNull();
     writeFileSync(file, '{"machine": {"commit": "x"');
     expect(readRecordHost(file)).toBeNull();
@@ -75,5 +79,47 @@ describe('host steadiness', () => {
     expect(rec).not.toBeNull();
     expect(rec!.directRps16).toBeGreaterThan(0);
     expect(rec!.commit).toMatch(/^[0-9a-f]{7}/);
+  });
+
+  it('names another idle policy than the record’s, and says nothing when either is not known', () => {
+    const r = withRounds(run(), { 'direct@16': [3800, 4000, 4200] });
+    const off = 'cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)';
+    const on = 'cpuidle haltpoll, guest halt polling up to 200 µs (guest_halt_poll_ns=200000)';
+    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: off };
+    r.machine.idle = { summary: on, driver: 'haltpoll', haltPollNs: 200_000 };
+    expect(renderReport(r)).toContain(`- **Idle cores**: ${on}`);
+    expect(hostLine(r)).toContain(`**Another idle policy** (the record's: ${off}): every proxy's added latency`);
+    r.machine.idle = { summary: off, driver: 'haltpoll', haltPollNs: 0 };
+    expect(hostLine(r)).not.toContain('Another idle policy');
+    r.recordHost.idle = null; // a record written before the policy was noted
+    r.machine.idle = { summary: on, driver: 'haltpoll', haltPollNs: 200_000 };
+    expect(hostLine(r)).not.toContain('Another idle policy');
+    delete r.machine.idle; // results of an older bench
+    expect(renderReport(r)).not.toContain('Idle cores');
+  });
+
+  it('describes how idle cores wait from the cpuidle and haltpoll files', () => {
+    const sys = join(dir, 'sys');
+    const put = (rel: string, text: string) => {
+      mkdirSync(join(sys, rel, '..'), { recursive: true });
+      writeFileSync(join(sys, rel), `${text}\n`);
+    };
+    expect(describeIdle(sys)).toEqual({ summary: 'not readable (no cpuidle driver, or not Linux)', driver: null, haltPollNs: null });
+    put('devices/system/cpu/cpuidle/current_driver', 'haltpoll');
+    put('devices/system/cpu/cpuidle/current_governor_ro', 'haltpoll');
+    put('module/haltpoll/parameters/guest_halt_poll_ns', '0');
+    expect(describeIdle(sys)).toEqual({ summary: 'cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)', driver: 'haltpoll', haltPollNs: 0 });
+    put('module/haltpoll/parameters/guest_halt_poll_ns', '200000');
+    expect(describeIdle(sys).summary).toBe('cpuidle haltpoll, guest halt polling up to 200 µs (guest_halt_poll_ns=200000)');
+    expect(describeIdle(sys).haltPollNs).toBe(200_000);
+    put('module/haltpoll/parameters/guest_halt_poll_ns', 'garbage');
+    expect(describeIdle(sys)).toEqual({ summary: 'cpuidle haltpoll', driver: 'haltpoll', haltPollNs: null });
+    rmSync(join(sys, 'module'), { recursive: true });
+    put('devices/system/cpu/cpuidle/current_driver', 'intel_idle');
+    rmSync(join(sys, 'devices/system/cpu/cpuidle/current_governor_ro'));
+    put('devices/system/cpu/cpuidle/current_governor', 'menu');
+    expect(describeIdle(sys)).toEqual({ summary: 'cpuidle intel_idle, governor menu', driver: 'intel_idle', haltPollNs: null });
+    put('devices/system/cpu/cpuidle/current_driver', 'none');
+    expect(describeIdle(sys).summary).toBe('no cpuidle driver (the kernel’s default idle)');
   });
 });

@@ -26,8 +26,9 @@ function sysValue(path: string): string | null {
  * How an idle core waits for its next event (Linux cpuidle). On a KVM guest with the `haltpoll`
  * driver, `guest_halt_poll_ns` is how long a core polls before it halts: at 0 every idle halts at
  * once, and the wake-up from halt (an exit to the hypervisor and back) lands on every proxy's
- * latency at low concurrency — on this project's VMs a few hundred µs per call, more than the
- * gateway's own work (bench/README.md, "The VM's idle policy"). `sys` is `/sys` (tests pass a tree).
+ * latency at low concurrency — ≈ 220 µs per call at c=1 on the AMD host of 2026-12-07, more than the
+ * gateway adds over the floor proxy (bench/README.md, "The VM's idle policy"). `sys` is `/sys`
+ * (tests pass a tree).
  */
 export function describeIdle(sys = '/sys'): IdlePolicy {
   const base = join(sys, 'devices/system/cpu/cpuidle');

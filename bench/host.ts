@@ -1,5 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs';
-import { TARGET_LABEL, type BenchResults, type ChatCell } from './results.ts';
+import { idleSummary, sameIdle } from './machine.ts';
+import { TARGET_LABEL, type BenchResults, type ChatCell, type IdlePolicy } from './results.ts';
 import { percentile } from './stats.ts';
 
 /**
@@ -22,8 +23,8 @@ export interface RecordHost extends HostGauge {
   commit: string;
   date: string;
   cpu: string;
-  /** Its idle policy's summary (machine.ts, describeIdle); null for records written before it was noted. */
-  idle: string | null;
+  /** Its idle policy (machine.ts, describeIdle); null for records written before it was noted. */
+  idle: IdlePolicy | null;
 }
 
 const REFERENCES = new Set(['direct', 'floor']);
@@ -54,7 +55,7 @@ export function readRecordHost(jsonPath: string): RecordHost | null {
     if (!r.machine || !Array.isArray(r.chat)) return null;
     const g = hostGauge(r.chat);
     if (g.directRps16 === null && g.spreadPct === null) return null;
-    const idle = typeof r.machine.idle?.summary === 'string' ? r.machine.idle.summary : null;
+    const idle = readIdle(r.machine.idle);
     return { ...g, commit: String(r.machine.commit), date: String(r.machine.date).slice(0, 10), cpu: String(r.machine.cpu), idle };
   } catch {
     return null;
@@ -81,11 +82,21 @@ export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'
     // the CPU model as well as on the neighbours (bench/README.md, "Host steadiness").
     if (rec.cpu !== r.machine.cpu) line += ` **Another CPU model** (${r.machine.cpu} here): the gateway's cost per call can differ from the record's by more than direct's speed shows; compare code on one host with \`--baseline REF\`.`;
     // How idle cores wait moves every proxy's added latency at c=1 by hundreds of µs, direct's hardly.
-    const idle = r.machine.idle?.summary ?? null;
-    if (rec.idle !== null && idle !== null && rec.idle !== idle) line += ` **Another idle policy** (the record's: ${rec.idle}): every proxy's added latency at low concurrency differs by up to hundreds of µs for that alone (bench/README.md, “The VM's idle policy”).`;
+    if (rec.idle && r.machine.idle && sameIdle(rec.idle, r.machine.idle) === false) {
+      line += ` **Another idle policy** (the record's: ${idleSummary(rec.idle)}): every proxy's added latency at low concurrency differs by up to hundreds of µs for that alone (bench/README.md, “The VM's idle policy”).`;
+    }
   }
   line += ' Compare two runs only when both were steady and direct was about as fast (bench/README.md, “Host steadiness”).';
   return line;
+}
+
+/** A results file's idle policy, or null when it has none or not in this shape. */
+function readIdle(v: unknown): IdlePolicy | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const { driver, governor, haltPollNs } = v as Record<string, unknown>;
+  const strOrNull = (x: unknown) => typeof x === 'string' || x === null;
+  if (!strOrNull(driver) || !strOrNull(governor) || !(typeof haltPollNs === 'number' || haltPollNs === null)) return null;
+  return { driver, governor, haltPollNs } as IdlePolicy;
 }
 
 function pct(x: number): string {

@@ -32,20 +32,29 @@ function sysValue(path: string): string | null {
  */
 export function describeIdle(sys = '/sys'): IdlePolicy {
   const base = join(sys, 'devices/system/cpu/cpuidle');
-  const driver = sysValue(join(base, 'current_driver'));
-  const governor = sysValue(join(base, 'current_governor_ro')) ?? sysValue(join(base, 'current_governor'));
   const raw = sysValue(join(sys, 'module/haltpoll/parameters/guest_halt_poll_ns'));
-  const haltPollNs = raw !== null && /^\d+$/.test(raw) ? Number(raw) : null;
-  let summary: string;
-  if (driver === null) summary = 'not readable (no cpuidle driver, or not Linux)';
-  else if (driver === 'none') summary = 'no cpuidle driver (the kernel’s default idle)';
-  else {
-    summary = `cpuidle ${driver}${governor && governor !== driver ? `, governor ${governor}` : ''}`;
-    if (driver === 'haltpoll' && haltPollNs !== null) {
-      summary += haltPollNs === 0 ? ', guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)' : `, guest halt polling up to ${Math.round(haltPollNs / 1000)} µs (guest_halt_poll_ns=${haltPollNs})`;
-    }
+  return {
+    driver: sysValue(join(base, 'current_driver')),
+    governor: sysValue(join(base, 'current_governor_ro')) ?? sysValue(join(base, 'current_governor')),
+    haltPollNs: raw !== null && /^\d+$/.test(raw) ? Number(raw) : null,
+  };
+}
+
+/** The policy in words, for the report. */
+export function idleSummary(p: IdlePolicy): string {
+  if (p.driver === null) return 'not readable (no cpuidle driver, or not Linux)';
+  if (p.driver === 'none') return 'no cpuidle driver (the kernel’s default idle)';
+  let out = `cpuidle ${p.driver}${p.governor && p.governor !== p.driver ? `, governor ${p.governor}` : ''}`;
+  if (p.driver === 'haltpoll' && p.haltPollNs !== null) {
+    out += p.haltPollNs === 0 ? ', guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)' : `, guest halt polling up to ${Math.round(p.haltPollNs / 1000)} µs (guest_halt_poll_ns=${p.haltPollNs})`;
   }
-  return { summary, driver, haltPollNs };
+  return out;
+}
+
+/** Both known and the same: the driver, its governor and the halt-poll time. */
+export function sameIdle(a: IdlePolicy, b: IdlePolicy): boolean | null {
+  if (a.driver === null || b.driver === null) return null;
+  return a.driver === b.driver && a.governor === b.governor && a.haltPollNs === b.haltPollNs;
 }
 
 /** The machine a run was measured on (results are meaningless without it). */

@@ -2,6 +2,7 @@ import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type BenchSettings, type
 import { hostLine } from './host.ts';
 import { byRound, overhead } from './stats.ts';
 import { evaluateTargets, monitorCostShare, separateShare, type TargetCheck } from './targets.ts';
+import { idleSummary } from './machine.ts';
 
 /** Markdown rendering of a run: machine, settings, one table per workload, the targets. */
 
@@ -303,7 +304,7 @@ export function renderReport(r: BenchResults): string {
     '',
     `- **Machine**: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, ${m.os}`,
     `- **Node**: ${m.node} · **date**: ${m.date} · **commit**: ${m.commit} · **load average** (start → end): ${m.loadavg}`,
-    ...(m.idle ? [`- **Idle cores**: ${m.idle.summary}`] : []),
+    ...(m.idle ? [`- **Idle cores**: ${idleSummary(m.idle)}`] : []),
     `- **Pinning**: ${s.pinning}`,
     `- **Method**: closed-loop load from a separate undici keep-alive process, timed with process.hrtime.bigint(); ${s.rounds} interleaved rounds × ${s.windowMs} ms per target and cell (after a ${s.warmupMs} ms warm-up; before the first cell each target served non-streaming chat at concurrency 16 for ${s.steadyWarmupMs} ms${s.streamWarmupMs ? `, and before the stream cell unpaced streams one after another for ${s.streamWarmupMs} ms` : ''}, so steady-state processes are measured), targets rotated each round so machine noise hits all of them; model \`${s.model}\`; run took ${(r.durationMs / 1000).toFixed(0)} s.`,
     `- **Gateway**: one \`kaixu serve\` process, LOG_LEVEL=warn, full governance: virtual key, model allowlist, device seat (\`x-kaixu-install-id\`, install id required), RPM limit, ${capLine(s.capMode)}, usage ledger, monitor events.`,

@@ -115,11 +115,11 @@ export interface Machine {
   idle?: IdlePolicy;
 }
 
-/** How an idle core of the machine waits for its next event (Linux cpuidle). */
+/** How an idle core of the machine waits for its next event (Linux cpuidle; machine.ts). */
 export interface IdlePolicy {
-  summary: string;
   /** cpuidle's current driver (`haltpoll`, `intel_idle`, `acpi_idle`, `none`); null when unreadable. */
   driver: string | null;
+  governor: string | null;
   /** The haltpoll driver's guest_halt_poll_ns; null without that module. */
   haltPollNs: number | null;
 }

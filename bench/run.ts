@@ -6,7 +6,7 @@ import type { Gateway } from './gateway.ts';
 import { readRecordHost } from './host.ts';
 import { LoadClient } from './load-client.ts';
 import { BenchUsageError, parseBenchArgs, runBoundNote, USAGE, type BenchOptions } from './options.ts';
-import { describeMachine, loadavg } from './machine.ts';
+import { describeMachine, idleSummary, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
 import { ensureLocalPostgres } from './services.ts';
@@ -89,7 +89,7 @@ process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 async function bench(): Promise<BenchResults> {
   const started = Date.now();
   const machine = describeMachine(ROOT);
-  log(`kaixu bench — ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; idle cores: ${machine.idle?.summary ?? 'unknown'}; ${pinning.note}`);
+  log(`kaixu bench — ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; idle cores: ${idleSummary(machine.idle!)}; ${pinning.note}`);
   const failures: BenchResults['failures'] = [];
   const notes: string[] = [];
 

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hostGauge, hostLine, readRecordHost } from '../../bench/host.ts';
-import { describeIdle } from '../../bench/machine.ts';
+import { describeIdle, idleSummary } from '../../bench/machine.ts';
 import { renderReport } from '../../bench/report.ts';
-import type { BenchResults } from '../../bench/results.ts';
+import type { BenchResults, IdlePolicy } from '../../bench/results.ts';
 import { fixture } from './fixtures.ts';
 
 /** The host line: how steady and how fast the machine was, from direct and the floor proxy. */
@@ -64,9 +64,13 @@ describe('host steadiness', () => {
     const file = join(dir, 'latest.json');
     writeFileSync(file, JSON.stringify(r));
     expect(readRecordHost(file)).toEqual({ commit: 'abc1234', date: '2026-12-06', cpu: 'Test CPU', directRps16: 4000, spreadPct: 10, worst: 'floor proxy c=16', idle: null });
-    r.machine.idle = { summary: 'cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)', driver: 'haltpoll', haltPollNs: 0 };
+    r.machine.idle = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 };
     writeFileSync(file, JSON.stringify(r));
-    expect(readRecordHost(file)?.idle).toBe(r.machine.idle.summary);
+    expect(readRecordHost(file)?.idle).toEqual({ driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 });
+    for (const idle of [{ summary: 'another shape' }, { driver: 5, governor: null, haltPollNs: 0 }, { driver: 'haltpoll', governor: [], haltPollNs: 0 }, 'haltpoll']) {
+      writeFileSync(file, JSON.stringify({ ...r, machine: { ...r.machine, idle } }));
+      expect(readRecordHost(file)?.idle).toBeNull();
+    }
     expect(readRecordHost(join(dir, 'missing.json'))).toBeNull();
     writeFileSync(file, '{"machine": {"commit": "x"');
     expect(readRecordHost(file)).toBeNull();
@@ -83,16 +87,20 @@ describe('host steadiness', () => {
 
   it('names another idle policy than the record’s, and says nothing when either is not known', () => {
     const r = withRounds(run(), { 'direct@16': [3800, 4000, 4200] });
-    const off = 'cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)';
-    const on = 'cpuidle haltpoll, guest halt polling up to 200 µs (guest_halt_poll_ns=200000)';
-    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: off };
-    r.machine.idle = { summary: on, driver: 'haltpoll', haltPollNs: 200_000 };
-    expect(renderReport(r)).toContain(`- **Idle cores**: ${on}`);
-    expect(hostLine(r)).toContain(`**Another idle policy** (the record's: ${off}): every proxy's added latency`);
-    r.machine.idle = { summary: off, driver: 'haltpoll', haltPollNs: 0 };
+    const off: IdlePolicy = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 };
+    const on: IdlePolicy = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 200_000 };
+    const rec = (r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: off as IdlePolicy | null });
+    r.machine.idle = on;
+    expect(renderReport(r)).toContain('- **Idle cores**: cpuidle haltpoll, guest halt polling up to 200 µs (guest_halt_poll_ns=200000)\n');
+    expect(hostLine(r)).toContain("**Another idle policy** (the record's: cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)): every proxy's added latency");
+    r.machine.idle = { ...off };
     expect(hostLine(r)).not.toContain('Another idle policy');
-    r.recordHost.idle = null; // a record written before the policy was noted
-    r.machine.idle = { summary: on, driver: 'haltpoll', haltPollNs: 200_000 };
+    r.machine.idle = { ...off, governor: 'menu' };
+    expect(hostLine(r)).toContain('Another idle policy');
+    r.machine.idle = { driver: null, governor: null, haltPollNs: null }; // unreadable here
+    expect(hostLine(r)).not.toContain('Another idle policy');
+    rec.idle = null; // a record written before the policy was noted
+    r.machine.idle = on;
     expect(hostLine(r)).not.toContain('Another idle policy');
     delete r.machine.idle; // results of an older bench
     expect(renderReport(r)).not.toContain('Idle cores');
@@ -104,22 +112,27 @@ describe('host steadiness', () => {
       mkdirSync(join(sys, rel, '..'), { recursive: true });
       writeFileSync(join(sys, rel), `${text}\n`);
     };
-    expect(describeIdle(sys)).toEqual({ summary: 'not readable (no cpuidle driver, or not Linux)', driver: null, haltPollNs: null });
+    const said = () => idleSummary(describeIdle(sys));
+    expect(describeIdle(sys)).toEqual({ driver: null, governor: null, haltPollNs: null });
+    expect(said()).toBe('not readable (no cpuidle driver, or not Linux)');
     put('devices/system/cpu/cpuidle/current_driver', 'haltpoll');
     put('devices/system/cpu/cpuidle/current_governor_ro', 'haltpoll');
     put('module/haltpoll/parameters/guest_halt_poll_ns', '0');
-    expect(describeIdle(sys)).toEqual({ summary: 'cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)', driver: 'haltpoll', haltPollNs: 0 });
+    expect(describeIdle(sys)).toEqual({ driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 });
+    expect(said()).toBe('cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)');
     put('module/haltpoll/parameters/guest_halt_poll_ns', '200000');
-    expect(describeIdle(sys).summary).toBe('cpuidle haltpoll, guest halt polling up to 200 µs (guest_halt_poll_ns=200000)');
+    expect(said()).toBe('cpuidle haltpoll, guest halt polling up to 200 µs (guest_halt_poll_ns=200000)');
     expect(describeIdle(sys).haltPollNs).toBe(200_000);
     put('module/haltpoll/parameters/guest_halt_poll_ns', 'garbage');
-    expect(describeIdle(sys)).toEqual({ summary: 'cpuidle haltpoll', driver: 'haltpoll', haltPollNs: null });
+    expect(describeIdle(sys).haltPollNs).toBeNull();
+    expect(said()).toBe('cpuidle haltpoll');
     rmSync(join(sys, 'module'), { recursive: true });
     put('devices/system/cpu/cpuidle/current_driver', 'intel_idle');
     rmSync(join(sys, 'devices/system/cpu/cpuidle/current_governor_ro'));
     put('devices/system/cpu/cpuidle/current_governor', 'menu');
-    expect(describeIdle(sys)).toEqual({ summary: 'cpuidle intel_idle, governor menu', driver: 'intel_idle', haltPollNs: null });
+    expect(describeIdle(sys)).toEqual({ driver: 'intel_idle', governor: 'menu', haltPollNs: null });
+    expect(said()).toBe('cpuidle intel_idle, governor menu');
     put('devices/system/cpu/cpuidle/current_driver', 'none');
-    expect(describeIdle(sys).summary).toBe('no cpuidle driver (the kernel’s default idle)');
+    expect(said()).toBe('no cpuidle driver (the kernel’s default idle)');
   });
 });

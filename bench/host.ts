@@ -25,6 +25,8 @@ export interface RecordHost extends HostGauge {
   cpu: string;
   /** Its idle policy (machine.ts, describeIdle); null for records written before it was noted. */
   idle: IdlePolicy | null;
+  /** Its back-to-back cross-core round trip, p50 µs (wake-probe.ts); null when not measured. */
+  wakeP50: number | null;
 }
 
 const REFERENCES = new Set(['direct', 'floor']);
@@ -56,7 +58,9 @@ export function readRecordHost(jsonPath: string): RecordHost | null {
     const g = hostGauge(r.chat);
     if (g.directRps16 === null && g.spreadPct === null) return null;
     const idle = readIdle(r.machine.idle);
-    return { ...g, commit: String(r.machine.commit), date: String(r.machine.date).slice(0, 10), cpu: String(r.machine.cpu), idle };
+    const w = r.machine.wake?.backToBack?.p50;
+    const wakeP50 = typeof w === 'number' && Number.isFinite(w) ? w : null;
+    return { ...g, commit: String(r.machine.commit), date: String(r.machine.date).slice(0, 10), cpu: String(r.machine.cpu), idle, wakeP50 };
   } catch {
     return null;
   }
@@ -77,6 +81,8 @@ export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'
     if (rec.directRps16 !== null) then.push(`${Math.round(rec.directRps16)} req/s`);
     line += ` The record's run (${rec.commit}, ${rec.date}, ${rec.cpu}): ${then.join(', ')}`;
     if (g.directRps16 !== null && rec.directRps16) line += `; direct ran at ${Math.round((g.directRps16 / rec.directRps16) * 100)} % of its speed here`;
+    const wake = r.machine.wake?.backToBack.p50;
+    if (wake !== undefined && rec.wakeP50 !== null) line += `; a cross-core round trip took ${Math.round(wake)} µs here against ${Math.round(rec.wakeP50)} µs there`;
     line += '.';
     // Direct is a small loop; the gateway runs far more code, and how fast that runs depends on
     // the CPU model as well as on the neighbours (bench/README.md, "Host steadiness").

@@ -1,4 +1,4 @@
-import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type BenchSettings, type ChatCell, type StreamRow, type TargetId } from './results.ts';
+import { TARGET_LABEL, TARGET_ROUTE, type BenchResults, type BenchSettings, type ChatCell, type StreamRow, type TargetId, type WakeProbe } from './results.ts';
 import { hostLine } from './host.ts';
 import { byRound, overhead } from './stats.ts';
 import { evaluateTargets, monitorCostShare, separateShare, type TargetCheck } from './targets.ts';
@@ -293,6 +293,13 @@ function capLine(mode: BenchSettings['capMode']): string {
     : 'hard caps (a cap reservation before every call)';
 }
 
+/** The wake probe's line in the header (wake-probe.ts). */
+function wakeLine(w: WakeProbe | null): string {
+  if (!w) return '- **Cross-core round trip**: not measured (the probe failed; see the run log).';
+  const us = (x: number) => `${Math.round(x)} µs`;
+  return `- **Cross-core round trip**: one byte over loopback TCP and back${w.between ? ` between ${w.between} (the load generator's and the servers')` : ' (unpinned)'}: p50 ${us(w.backToBack.p50)} (p90 ${us(w.backToBack.p90)}) back to back, ${w.n} times; p50 ${us(w.afterIdle.p50)} after ${w.idleMs} ms idle, ${w.idleN} times — what one hop costs here before any proxy work (bench/README.md, “The VM's idle policy”).`;
+}
+
 export function renderReport(r: BenchResults): string {
   const m = r.machine;
   const s = r.settings;
@@ -305,6 +312,7 @@ export function renderReport(r: BenchResults): string {
     `- **Machine**: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, ${m.os}`,
     `- **Node**: ${m.node} · **date**: ${m.date} · **commit**: ${m.commit} · **load average** (start → end): ${m.loadavg}`,
     ...(m.idle ? [`- **Idle cores**: ${idleSummary(m.idle)}`] : []),
+    ...(m.wake !== undefined ? [wakeLine(m.wake)] : []),
     `- **Pinning**: ${s.pinning}`,
     `- **Method**: closed-loop load from a separate undici keep-alive process, timed with process.hrtime.bigint(); ${s.rounds} interleaved rounds × ${s.windowMs} ms per target and cell (after a ${s.warmupMs} ms warm-up; before the first cell each target served non-streaming chat at concurrency 16 for ${s.steadyWarmupMs} ms${s.streamWarmupMs ? `, and before the stream cell unpaced streams one after another for ${s.streamWarmupMs} ms` : ''}, so steady-state processes are measured), targets rotated each round so machine noise hits all of them; model \`${s.model}\`; run took ${(r.durationMs / 1000).toFixed(0)} s.`,
     `- **Gateway**: one \`kaixu serve\` process, LOG_LEVEL=warn, full governance: virtual key, model allowlist, device seat (\`x-kaixu-install-id\`, install id required), RPM limit, ${capLine(s.capMode)}, usage ledger, monitor events.`,

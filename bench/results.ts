@@ -113,6 +113,19 @@ export interface Machine {
    * low concurrency by hundreds of µs. Absent in results written before 2026-12-07 (stop 28).
    */
   idle?: IdlePolicy;
+  /** What a hop costs on this host, measured before any target starts (wake-probe.ts); null when the probe failed. Absent before stop 28. */
+  wake?: WakeProbe | null;
+}
+
+/** A 1-byte loopback TCP round trip between the load generator's core and the servers' (wake-probe.ts), µs. */
+export interface WakeProbe {
+  backToBack: { p50: number; p90: number };
+  afterIdle: { p50: number; p90: number };
+  n: number;
+  idleN: number;
+  idleMs: number;
+  /** Where the two ends ran, e.g. "core 0 and core 1"; absent when not pinned. */
+  between?: string;
 }
 
 /** How an idle core of the machine waits for its next event (Linux cpuidle; machine.ts). */

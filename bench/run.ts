@@ -16,6 +16,7 @@ import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startG
 import { evaluateTargets } from './targets.ts';
 import { runChatCell, runMany, runStreamCell, steadyWarmup, streamWarmup, type Phase, type Runtime } from './workloads.ts';
 import { runPhases } from './phases.ts';
+import { probeWakeups } from './wake-probe.ts';
 
 /**
  * `npm run bench`: direct vs floor proxy vs gateway (SQLite, PostgreSQL) in one interleaved run.
@@ -90,6 +91,12 @@ async function bench(): Promise<BenchResults> {
   const started = Date.now();
   const machine = describeMachine(ROOT);
   log(`kaixu bench — ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; idle cores: ${idleSummary(machine.idle!)}; ${pinning.note}`);
+  // Before any target starts, on a quiet machine: what one hop between the two cores costs here.
+  machine.wake = await probeWakeups({ root: ROOT, loadCores: pinning.load, serverCores: pinning.servers, n: quick ? 300 : 2000, idleN: quick ? 50 : 200, idleMs: 1 }).catch((e: Error) => {
+    log(`wake probe failed: ${e.message.split('\n')[0]}`);
+    return null;
+  });
+  if (machine.wake) log(`cross-core round trip: p50 ${Math.round(machine.wake.backToBack.p50)} µs back to back, ${Math.round(machine.wake.afterIdle.p50)} µs after ${machine.wake.idleMs} ms idle`);
   const failures: BenchResults['failures'] = [];
   const notes: string[] = [];
 

@@ -39,7 +39,7 @@ describe('host steadiness', () => {
     expect(renderReport(r)).toContain(
       '- **Host steadiness**: between rounds, the targets no gateway change touches (direct, floor proxy; c=16 and 64) varied by up to 10.0 % (direct c=16); direct served 4000 req/s at c=16. Compare two runs',
     );
-    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: 'Record CPU', directRps16: 16000, spreadPct: 4.2, worst: 'direct c=64', idle: null };
+    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: 'Record CPU', directRps16: 16000, spreadPct: 4.2, worst: 'direct c=64', idle: null, wakeP50: null };
     expect(renderReport(r)).toContain("The record's run (def5678, 2026-12-01, Record CPU): up to 4.2 %, 16000 req/s; direct ran at 25 % of its speed here.");
     expect(renderReport(r)).toContain("**Another CPU model** (Test CPU here): the gateway's cost per call can differ");
     r.recordHost.cpu = r.machine.cpu;
@@ -63,10 +63,14 @@ describe('host steadiness', () => {
     r.machine.date = '2026-12-06T00:22:00Z';
     const file = join(dir, 'latest.json');
     writeFileSync(file, JSON.stringify(r));
-    expect(readRecordHost(file)).toEqual({ commit: 'abc1234', date: '2026-12-06', cpu: 'Test CPU', directRps16: 4000, spreadPct: 10, worst: 'floor proxy c=16', idle: null });
+    expect(readRecordHost(file)).toEqual({ commit: 'abc1234', date: '2026-12-06', cpu: 'Test CPU', directRps16: 4000, spreadPct: 10, worst: 'floor proxy c=16', idle: null, wakeP50: null });
     r.machine.idle = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 };
     writeFileSync(file, JSON.stringify(r));
     expect(readRecordHost(file)?.idle).toEqual({ driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 });
+    r.machine.wake = { backToBack: { p50: 117.6, p90: 140 }, afterIdle: { p50: 160, p90: 200 }, n: 2000, idleN: 200, idleMs: 1 };
+    writeFileSync(file, JSON.stringify(r));
+    expect(readRecordHost(file)?.wakeP50).toBe(117.6);
+    delete r.machine.wake;
     for (const idle of [{ summary: 'another shape' }, { driver: 5, governor: null, haltPollNs: 0 }, { driver: 'haltpoll', governor: [], haltPollNs: 0 }, 'haltpoll']) {
       writeFileSync(file, JSON.stringify({ ...r, machine: { ...r.machine, idle } }));
       expect(readRecordHost(file)?.idle).toBeNull();
@@ -89,7 +93,7 @@ describe('host steadiness', () => {
     const r = withRounds(run(), { 'direct@16': [3800, 4000, 4200] });
     const off: IdlePolicy = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 };
     const on: IdlePolicy = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 200_000 };
-    const rec = (r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: off as IdlePolicy | null });
+    const rec = (r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: off as IdlePolicy | null, wakeP50: null });
     r.machine.idle = on;
     expect(renderReport(r)).toContain('- **Idle cores**: cpuidle haltpoll, guest halt polling up to 200 µs (guest_halt_poll_ns=200000)\n');
     expect(hostLine(r)).toContain("**Another idle policy** (the record's: cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)): every proxy's added latency");
@@ -134,5 +138,22 @@ describe('host steadiness', () => {
     expect(said()).toBe('cpuidle intel_idle, governor menu');
     put('devices/system/cpu/cpuidle/current_driver', 'none');
     expect(said()).toBe('no cpuidle driver (the kernel’s default idle)');
+  });
+
+  it('prints the cross-core round trip, and sets it beside the record’s when both were measured', () => {
+    const r = withRounds(run(), { 'direct@16': [3800, 4000, 4200] });
+    expect(renderReport(r)).not.toContain('Cross-core round trip'); // results of an older bench
+    r.machine.wake = null;
+    expect(renderReport(r)).toContain('- **Cross-core round trip**: not measured (the probe failed; see the run log).');
+    r.machine.wake = { backToBack: { p50: 117.6, p90: 141.2 }, afterIdle: { p50: 160.4, p90: 201 }, n: 2000, idleN: 200, idleMs: 1, between: 'core 0 and core 1' };
+    expect(renderReport(r)).toContain(
+      "- **Cross-core round trip**: one byte over loopback TCP and back between core 0 and core 1 (the load generator's and the servers'): p50 118 µs (p90 141 µs) back to back, 2000 times; p50 160 µs after 1 ms idle, 200 times — what one hop costs here",
+    );
+    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: null, wakeP50: null };
+    expect(hostLine(r)).not.toContain('cross-core');
+    r.recordHost.wakeP50 = 29.5;
+    expect(hostLine(r)).toContain('direct ran at 100 % of its speed here; a cross-core round trip took 118 µs here against 30 µs there.');
+    r.machine.wake = null;
+    expect(hostLine(r)).not.toContain('cross-core');
   });
 });

@@ -58,7 +58,7 @@ export function sameIdle(a: IdlePolicy, b: IdlePolicy): boolean | null {
 }
 
 /** The machine a run was measured on (results are meaningless without it). */
-export function describeMachine(cwd: string): Machine {
+export function describeMachine(cwd: string): Machine & { idle: IdlePolicy } {
   let cpu = cpus()[0]?.model?.trim() || 'unknown CPU';
   try {
     const m = /^model name\s*:\s*(.+)$/m.exec(readFileSync('/proc/cpuinfo', 'utf8'));

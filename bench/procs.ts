@@ -37,10 +37,14 @@ export function planPinning(upstreamCore: UpstreamCore = 'load'): Pinning {
   const range = (a: number, b: number) => (a === b ? `${a}` : `${a}-${b}`);
   const load = range(0, half - 1);
   const servers = range(half, n - 1);
-  const cores = (c: string) => (c.includes('-') ? `cores ${c}` : `core ${c}`);
   return upstreamCore === 'load'
-    ? { load, servers, upstream: load, note: `load generator and fake upstream on ${cores(load)}, the servers under test (floor proxy, gateways) on ${cores(servers)} (taskset)` }
-    : { load, servers, upstream: servers, note: `load generator on ${cores(load)}, servers (upstream, proxy, gateway) on ${cores(servers)} (taskset; --upstream-core servers)` };
+    ? { load, servers, upstream: load, note: `load generator and fake upstream on ${coreLabel(load)}, the servers under test (floor proxy, gateways) on ${coreLabel(servers)} (taskset)` }
+    : { load, servers, upstream: servers, note: `load generator on ${coreLabel(load)}, servers (upstream, proxy, gateway) on ${coreLabel(servers)} (taskset; --upstream-core servers)` };
+}
+
+/** A taskset core list in words: "core 1", "cores 2-3". */
+export function coreLabel(cores: string): string {
+  return cores.includes('-') ? `cores ${cores}` : `core ${cores}`;
 }
 
 export interface Child {

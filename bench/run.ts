@@ -90,7 +90,7 @@ process.on('SIGINT', () => void cleanup().finally(() => process.exit(130)));
 async function bench(): Promise<BenchResults> {
   const started = Date.now();
   const machine = describeMachine(ROOT);
-  log(`kaixu bench — ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; idle cores: ${idleSummary(machine.idle!)}; ${pinning.note}`);
+  log(`kaixu bench — ${machine.cpu}, ${machine.cores} cores, node ${machine.node}; idle cores: ${idleSummary(machine.idle)}; ${pinning.note}`);
   // Before any target starts, on a quiet machine: what one hop between the two cores costs here.
   machine.wake = await probeWakeups({ root: ROOT, loadCores: pinning.load, serverCores: pinning.servers, n: quick ? 300 : 2000, idleN: quick ? 50 : 200, idleMs: 1 }).catch((e: Error) => {
     log(`wake probe failed: ${e.message.split('\n')[0]}`);

@@ -1,5 +1,5 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { spawnNode, waitMessage } from './procs.ts';
+import { coreLabel, spawnNode, waitMessage } from './procs.ts';
 import type { WakeProbe } from './results.ts';
 import { percentile } from './stats.ts';
 
@@ -35,8 +35,7 @@ export async function probeWakeups(o: WakeProbeOpts): Promise<WakeProbe> {
     const ping = spawnNode('bench/wake-probe.ts', ['ping', String(port), String(o.n), String(o.idleN), String(o.idleMs)], { cores: o.loadCores, cwd: o.root, ipc: true });
     try {
       const probe = await waitMessage(ping, (m) => (m as { probe?: WakeProbe }).probe, 60_000, 'wake probe (ping)');
-      const core = (c: string) => (c.includes('-') ? `cores ${c}` : `core ${c}`);
-      return o.loadCores && o.serverCores ? { ...probe, between: `${core(o.loadCores)} and ${core(o.serverCores)}` } : probe;
+      return o.loadCores && o.serverCores ? { ...probe, between: `${coreLabel(o.loadCores)} and ${coreLabel(o.serverCores)}` } : probe;
     } finally {
       await ping.stop();
     }

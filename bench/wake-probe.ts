@@ -8,8 +8,8 @@ import { percentile } from './stats.ts';
  * process on the load generator's core and one on the servers' core — the smallest version of a
  * hop every proxy adds at concurrency 1. Back to back, neither core has time to do anything but
  * go idle; after a pause, both have gone idle for a while. On a VM whose idle cores halt at once
- * (bench/README.md, "The VM's idle policy") the back-to-back round trip was 115–118 µs, and
- * 28–31 µs with halt polling on: the same four-fold difference the floor proxy's added latency
+ * (bench/README.md, "The VM's idle policy") the back-to-back round trip was 94–118 µs, and
+ * 28–36 µs with halt polling on: about the three-fold difference the floor proxy's added latency
  * showed. Measured once per run, before any target starts, so runs on different hosts or days can
  * be told apart by what a hop costs, not only by direct's req/s.
  *

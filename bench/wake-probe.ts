@@ -1,7 +1,7 @@
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { coreLabel, spawnNode, waitMessage } from './procs.ts';
 import type { WakeProbe } from './results.ts';
-import { percentile } from './stats.ts';
+import { summarize } from './stats.ts';
 
 /**
  * What waking a core costs on this host: one byte sent back and forth over loopback TCP between a
@@ -44,7 +44,7 @@ export async function probeWakeups(o: WakeProbeOpts): Promise<WakeProbe> {
   }
 }
 
-/** µs of each round trip, in order. */
+/** ns of each round trip, in order. */
 async function roundTrips(sock: Socket, n: number, idleMs: number): Promise<number[]> {
   const out: number[] = [];
   for (let i = 0; i < n; i++) {
@@ -54,14 +54,15 @@ async function roundTrips(sock: Socket, n: number, idleMs: number): Promise<numb
       sock.once('data', () => resolve());
       sock.write('x');
     });
-    out.push(Number(process.hrtime.bigint() - t0) / 1000);
+    out.push(Number(process.hrtime.bigint() - t0));
   }
   return out;
 }
 
-function summary(us: number[]): { p50: number; p90: number } {
-  const s = [...us].sort((a, b) => a - b);
-  return { p50: percentile(s, 50), p90: percentile(s, 90) };
+/** The bench's own percentiles (stats.ts), in µs. */
+function summary(ns: number[]): { p50: number; p90: number } {
+  const s = summarize(ns);
+  return { p50: s.p50 / 1000, p90: s.p90 / 1000 };
 }
 
 async function ping(port: number, n: number, idleN: number, idleMs: number): Promise<WakeProbe> {

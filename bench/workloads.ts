@@ -6,9 +6,9 @@ import type { StreamFormat } from './sse.ts';
 import { cpuPerRequestUs, mergeSamples, summarize } from './stats.ts';
 
 /**
- * The measured workloads. Every cell runs in interleaved rounds: round r visits the targets in an
- * order rotated by r, each for one short window, so slow drift of the machine (thermal, other
- * tenants) lands on all targets alike. Samples from the rounds are merged per target.
+ * The measured workloads. Every cell runs in interleaved rounds: round r visits the targets in the
+ * order roundOrder gives it, each for one short window, so slow drift of the machine (thermal,
+ * other tenants) and what one target leaves behind for the next land on all targets alike. Samples from the rounds are merged per target.
  */
 
 export interface Runtime {
@@ -33,7 +33,24 @@ export const MAX_ERROR_RATE = 0.01;
 /** A window's p50, or NaN for a window with no sample (keeps the rounds aligned). */
 const p50OrNaN = (v: number[]): number => (v.length ? summarize(v).p50 : Number.NaN);
 
-export const rotate = <T>(xs: T[], by: number): T[] => (xs.length ? [...xs.slice(by % xs.length), ...xs.slice(0, by % xs.length)] : []);
+/**
+ * Round r's order of the targets: row r of a Williams design (a balanced Latin square). Over n
+ * rounds each target takes every place once and, for an even n, follows every other target exactly
+ * once; with fewer rounds (3 of 5 by default) the neighbours still change from round to round. A
+ * plain rotation kept every target behind the same neighbour in every round, so whatever that
+ * neighbour left behind (a database's background work, a process woken cold, a warm shared
+ * gateway) fell on one target only: the seed route always ran right after /v1 on the same warm
+ * gateway. Two targets alternate: a b, b a, a b…
+ */
+export function roundOrder<T>(xs: readonly T[], round: number): T[] {
+  const n = xs.length;
+  const out: T[] = [];
+  for (let i = 0; i < n; i++) {
+    const base = i === 0 ? 0 : i % 2 === 1 ? (i + 1) / 2 : n - i / 2;
+    out.push(xs[(base + round) % n]!);
+  }
+  return out;
+}
 
 function statusOf(n: number, errors: number, firstError: string | null, dead: string | null): CellStatus {
   if (dead) return { ok: false, error: dead };
@@ -85,7 +102,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
     else await load.closed({ req: t.chat, concurrency, durationMs: p.warmupMs }).catch((e: Error) => mark(t, e.message));
   }
   for (let r = 0; r < p.rounds; r++) {
-    for (const t of rotate(live(), r)) {
+    for (const t of roundOrder(live(), r)) {
       const why = t.dead();
       if (why) {
         mark(t, why);
@@ -147,7 +164,7 @@ export async function runStreamCell(load: LoadClient, targets: Runtime[], expect
     withStream.map((t) => [t.id, { streams: [] as OneStream[], rounds: { ttfb: [] as number[], tail: [] as number[], total: [] as number[] }, errors: 0, firstError: null as string | null, dead: null as string | null }]),
   );
   for (let r = 0; r < p.rounds; r++) {
-    for (const t of rotate(withStream, r)) {
+    for (const t of roundOrder(withStream, r)) {
       const a = acc.get(t.id)!;
       if (a.dead) continue;
       const why = t.dead();

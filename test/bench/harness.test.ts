@@ -8,7 +8,7 @@ import type { BenchResults } from '../../bench/results.ts';
 import { SseCounter } from '../../bench/sse.ts';
 import { cpuPerRequestUs, mergeSamples, overhead, percentile, summarize } from '../../bench/stats.ts';
 import { evaluateTargets, monitorCostShare } from '../../bench/targets.ts';
-import { rotate } from '../../bench/workloads.ts';
+import { roundOrder } from '../../bench/workloads.ts';
 import { fixture, streamRow } from './fixtures.ts';
 
 /** The bench's statistics, SSE accounting, target verdicts and tables (the full bench is not run here). */
@@ -42,8 +42,46 @@ describe('stats', () => {
     expect(cpuPerRequestUs(null, 5, 1)).toBeNull();
     expect(cpuPerRequestUs(0, 5, 0)).toBeNull();
     expect(Array.from(mergeSamples([[1, 2], [], [3]]))).toEqual([1, 2, 3]);
-    expect(rotate(['a', 'b', 'c'], 1)).toEqual(['b', 'c', 'a']);
-    expect(rotate(['a', 'b', 'c'], 3)).toEqual(['a', 'b', 'c']);
+  });
+});
+
+describe('round order', () => {
+  const rounds = (xs: string[], k: number) => Array.from({ length: k }, (_, r) => roundOrder(xs, r));
+  const followers = (orders: string[][]) => {
+    const seen = new Map<string, string[]>();
+    for (const o of orders) for (let i = 1; i < o.length; i++) seen.set(o[i]!, [...(seen.get(o[i]!) ?? []), o[i - 1]!]);
+    return seen;
+  };
+
+  it('two targets alternate, as the monitor and before/after pairs need', () => {
+    expect(rounds(['on', 'off'], 4)).toEqual([['on', 'off'], ['off', 'on'], ['on', 'off'], ['off', 'on']]);
+  });
+
+  it('is a Latin square: every round visits each target once, and over n rounds each takes every place once', () => {
+    for (const n of [1, 3, 4, 5, 6, 7]) {
+      const xs = Array.from({ length: n }, (_, i) => `t${i}`);
+      const orders = rounds(xs, n);
+      for (const o of orders) expect([...o].sort()).toEqual([...xs].sort());
+      for (let place = 0; place < n; place++) expect(new Set(orders.map((o) => o[place])).size).toBe(n);
+    }
+  });
+
+  it('for an even count, every target follows every other exactly once over n rounds', () => {
+    for (const n of [2, 4, 6]) {
+      const xs = Array.from({ length: n }, (_, i) => `t${i}`);
+      for (const [t, before] of followers(rounds(xs, n))) {
+        expect(before.length).toBe(n - 1);
+        expect(new Set(before)).toEqual(new Set(xs.filter((x) => x !== t)));
+      }
+    }
+  });
+
+  it("the default run's five targets in three rounds: no target keeps the same neighbour before it", () => {
+    // direct, floor, gateway / SQLite (/v1), its seed route, gateway / PostgreSQL
+    const orders = rounds(['direct', 'floor', 'v1', 'seed', 'pg'], 3);
+    for (const [, before] of followers(orders)) if (before.length > 1) expect(new Set(before).size).toBeGreaterThan(1);
+    // A plain rotation kept the seed route behind /v1 (on the same warm gateway) in every round.
+    expect(followers(orders).get('seed')).not.toEqual(['v1', 'v1', 'v1']);
   });
 });
 

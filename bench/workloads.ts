@@ -8,7 +8,8 @@ import { cpuPerRequestUs, mergeSamples, summarize } from './stats.ts';
 /**
  * The measured workloads. Every cell runs in interleaved rounds: round r visits the targets in the
  * order roundOrder gives it, each for one short window, so slow drift of the machine (thermal,
- * other tenants) and what one target leaves behind for the next land on all targets alike. Samples from the rounds are merged per target.
+ * other tenants) and what one target leaves behind for the next land on all targets alike.
+ * Samples from the rounds are merged per target.
  */
 
 export interface Runtime {
@@ -36,7 +37,7 @@ const p50OrNaN = (v: number[]): number => (v.length ? summarize(v).p50 : Number.
 /**
  * Round r's order of the targets: row r of a Williams design (a balanced Latin square). Over n
  * rounds each target takes every place once and, for an even n, follows every other target exactly
- * once; with fewer rounds (3 of 5 by default) the neighbours still change from round to round. A
+ * once within the rounds; with fewer rounds (3 of 5 by default) the neighbours still change from round to round. A
  * plain rotation kept every target behind the same neighbour in every round, so whatever that
  * neighbour left behind (a database's background work, a process woken cold, a warm shared
  * gateway) fell on one target only: the seed route always ran right after /v1 on the same warm

@@ -29,6 +29,10 @@ export interface GatewayOpts {
   capMode?: CapMode;
   /** Extra environment for the gateway process (e.g. MONITOR_ENABLED=false). */
   env?: Record<string, string>;
+  /** A command that runs the gateway's node (procs.ts SpawnOpts.wrapper), e.g. valgrind. */
+  wrapper?: string[];
+  /** How long the gateway may take to answer /health (default 60 s; longer under a wrapper). */
+  startTimeoutMs?: number;
 }
 
 export interface Gateway {
@@ -183,14 +187,14 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
     };
     const nodeFlags = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
     // Boots on every core, pinned once set up (procs.ts pinAll).
-    child = spawnNode('src/cli/main.ts', ['serve'], { cores: null, env, cwd: o.root, nodeFlags });
+    child = spawnNode('src/cli/main.ts', ['serve'], { cores: null, env, cwd: o.root, nodeFlags, wrapper: o.wrapper });
     const url = `http://127.0.0.1:${port}`;
-    const deadline = Date.now() + 60_000;
+    const deadline = Date.now() + (o.startTimeoutMs ?? 60_000);
     for (;;) {
       if (!child.alive()) throw new Error(`gateway exited during start\n${child.tail()}`);
       const h = await http('GET', `${url}/health`).catch(() => null);
       if (h?.status === 200) break;
-      if (Date.now() > deadline) throw new Error(`gateway not healthy after 60 s (last: ${h ? `HTTP ${h.status}` : 'no answer'})\n${child.tail()}`);
+      if (Date.now() > deadline) throw new Error(`gateway not healthy after ${Math.round((o.startTimeoutMs ?? 60_000) / 1000)} s (last: ${h ? `HTTP ${h.status}` : 'no answer'})\n${child.tail()}`);
       await sleep(100);
     }
     const { token } = (await must('admin login', http('POST', `${url}/admin/api/login`, { password }))) as { token: string };

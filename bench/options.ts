@@ -28,6 +28,11 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
   --out FILE           write the report there instead;  --no-write  print only
   --profile            profile the gateway with node --cpu-prof instead, print the top functions
     --profile-seconds S --profile-warmup S --profile-concurrency C --profile-target sqlite|postgres
+  --instructions       count instructions per request under valgrind's callgrind instead (floor and
+                       gateway / SQLite, and the gateway at --baseline REF): a count, repeatable on
+                       any host, for judging a change where timings are noise (several minutes)
+    --instr-warmup N --instr-requests N --instr-rounds N --instr-idle MS
+    --instr-keep DIR   keep each round's callgrind dump there (for callgrind_annotate, kcachegrind)
   --help               this text
 `;
 
@@ -55,6 +60,8 @@ export interface BenchOptions {
   /** Numbers given on the command line (absent ones take the run's defaults). */
   n: Partial<Record<NumOption, number>>;
   profile: { on: boolean; target: 'sqlite' | 'postgres'; seconds: number; concurrency: number; warmupSeconds: number };
+  /** `--instructions`: the targets counted (floor, gw-sqlite among --only) and the counts. */
+  instructions: { on: boolean; targets: ('floor' | 'gw-sqlite')[]; warmup: number; requests: number; rounds: number; idleMs: number; keepDir?: string };
 }
 
 type NumOption = 'window' | 'rounds' | 'warmup' | 'streams' | 'monitor-rounds' | 'monitor-window' | 'monitor-warmup' | 'steady-warmup' | 'stream-warmup';
@@ -99,6 +106,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         'profile-concurrency': { type: 'string', default: '16' },
         'profile-warmup': { type: 'string', default: '5' },
         'pg-url': { type: 'string' },
+        instructions: { type: 'boolean', default: false },
+        'instr-warmup': { type: 'string', default: '6000' },
+        'instr-requests': { type: 'string', default: '1000' },
+        'instr-rounds': { type: 'string', default: '5' },
+        'instr-idle': { type: 'string', default: '5000' },
+        'instr-keep': { type: 'string' },
         'cap-mode': { type: 'string', default: 'hard' },
         'upstream-core': { type: 'string', default: 'load' },
       },
@@ -119,10 +132,14 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const n: BenchOptions['n'] = {};
   for (const [k, min] of Object.entries(NUMS) as [NumOption, number][]) if (v[k] !== undefined) n[k] = count(k, v[k] as string, min);
   const str = (k: string) => v[k] as string | undefined;
+  const only = list('--only', str('only'), TARGETS, 'direct,floor,gw-sqlite,gw-pg,monitor');
+  const instrTargets = (['floor', 'gw-sqlite'] as const).filter((t) => only.has(t));
+  if (v.instructions === true && v.profile === true) throw new BenchUsageError('--instructions and --profile: one at a time');
+  if (v.instructions === true && instrTargets.length === 0 && str('baseline') === undefined) throw new BenchUsageError('--instructions counts floor and gw-sqlite: --only names neither (and no --baseline)');
   return {
     help: v.help === true,
     quick: v.quick === true,
-    only: list('--only', str('only'), TARGETS, 'direct,floor,gw-sqlite,gw-pg,monitor'),
+    only,
     cells: list('--cells', str('cells'), CELLS, 'many,chat,stream'),
     partial: v.quick === true || str('only') !== undefined || str('cells') !== undefined || capMode !== 'hard' || upstreamCore !== 'load',
     baseline: str('baseline'),
@@ -139,6 +156,15 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       seconds: count('profile-seconds', str('profile-seconds')!, 1),
       concurrency: count('profile-concurrency', str('profile-concurrency')!, 1),
       warmupSeconds: count('profile-warmup', str('profile-warmup')!, 0),
+    },
+    instructions: {
+      on: v.instructions === true,
+      targets: [...instrTargets],
+      warmup: count('instr-warmup', str('instr-warmup')!, 0),
+      requests: count('instr-requests', str('instr-requests')!, 1),
+      rounds: count('instr-rounds', str('instr-rounds')!, 1),
+      idleMs: count('instr-idle', str('instr-idle')!, 100),
+      ...(str('instr-keep') !== undefined ? { keepDir: str('instr-keep') } : {}),
     },
   };
 }

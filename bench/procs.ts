@@ -56,6 +56,8 @@ export interface Child {
   exited: Promise<number | null>;
   alive(): boolean;
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<void>;
+  /** The environment it was started with. */
+  env: NodeJS.ProcessEnv;
 }
 
 export interface SpawnOpts {
@@ -65,15 +67,19 @@ export interface SpawnOpts {
   ipc?: boolean;
   /** Extra node flags before the script (e.g. --cpu-prof). */
   nodeFlags?: string[];
+  /** A command that runs node (e.g. valgrind and its options); node's path and arguments follow it. */
+  wrapper?: string[];
 }
 
 /** `node --import tsx <script> …args`, pinned with taskset when cores is set (taskset execs, same pid). */
 export function spawnNode(script: string, args: string[], opts: SpawnOpts): Child {
   const nodeArgs = [...(opts.nodeFlags ?? []), '--import', 'tsx', script, ...args];
-  const [cmd, argv] = opts.cores ? ['taskset', ['-c', opts.cores, process.execPath, ...nodeArgs]] : [process.execPath, nodeArgs];
-  const proc = spawn(cmd, argv, {
+  const command = [...(opts.wrapper ?? []), process.execPath, ...nodeArgs];
+  const [cmd, ...argv] = opts.cores ? ['taskset', '-c', opts.cores, ...command] : command;
+  const env = opts.env ?? process.env;
+  const proc = spawn(cmd!, argv, {
     cwd: opts.cwd,
-    env: opts.env ?? process.env,
+    env,
     stdio: opts.ipc ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
   });
   const lines: string[] = [];
@@ -100,6 +106,7 @@ export function spawnNode(script: string, args: string[], opts: SpawnOpts): Chil
     pid: proc.pid ?? -1,
     tail: () => lines.join('\n'),
     exited,
+    env,
     alive: () => code === undefined,
     async stop(signal = 'SIGTERM', graceMs = 8_000) {
       if (code !== undefined) return;

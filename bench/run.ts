@@ -9,6 +9,8 @@ import { BenchUsageError, parseBenchArgs, runBoundNote, USAGE, type BenchOptions
 import { describeMachine, idleSummary, loadavg } from './machine.ts';
 import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
+import { runInstructions } from './instructions.ts';
+import { renderInstructions } from './instructions-report.ts';
 import { ensureLocalPostgres } from './services.ts';
 import { renderReport } from './report.ts';
 import { reportPath, TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type CapMode, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
@@ -275,7 +277,27 @@ async function localPostgres(): Promise<string | null> {
   return null;
 }
 
+/** `--instructions`: counted, not timed (instructions.ts); written to bench/results/instructions.md. */
+async function instructions(): Promise<void> {
+  const i = opts.instructions;
+  const machine = describeMachine(ROOT);
+  const tree = opts.baseline ? baselineTree(ROOT, opts.baseline) : undefined;
+  if (tree) stoppers.push(() => tree.remove());
+  const s = { warmup: i.warmup, requests: i.requests, rounds: i.rounds, idleMs: i.idleMs, keepDir: i.keepDir };
+  const targets = await runInstructions({ root: ROOT, model: settings.model, settings: s, targets: i.targets, commit: machine.commit, baseline: tree, log, stoppers });
+  await cleanup();
+  const md = renderInstructions(machine, s, targets, `Run took ${Math.round((Date.now() - t0) / 1000)} s.`);
+  process.stdout.write(`\n${md}`);
+  if (!opts.noWrite) {
+    const out = opts.out ?? join(ROOT, 'bench/results/instructions.md');
+    mkdirSync(dirname(out), { recursive: true });
+    writeFileSync(out, md);
+    log(`written to ${out}`);
+  }
+}
+
 async function main() {
+  if (opts.instructions.on) return instructions();
   if (opts.profile.on) {
     const { target, seconds, concurrency, warmupSeconds } = opts.profile;
     if (target === 'postgres') await localPostgres();

@@ -49,9 +49,10 @@ export async function startUpstream(root: string, cores: string | null): Promise
   };
 }
 
-export async function startFloor(root: string, cores: string | null, upstreamUrl: string): Promise<{ child: Child; url: string }> {
-  const child = spawnNode('bench/floor-proxy.ts', [upstreamUrl], { cores, cwd: root, ipc: true });
-  const port = await waitMessage(child, (m) => (m as { ready?: number }).ready, 30_000, 'floor proxy');
+/** `wrapper`: a command the proxy runs under (valgrind, for --instructions), with a longer start. */
+export async function startFloor(root: string, cores: string | null, upstreamUrl: string, o: { wrapper?: string[]; startTimeoutMs?: number } = {}): Promise<{ child: Child; url: string }> {
+  const child = spawnNode('bench/floor-proxy.ts', [upstreamUrl], { cores, cwd: root, ipc: true, wrapper: o.wrapper });
+  const port = await waitMessage(child, (m) => (m as { ready?: number }).ready, o.startTimeoutMs ?? 30_000, 'floor proxy');
   return { child, url: `http://127.0.0.1:${port}` };
 }
 

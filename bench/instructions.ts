@@ -1,0 +1,261 @@
+import { execFile, spawnSync } from 'node:child_process';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool } from 'undici';
+import type { BaselineTree } from './baseline.ts';
+import { parseCallgrind, PARTS, splitParts, topFunctions, type Part, type Split } from './callgrind.ts';
+import { startGateway } from './gateway.ts';
+import { sleep, type Child } from './procs.ts';
+import type { RequestSpec } from './protocol.ts';
+import { floorRuntime, gatewayRuntimes, startFloor, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
+
+/**
+ * `npm run bench -- --instructions`: instructions executed per request, counted by valgrind's
+ * callgrind in the floor proxy's and the gateway's processes (all their threads, user space).
+ * A count, not a time: the same tree gives the same figures within a few per cent on any host,
+ * however busy or slow, where the timed bench cannot see a change under ≈ 100 µs on a noisy VM
+ * (bench/README.md, "Instructions per request"). Kernel work (system calls) is not counted.
+ */
+
+export type InstrTargetId = 'floor' | 'gw-sqlite' | 'gw-before';
+
+export interface InstrSettings {
+  /** Requests before counting starts (instrumentation off: V8 compiles the hot path meanwhile). */
+  warmup: number;
+  /** Requests per counted round. */
+  requests: number;
+  rounds: number;
+  /** One counted window with no requests, for the time-driven work (timers) per second. */
+  idleMs: number;
+  /** Keep each dump there as `<target>-round<N>.callgrind` / `<target>-idle.callgrind`. */
+  keepDir?: string;
+}
+
+export type PartCounts = Split;
+
+export interface InstrTarget {
+  id: InstrTargetId;
+  /** Commit of the tree measured (gw-before: the baseline ref's). */
+  commit: string;
+  /** Per round: instructions per request by part. */
+  rounds: PartCounts[];
+  /** Per round: its wall time under callgrind, ms. */
+  roundMs: number[];
+  /** All rounds together: instructions ÷ requests, by part. */
+  mean: PartCounts;
+  /** Wall time per request under callgrind (the pace time-driven work is spread over). */
+  msPerRequest: number;
+  /** Steady instructions per second with no request in flight (timers: the monitor's flush, pollers). */
+  idlePerSecond: number;
+  /** The functions with the most own instructions, per request, over all rounds. */
+  top: { part: Part; fn: string; ob: string; perRequest: number }[];
+}
+
+/**
+ * Everything but the garbage collector's and V8's compilers' call trees: their work comes in lumps
+ * (a major GC every few thousand requests, an optimisation when V8 decides), landing in one round
+ * or another, and would swing a round by ± 15 %. They are reported beside it, not in it.
+ */
+export const steady = (c: PartCounts) => c.total - c.gcTree - c.compileTree;
+
+/**
+ * What a count is compared on, per round: steady, less the time-driven work (the gateway's pollers
+ * and the monitor's flush run per wall-clock interval, and a request takes ≈ 20 × longer under
+ * callgrind, so they would weigh 20 × more per request than in a real run): the target's idle rate
+ * × the round's wall time, spread over its requests.
+ */
+export function roundDriven(t: InstrTarget, requests: number, round: number): number {
+  return steady(t.rounds[round]!) - (t.idlePerSecond * (t.roundMs[round]! / 1000)) / requests;
+}
+
+/** The rounds' median request-driven count: the figure to compare (one round can still catch V8 re-tiering or a WAL checkpoint). */
+export function requestDriven(t: InstrTarget, requests: number): number {
+  const xs = t.rounds.map((_, r) => roundDriven(t, requests, r)).sort((a, b) => a - b);
+  const m = xs.length >> 1;
+  return xs.length % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2;
+}
+
+const ZERO = (): PartCounts => ({ ...(Object.fromEntries(PARTS.map((p) => [p, 0])) as Record<Part, number>), total: 0, gcTree: 0, compileTree: 0 });
+
+/** True when valgrind (with callgrind_control) can run here. */
+export function valgrindAvailable(): boolean {
+  return spawnSync('valgrind', ['--version'], { stdio: 'ignore' }).status === 0 && spawnSync('callgrind_control', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+/**
+ * valgrind names its control pipes after LOGNAME/USER and HOST/HOSTNAME as the target sees them
+ * (the gateway's HOST is its listen address), and callgrind_control finds them from its own: it
+ * runs with the target's values of those four.
+ */
+export function controlEnv(target: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { PATH: process.env.PATH };
+  for (const k of ['LOGNAME', 'USER', 'HOST', 'HOSTNAME']) if (target[k] !== undefined) env[k] = target[k];
+  return env;
+}
+
+/** One process under callgrind, with its counters switched on, zeroed and dumped from outside. */
+class Counted {
+  private dumps = 0;
+  constructor(
+    readonly child: Child,
+    private readonly dir: string,
+    private readonly keep?: { dir: string; prefix: string },
+  ) {}
+
+  static wrapper(dir: string): string[] {
+    return ['valgrind', '--tool=callgrind', '--instr-atstart=no', '--smc-check=all-non-file', `--vgdb-prefix=${join(dir, 'vgdb')}`, `--callgrind-out-file=${join(dir, 'cg.%p')}`];
+  }
+
+  private control(...args: string[]): Promise<string> {
+    return new Promise((resolve, reject) => {
+      execFile('callgrind_control', [`--vgdb-prefix=${join(this.dir, 'vgdb')}`, ...args, String(this.child.pid)], { env: controlEnv(this.child.env), timeout: 120_000 }, (err, stdout, stderr) => {
+        const out = `${stdout}${stderr}`;
+        if (err || /error|failed|no such/i.test(stderr)) reject(new Error(`callgrind_control ${args.join(' ')}: ${(err?.message ?? '').split('\n')[0]} ${out.trim().slice(0, 300)}`));
+        else resolve(out);
+      });
+    });
+  }
+
+  async start(): Promise<void> {
+    await this.control('--instr=on');
+    await this.control('--zero');
+  }
+
+  /** Dump the counters since start(), switch instrumentation off, and read the dump. */
+  async stop(label: string): Promise<string> {
+    await this.control('--dump');
+    const file = join(this.dir, `cg.${this.child.pid}.${++this.dumps}`);
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      if (existsSync(file)) {
+        const text = readFileSync(file, 'utf8');
+        if (/^totals:/m.test(text)) {
+          if (this.keep) {
+            mkdirSync(this.keep.dir, { recursive: true });
+            copyFileSync(file, join(this.keep.dir, `${this.keep.prefix}-${label}.callgrind`));
+          }
+          rmSync(file, { force: true });
+          await this.control('--instr=off');
+          return text;
+        }
+      }
+      if (Date.now() > deadline) throw new Error(`callgrind wrote no dump ${file}\n${this.child.tail()}`);
+      await sleep(100);
+    }
+  }
+}
+
+async function drive(pool: Pool, req: RequestSpec, n: number): Promise<void> {
+  const u = new URL(req.url);
+  for (let i = 0; i < n; i++) {
+    const r = await pool.request({ method: 'POST', path: u.pathname, headers: req.headers, body: req.body });
+    const text = await r.body.text();
+    if (r.statusCode !== 200 || (req.expect && !text.includes(req.expect))) throw new Error(`HTTP ${r.statusCode}: ${text.slice(0, 300)}`);
+  }
+}
+
+function add(into: PartCounts, c: PartCounts, k = 1): void {
+  for (const p of PARTS) into[p] += c[p] * k;
+  into.total += c.total * k;
+  into.gcTree += c.gcTree * k;
+  into.compileTree += c.compileTree * k;
+}
+
+function scale(c: PartCounts, by: number): PartCounts {
+  const out = ZERO();
+  add(out, c, 1 / by);
+  return out;
+}
+
+/** Warm up, count `rounds` rounds of requests and one idle window, at concurrency 1. */
+async function count(id: InstrTargetId, commit: string, c: Counted, req: RequestSpec, s: InstrSettings, log: (s: string) => void): Promise<InstrTarget> {
+  const pool = new Pool(new URL(req.url).origin, { connections: 1, pipelining: 1 });
+  try {
+    log(`${id}: ${s.warmup} requests of warm-up (not counted)`);
+    await drive(pool, req, s.warmup);
+    const rounds: PartCounts[] = [];
+    const sum = ZERO();
+    const fnSum = new Map<string, { part: Part; fn: string; ob: string; self: number }>();
+    const roundMs: number[] = [];
+    for (let r = 0; r < s.rounds; r++) {
+      await c.start();
+      const t = performance.now();
+      await drive(pool, req, s.requests);
+      roundMs.push(performance.now() - t);
+      const dump = parseCallgrind(await c.stop(`round${r + 1}`));
+      const parts = splitParts(dump);
+      rounds.push(scale(parts, s.requests));
+      add(sum, parts);
+      for (const f of topFunctions(dump, 200)) {
+        const k = `${f.ob}\0${f.fn}`;
+        const e = fnSum.get(k) ?? { ...f, self: 0 };
+        e.self += f.self;
+        fnSum.set(k, e);
+      }
+      log(`${id}: round ${r + 1}/${s.rounds}: ${Math.round(steady(rounds[r]!)).toLocaleString('en-US')} instructions per request (GC and V8's compilers apart), ${(roundMs[r]! / s.requests).toFixed(1)} ms each`);
+    }
+    await c.start();
+    const t = performance.now();
+    await sleep(s.idleMs);
+    const idle = splitParts(parseCallgrind(await c.stop('idle')));
+    const idleS = (performance.now() - t) / 1000;
+    const n = s.requests * s.rounds;
+    const top = [...fnSum.values()]
+      .sort((a, b) => b.self - a.self)
+      .slice(0, 15)
+      .map((f) => ({ part: f.part, fn: f.fn, ob: f.ob, perRequest: f.self / n }));
+    const ms = roundMs.reduce((a, b) => a + b, 0);
+    return { id, commit, rounds, roundMs, mean: scale(sum, n), msPerRequest: ms / n, idlePerSecond: steady(idle) / idleS, top };
+  } finally {
+    await pool.close();
+  }
+}
+
+export interface InstrOpts {
+  root: string;
+  model: string;
+  settings: InstrSettings;
+  targets: ('floor' | 'gw-sqlite')[];
+  commit: string;
+  baseline?: BaselineTree;
+  log(s: string): void;
+  stoppers: (() => Promise<void>)[];
+}
+
+/** Each target alone, one after the other (a count does not need them interleaved). */
+export async function runInstructions(o: InstrOpts): Promise<InstrTarget[]> {
+  if (!valgrindAvailable()) throw new Error('--instructions needs valgrind with callgrind_control (Debian: apt-get install valgrind)');
+  const dir = mkdtempSync(join(tmpdir(), 'kaixu-instr-'));
+  o.stoppers.push(async () => rmSync(dir, { recursive: true, force: true }));
+  const upstream = await startUpstream(o.root, null);
+  o.stoppers.push(() => upstream.child.stop());
+  await upstream.setDefault({ kind: 'ok' });
+  const out: InstrTarget[] = [];
+  const plan: { id: InstrTargetId; root: string; commit: string }[] = [
+    ...o.targets.map((id) => ({ id, root: o.root, commit: o.commit })),
+    ...(o.baseline ? [{ id: 'gw-before' as const, root: o.baseline.dir, commit: o.baseline.commit }] : []),
+  ];
+  for (const t of plan) {
+    o.log(`${t.id}: starting under callgrind (slow: tens of seconds)`);
+    let child: Child;
+    let req: RequestSpec;
+    let stop: () => Promise<void>;
+    if (t.id === 'floor') {
+      const floor = await startFloor(t.root, null, upstream.url, { wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000 });
+      child = floor.child;
+      stop = () => floor.child.stop('SIGTERM', 30_000);
+      o.stoppers.push(stop);
+      req = floorRuntime(floor, o.model).chat;
+    } else {
+      const gw = await startGateway({ kind: 'sqlite', root: t.root, cores: null, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: o.model, pgAdminUrl: '', wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000 });
+      child = gw.child;
+      stop = () => gw.stop();
+      o.stoppers.push(stop);
+      req = gatewayRuntimes('gw-sqlite', gw, o.model)[0]!.chat;
+    }
+    out.push(await count(t.id, t.commit, new Counted(child, dir, o.settings.keepDir ? { dir: o.settings.keepDir, prefix: t.id } : undefined), req, o.settings, o.log));
+    await stop();
+  }
+  return out;
+}

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { renderInstructions } from '../../bench/instructions-report.ts';
+import { requestDriven, runInstructions, valgrindAvailable } from '../../bench/instructions.ts';
+
+/**
+ * `npm run bench -- --instructions` end to end, with small counts: the floor proxy and a real
+ * `kaixu serve` on SQLite (full governance) under callgrind, counted from outside with
+ * callgrind_control. Skipped only where valgrind is not installed.
+ */
+
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+describe.skipIf(!valgrindAvailable())('instructions per request under callgrind', () => {
+  it('counts the floor and the gateway per request, by part, and reports them', { timeout: 400_000 }, async () => {
+    const stoppers: (() => Promise<void>)[] = [];
+    const settings = { warmup: 100, requests: 60, rounds: 2, idleMs: 300 };
+    const lines: string[] = [];
+    try {
+      const [floor, gw] = await runInstructions({ root: ROOT, model: 'gpt-4o-mini', settings, targets: ['floor', 'gw-sqlite'], commit: 'test', log: (s) => lines.push(s), stoppers });
+      expect(lines).toContain('gw-sqlite: 100 requests of warm-up (not counted)');
+      for (const t of [floor!, gw!]) {
+        expect(t.rounds).toHaveLength(2);
+        expect(t.roundMs.every((ms) => ms > 0)).toBe(true);
+        // A proxied chat call is hundreds of thousands of instructions; a dump of nothing (counters
+        // never switched on, or a stale dump) would be near zero, a run left on near billions.
+        expect(requestDriven(t, settings.requests)).toBeGreaterThan(150_000);
+        expect(requestDriven(t, settings.requests)).toBeLessThan(20_000_000);
+        expect(t.mean.jit).toBeGreaterThan(10_000);
+        expect(t.mean.runtime).toBeGreaterThan(10_000);
+        expect(t.idlePerSecond).toBeGreaterThanOrEqual(0);
+        expect(t.top.length).toBeGreaterThan(0);
+      }
+      expect(gw!.idlePerSecond).toBeGreaterThan(0); // its pollers tick every 250 ms; the floor has no timer
+      // Only the gateway has SQLite in it, and it does more per request than a bare pass-through.
+      expect(floor!.mean.sqlite).toBe(0);
+      expect(gw!.mean.sqlite).toBeGreaterThan(10_000);
+      expect(gw!.top).toHaveLength(15);
+      expect(gw!.top.every((f, i) => i === 0 || f.perRequest <= gw!.top[i - 1]!.perRequest)).toBe(true);
+      expect(requestDriven(gw!, settings.requests)).toBeGreaterThan(requestDriven(floor!, settings.requests));
+      const md = renderInstructions({ cpu: 'x', cores: 2, memory: '1 GiB', node: process.version, os: 'Linux', date: '', commit: 'test', loadavg: '' }, settings, [floor!, gw!]);
+      expect(md).toMatch(/\| gateway \/ SQLite \| test\s+\|\s+[\d,]+ \|/);
+    } finally {
+      for (const s of stoppers.reverse()) await s().catch(() => {});
+    }
+  });
+});

@@ -79,11 +79,19 @@ function compare(before: InstrTarget, after: InstrTarget, s: InstrSettings): str
   const ra = requestDriven(after, s.requests);
   const paired = Math.min(before.rounds.length, after.rounds.length);
   const ahead = Array.from({ length: paired }, (_, r) => r).filter((r) => roundDriven(after, s.requests, r) < roundDriven(before, s.requests, r)).length;
+  const [lo, hi] = [before.mean.compileTree, after.mean.compileTree].sort((a, b) => a - b) as [number, number];
+  const churn = hi > 50_000 && hi > 2 * lo;
   return [
     `## Before → after: ${before.commit} → ${after.commit}`,
     '',
     `Request-driven instructions per request ${k(rb)} → ${k(ra)} (${pct(ra, rb)}); this tree lower in ${ahead} of ${paired} rounds paired by order. The call trees and each part by name (means, timers included):`,
     '',
+    ...(churn
+      ? [
+          `**V8 was still re-optimising much more on one side** (compilers’ call tree ${k(before.mean.compileTree)} → ${k(after.mean.compileTree)} per request): code that runs unoptimised meanwhile costs more instructions outside that tree too (inline-cache handlers), up to ≈ 5 % of request-driven on the same tree. Rerun before reading a change of a few per cent.`,
+          '',
+        ]
+      : []),
     mdTable(
       ['part', 'before', 'after', 'change', 'change %'],
       [row('request-driven', rb, ra), row('GC (call tree)', before.mean.gcTree, after.mean.gcTree), row('V8 compilers (call tree)', before.mean.compileTree, after.mean.compileTree), ...parts.map((p) => row(PART_LABEL[p], before.mean[p], after.mean[p]))],

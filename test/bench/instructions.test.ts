@@ -212,6 +212,11 @@ describe('request-driven instructions', () => {
     expect(md).toMatch(/\| JS code \(V8 compiled\)\s+\|\s+130,000 \|\s+116,667 \|\s+−13,333 \|\s+−10\.3 % \|/);
     expect(md).toMatch(/\| GC \(call tree\)\s+\|\s+40,000 \|\s+40,000 \|\s+\+0 \|\s+\+0\.0 % \|/);
     expect(md).toContain('## Where the gateway / SQLite spends them');
+    expect(md).not.toContain('re-optimising');
+    // One side still compiling much more: the change is flagged as one to rerun.
+    const busy = target('gw-before', 'old5678', 130_000);
+    busy.mean.compileTree = 300_000;
+    expect(renderInstructions(machine, s, [target('gw-sqlite', 'new1234', 120_000), busy])).toContain('**V8 was still re-optimising much more on one side** (compilers’ call tree 300,000 → 50,000 per request)');
   });
 });
 

@@ -33,6 +33,8 @@ export interface GatewayOpts {
   wrapper?: string[];
   /** How long the gateway may take to answer /health (default 60 s; longer under a wrapper). */
   startTimeoutMs?: number;
+  /** More node flags (e.g. --perf-basic-prof, for naming JIT code under callgrind). */
+  nodeFlags?: string[];
 }
 
 export interface Gateway {
@@ -185,7 +187,7 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
       ...(db ? { DATABASE_URL: db.url } : {}),
       ...o.env,
     };
-    const nodeFlags = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : [];
+    const nodeFlags = [...(o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []), ...(o.nodeFlags ?? [])];
     // Boots on every core, pinned once set up (procs.ts pinAll).
     child = spawnNode('src/cli/main.ts', ['serve'], { cores: null, env, cwd: o.root, nodeFlags, wrapper: o.wrapper });
     const url = `http://127.0.0.1:${port}`;

@@ -59,15 +59,25 @@ export function renderInstructions(m: Machine, s: InstrSettings, targets: InstrT
   if (now && before) lines.push(...compare(before, now, s));
   const gw = now ?? before;
   if (gw) {
-    lines.push(`## Where the ${LABEL[gw.id]} spends them — the 15 functions with the most own instructions`, '', 'JIT-compiled JavaScript has no names under callgrind (one address per compiled function); the C++ and SQLite functions do.', '');
+    const cut = (fn: string) => (fn.length > 100 ? `${fn.slice(0, 99)}…` : fn);
     lines.push(
-      mdTable(
-        ['part', 'function', 'object', 'per request'],
-        gw.top.map((f) => [PART_LABEL[f.part], f.fn.length > 90 ? `${f.fn.slice(0, 89)}…` : f.fn, f.ob.split('/').pop() ?? f.ob, k(f.perRequest)]),
-        ['l', 'l', 'l', 'r'],
-      ),
+      `## Where the ${LABEL[gw.id]} spends them — the 15 functions with the most own instructions`,
+      '',
+      'Own instructions per request, over all rounds (trees included). Compiled JavaScript is named from the map `node --perf-basic-prof` writes (`JS:` and a tier: `*` optimised, `+` Maglev, `^` baseline, `~` interpreted); an address left as `0x…` is code the map did not cover.',
+      '',
+      mdTable(['part', 'function', 'object', 'per request'], gw.top.map((f) => [PART_LABEL[f.part], cut(f.fn), f.ob.split('/').pop() ?? f.ob, k(f.perRequest)]), ['l', 'l', 'l', 'r']),
       '',
     );
+    if (gw.topJs.length > 0) {
+      lines.push(
+        `### The 15 JavaScript functions with the most own instructions (${LABEL[gw.id]})`,
+        '',
+        'Inline-cache misses and other calls into V8 count as V8 + Node C++, not here.',
+        '',
+        mdTable(['function', 'per request'], gw.topJs.map((f) => [cut(f.fn), k(f.perRequest)]), ['l', 'r']),
+        '',
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -6,6 +6,7 @@ import { Pool } from 'undici';
 import type { BaselineTree } from './baseline.ts';
 import { parseCallgrind, PARTS, splitParts, topFunctions, type Part, type Split } from './callgrind.ts';
 import { startGateway } from './gateway.ts';
+import { jitAddress, parsePerfMap, type PerfMap } from './perf-map.ts';
 import { sleep, type Child } from './procs.ts';
 import type { RequestSpec } from './protocol.ts';
 import { floorRuntime, gatewayRuntimes, startFloor, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
@@ -34,6 +35,13 @@ export interface InstrSettings {
 
 export type PartCounts = Split;
 
+export interface TopFn {
+  part: Part;
+  fn: string;
+  ob: string;
+  perRequest: number;
+}
+
 export interface InstrTarget {
   id: InstrTargetId;
   /** Commit of the tree measured (gw-before: the baseline ref's). */
@@ -48,8 +56,10 @@ export interface InstrTarget {
   msPerRequest: number;
   /** Steady instructions per second with no request in flight (timers: the monitor's flush, pollers). */
   idlePerSecond: number;
-  /** The functions with the most own instructions, per request, over all rounds. */
-  top: { part: Part; fn: string; ob: string; perRequest: number }[];
+  /** The functions with the most own instructions, per request, over all rounds (JIT code named from node's perf map). */
+  top: TopFn[];
+  /** The same for compiled JavaScript alone (its functions are many and each small). */
+  topJs: TopFn[];
 }
 
 /**
@@ -169,7 +179,7 @@ function scale(c: PartCounts, by: number): PartCounts {
 }
 
 /** Warm up, count `rounds` rounds of requests and one idle window, at concurrency 1. */
-async function count(id: InstrTargetId, commit: string, c: Counted, req: RequestSpec, s: InstrSettings, log: (s: string) => void): Promise<InstrTarget> {
+async function count(id: InstrTargetId, commit: string, root: string, c: Counted, req: RequestSpec, s: InstrSettings, log: (s: string) => void): Promise<InstrTarget> {
   const pool = new Pool(new URL(req.url).origin, { connections: 1, pipelining: 1 });
   try {
     log(`${id}: ${s.warmup} requests of warm-up (not counted)`);
@@ -201,15 +211,35 @@ async function count(id: InstrTargetId, commit: string, c: Counted, req: Request
     const idle = splitParts(parseCallgrind(await c.stop('idle')));
     const idleS = (performance.now() - t) / 1000;
     const n = s.requests * s.rounds;
-    const top = [...fnSum.values()]
-      .sort((a, b) => b.self - a.self)
-      .slice(0, 15)
-      .map((f) => ({ part: f.part, fn: f.fn, ob: f.ob, perRequest: f.self / n }));
+    const named = nameJit([...fnSum.values()], perfMap(c.child.pid, root, s.keepDir && join(s.keepDir, `${id}.perf.map`)));
+    const top = (fs: typeof named) => fs.slice(0, 15).map((f) => ({ part: f.part, fn: f.fn, ob: f.ob, perRequest: f.self / n }));
     const ms = roundMs.reduce((a, b) => a + b, 0);
-    return { id, commit, rounds, roundMs, mean: scale(sum, n), msPerRequest: ms / n, idlePerSecond: steady(idle) / idleS, top };
+    return { id, commit, rounds, roundMs, mean: scale(sum, n), msPerRequest: ms / n, idlePerSecond: steady(idle) / idleS, top: top(named), topJs: top(named.filter((f) => f.part === 'jit')) };
   } finally {
     await pool.close();
   }
+}
+
+/** node --perf-basic-prof's map of the process's JIT code (copied to `keep` if given), or null when it wrote none. */
+function perfMap(pid: number, root: string, keep?: string | false): PerfMap | null {
+  const file = join('/tmp', `perf-${pid}.map`);
+  if (!existsSync(file)) return null;
+  if (keep) copyFileSync(file, keep);
+  return parsePerfMap(readFileSync(file, 'utf8'), root);
+}
+
+/** JIT addresses replaced by the code's name, and entries that turn out to be one function added together; most first. */
+function nameJit(fs: { part: Part; fn: string; ob: string; self: number }[], map: PerfMap | null): { part: Part; fn: string; ob: string; self: number }[] {
+  const merged = new Map<string, { part: Part; fn: string; ob: string; self: number }>();
+  for (const f of fs) {
+    const addr = f.part === 'jit' ? jitAddress(f.fn) : null;
+    const fn = (addr !== null && map?.name(addr)) || f.fn;
+    const k = `${f.part}\0${f.ob}\0${fn}`;
+    const e = merged.get(k) ?? { ...f, fn, self: 0 };
+    e.self += f.self;
+    merged.set(k, e);
+  }
+  return [...merged.values()].sort((a, b) => b.self - a.self);
 }
 
 export interface InstrOpts {
@@ -222,6 +252,9 @@ export interface InstrOpts {
   log(s: string): void;
   stoppers: (() => Promise<void>)[];
 }
+
+/** Node writes /tmp/perf-<pid>.map, which names the JIT code callgrind sees only as addresses. */
+const NODE_FLAGS = ['--perf-basic-prof'];
 
 /** Each target alone, one after the other (a count does not need them interleaved). */
 export async function runInstructions(o: InstrOpts): Promise<InstrTarget[]> {
@@ -242,20 +275,23 @@ export async function runInstructions(o: InstrOpts): Promise<InstrTarget[]> {
     let req: RequestSpec;
     let stop: () => Promise<void>;
     if (t.id === 'floor') {
-      const floor = await startFloor(t.root, null, upstream.url, { wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000 });
+      const floor = await startFloor(t.root, null, upstream.url, { wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000, nodeFlags: NODE_FLAGS });
       child = floor.child;
       stop = () => floor.child.stop('SIGTERM', 30_000);
       o.stoppers.push(stop);
       req = floorRuntime(floor, o.model).chat;
     } else {
-      const gw = await startGateway({ kind: 'sqlite', root: t.root, cores: null, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: o.model, pgAdminUrl: '', wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000 });
+      const gw = await startGateway({ kind: 'sqlite', root: t.root, cores: null, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: o.model, pgAdminUrl: '', wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000, nodeFlags: NODE_FLAGS });
       child = gw.child;
       stop = () => gw.stop();
       o.stoppers.push(stop);
       req = gatewayRuntimes('gw-sqlite', gw, o.model)[0]!.chat;
     }
-    out.push(await count(t.id, t.commit, new Counted(child, dir, o.settings.keepDir ? { dir: o.settings.keepDir, prefix: t.id } : undefined), req, o.settings, o.log));
+    const map = join('/tmp', `perf-${child.pid}.map`);
+    o.stoppers.push(async () => rmSync(map, { force: true }));
+    out.push(await count(t.id, t.commit, t.root, new Counted(child, dir, o.settings.keepDir ? { dir: o.settings.keepDir, prefix: t.id } : undefined), req, o.settings, o.log));
     await stop();
+    rmSync(map, { force: true });
   }
   return out;
 }

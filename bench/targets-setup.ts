@@ -49,9 +49,9 @@ export async function startUpstream(root: string, cores: string | null): Promise
   };
 }
 
-/** `wrapper`: a command the proxy runs under (valgrind, for --instructions), with a longer start. */
-export async function startFloor(root: string, cores: string | null, upstreamUrl: string, o: { wrapper?: string[]; startTimeoutMs?: number } = {}): Promise<{ child: Child; url: string }> {
-  const child = spawnNode('bench/floor-proxy.ts', [upstreamUrl], { cores, cwd: root, ipc: true, wrapper: o.wrapper });
+/** `wrapper`: a command the proxy runs under (valgrind, for --instructions), with a longer start and more node flags. */
+export async function startFloor(root: string, cores: string | null, upstreamUrl: string, o: { wrapper?: string[]; startTimeoutMs?: number; nodeFlags?: string[] } = {}): Promise<{ child: Child; url: string }> {
+  const child = spawnNode('bench/floor-proxy.ts', [upstreamUrl], { cores, cwd: root, ipc: true, wrapper: o.wrapper, nodeFlags: o.nodeFlags });
   const port = await waitMessage(child, (m) => (m as { ready?: number }).ready, o.startTimeoutMs ?? 30_000, 'floor proxy');
   return { child, url: `http://127.0.0.1:${port}` };
 }

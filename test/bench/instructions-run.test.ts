@@ -36,6 +36,10 @@ describe.skipIf(!valgrindAvailable())('instructions per request under callgrind'
       expect(gw!.mean.sqlite).toBeGreaterThan(10_000);
       expect(gw!.top).toHaveLength(15);
       expect(gw!.top.every((f, i) => i === 0 || f.perRequest <= gw!.top[i - 1]!.perRequest)).toBe(true);
+      // Compiled JavaScript named from node's perf map: the gateway's own code among it.
+      expect(gw!.topJs.length).toBeGreaterThan(0);
+      expect(gw!.topJs.every((f) => f.part === 'jit')).toBe(true);
+      expect(gw!.topJs.filter((f) => /^JS:/.test(f.fn)).length).toBeGreaterThan(gw!.topJs.length / 2);
       expect(requestDriven(gw!, settings.requests)).toBeGreaterThan(requestDriven(floor!, settings.requests));
       const md = renderInstructions({ cpu: 'x', cores: 2, memory: '1 GiB', node: process.version, os: 'Linux', date: '', commit: 'test', loadavg: '' }, settings, [floor!, gw!]);
       expect(md).toMatch(/\| gateway \/ SQLite \| test\s+\|\s+[\d,]+ \|/);

@@ -3,6 +3,7 @@ import { classify, COMPILE_ENTRY, entryCost, GC_ENTRY, GC_WITHIN, parseCallgrind
 import { renderInstructions } from '../../bench/instructions-report.ts';
 import { controlEnv, requestDriven, roundDriven, steady, type InstrTarget, type PartCounts } from '../../bench/instructions.ts';
 import { BenchUsageError, parseBenchArgs } from '../../bench/options.ts';
+import { jitAddress, parsePerfMap } from '../../bench/perf-map.ts';
 
 /** `npm run bench -- --instructions`: reading callgrind's dumps, the request-driven figure, the report, the options. */
 
@@ -188,7 +189,7 @@ function target(id: InstrTarget['id'], commit: string, jit: number, rounds = [0,
   const fixed = { runtime: 400_000, gc: 30_000, compile: 50_000, gcTree: 40_000, compileTree: 50_000 };
   const rs = rounds.map((extra) => counts({ jit: jit + extra, ...fixed }));
   const mean = counts({ jit: jit + rounds.reduce((a, b) => a + b, 0) / rounds.length, ...fixed });
-  return { id, commit, rounds: rs, roundMs: rs.map(() => 10_000), mean, msPerRequest: 10, idlePerSecond: 2_000_000, top: [{ part: 'jit', fn: '0x1', ob: '???', perRequest: jit }] };
+  return { id, commit, rounds: rs, roundMs: rs.map(() => 10_000), mean, msPerRequest: 10, idlePerSecond: 2_000_000, top: [{ part: 'jit', fn: '0x1', ob: '???', perRequest: jit }], topJs: [{ part: 'jit', fn: 'JS:*handle src/http/app.ts:10:1', ob: '???', perRequest: jit }] };
 }
 
 describe('request-driven instructions', () => {
@@ -213,10 +214,35 @@ describe('request-driven instructions', () => {
     expect(md).toMatch(/\| GC \(call tree\)\s+\|\s+40,000 \|\s+40,000 \|\s+\+0 \|\s+\+0\.0 % \|/);
     expect(md).toContain('## Where the gateway / SQLite spends them');
     expect(md).not.toContain('re-optimising');
+    expect(md).toMatch(/### The 15 JavaScript functions with the most own instructions \(gateway \/ SQLite\)[^]*\| JS:\*handle src\/http\/app\.ts:10:1 \|\s+120,000 \|/);
     // One side still compiling much more: the change is flagged as one to rerun.
     const busy = target('gw-before', 'old5678', 130_000);
     busy.mean.compileTree = 300_000;
     expect(renderInstructions(machine, s, [target('gw-sqlite', 'new1234', 120_000), busy])).toContain('**V8 was still re-optimising much more on one side** (compilers’ call tree 300,000 → 50,000 per request)');
+  });
+});
+
+describe('naming JIT code (node --perf-basic-prof)', () => {
+  const MAP = [
+    '1903040 108 Builtin:ArrayPrototypeValues',
+    'd2103c0 200 JS:~handle /work/kx/src/http/app.ts:12:3',
+    'd210600 40 JS:^short file:///work/kx/src/a.ts:1:1',
+    // Later, the first function's code is freed and the same addresses hold an optimised version.
+    'd2103c0 100 JS:*handle /work/kx/src/http/app.ts:12:3',
+    'not a line',
+  ].join('\n');
+
+  it('finds the code object holding an address, the latest one where code was replaced, paths made relative', () => {
+    const m = parsePerfMap(MAP, '/work/kx/');
+    expect(m.name(0xd2103c0)).toBe('JS:*handle src/http/app.ts:12:3');
+    expect(m.name(0xd2103c0 + 0x150)).toBe('JS:~handle src/http/app.ts:12:3'); // past the new code's end: only the old covers it
+    expect(m.name(0xd210610)).toBe('JS:^short src/a.ts:1:1');
+    expect(m.name(0x1903040 + 0x107)).toBe('Builtin:ArrayPrototypeValues');
+    expect(m.name(0x1903040 + 0x108)).toBeUndefined();
+    expect(m.name(0x10)).toBeUndefined();
+    expect(parsePerfMap('').name(1)).toBeUndefined();
+    expect(jitAddress('0x000000000d2103c0')).toBe(0xd2103c0);
+    expect(jitAddress('sqlite3VdbeExec')).toBeNull();
   });
 });
 

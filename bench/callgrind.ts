@@ -168,8 +168,16 @@ export function splitParts(d: CallgrindDump): Split {
   return { ...out, total: Math.max(d.total, attributed), gcTree: entryCost(d, GC_ENTRY, GC_WITHIN), compileTree: entryCost(d, COMPILE_ENTRY) };
 }
 
+/** A function's own instructions and the part it belongs to. */
+export interface SelfCount {
+  part: Part;
+  ob: string;
+  fn: string;
+  self: number;
+}
+
 /** The functions with the most own instructions (for the report's "where" lines). */
-export function topFunctions(d: CallgrindDump, n: number): { part: Part; ob: string; fn: string; self: number }[] {
+export function topFunctions(d: CallgrindDump, n: number): SelfCount[] {
   return [...d.fns]
     .sort((a, b) => b.self - a.self)
     .slice(0, n)

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import type { BaselineTree } from './baseline.ts';
-import { parseCallgrind, PARTS, splitParts, topFunctions, type Part, type Split } from './callgrind.ts';
+import { parseCallgrind, PARTS, splitParts, topFunctions, type Part, type SelfCount, type Split } from './callgrind.ts';
 import { startGateway } from './gateway.ts';
 import { jitAddress, parsePerfMap, type PerfMap } from './perf-map.ts';
 import { sleep, type Child } from './procs.ts';
@@ -14,9 +14,10 @@ import { floorRuntime, gatewayRuntimes, startFloor, startUpstream, UPSTREAM_KEY 
 /**
  * `npm run bench -- --instructions`: instructions executed per request, counted by valgrind's
  * callgrind in the floor proxy's and the gateway's processes (all their threads, user space).
- * A count, not a time: the same tree gives the same figures within a few per cent on any host,
- * however busy or slow, where the timed bench cannot see a change under ≈ 100 µs on a noisy VM
- * (bench/README.md, "Instructions per request"). Kernel work (system calls) is not counted.
+ * A count, not a time: however busy or slow the host, the same tree gives the gateway within ≈ 5 %
+ * between runs and far closer between the two sides of one `--baseline` run, where the timed bench
+ * cannot see a change under ≈ 100 µs on a noisy VM (bench/README.md, "Instructions per request").
+ * Kernel work (system calls) is not counted.
  */
 
 export type InstrTargetId = 'floor' | 'gw-sqlite' | 'gw-before';
@@ -186,7 +187,7 @@ async function count(id: InstrTargetId, commit: string, root: string, c: Counted
     await drive(pool, req, s.warmup);
     const rounds: PartCounts[] = [];
     const sum = ZERO();
-    const fnSum = new Map<string, { part: Part; fn: string; ob: string; self: number }>();
+    const fnSum = new Map<string, SelfCount>();
     const roundMs: number[] = [];
     for (let r = 0; r < s.rounds; r++) {
       await c.start();
@@ -229,8 +230,8 @@ function perfMap(pid: number, root: string, keep?: string | false): PerfMap | nu
 }
 
 /** JIT addresses replaced by the code's name, and entries that turn out to be one function added together; most first. */
-function nameJit(fs: { part: Part; fn: string; ob: string; self: number }[], map: PerfMap | null): { part: Part; fn: string; ob: string; self: number }[] {
-  const merged = new Map<string, { part: Part; fn: string; ob: string; self: number }>();
+function nameJit(fs: SelfCount[], map: PerfMap | null): SelfCount[] {
+  const merged = new Map<string, SelfCount>();
   for (const f of fs) {
     const addr = f.part === 'jit' ? jitAddress(f.fn) : null;
     const fn = (addr !== null && map?.name(addr)) || f.fn;

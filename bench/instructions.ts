@@ -8,6 +8,7 @@ import { parseCallgrind, PARTS, splitParts, topFunctions, type Part, type SelfCo
 import { startGateway } from './gateway.ts';
 import { jitAddress, parsePerfMap, type PerfMap } from './perf-map.ts';
 import { sleep, type Child } from './procs.ts';
+import { percentile } from './stats.ts';
 import type { RequestSpec } from './protocol.ts';
 import { floorRuntime, gatewayRuntimes, startFloor, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
 
@@ -80,11 +81,12 @@ export function roundDriven(t: InstrTarget, requests: number, round: number): nu
   return steady(t.rounds[round]!) - (t.idlePerSecond * (t.roundMs[round]! / 1000)) / requests;
 }
 
-/** The rounds' median request-driven count: the figure to compare (one round can still catch V8 re-tiering or a WAL checkpoint). */
+/** The rounds' median (nearest rank, as the bench's other figures) request-driven count: the figure to compare (one round can still catch V8 re-tiering or a WAL checkpoint). */
 export function requestDriven(t: InstrTarget, requests: number): number {
-  const xs = t.rounds.map((_, r) => roundDriven(t, requests, r)).sort((a, b) => a - b);
-  const m = xs.length >> 1;
-  return xs.length % 2 ? xs[m]! : (xs[m - 1]! + xs[m]!) / 2;
+  return percentile(
+    t.rounds.map((_, r) => roundDriven(t, requests, r)).sort((a, b) => a - b),
+    50,
+  );
 }
 
 const ZERO = (): PartCounts => ({ ...(Object.fromEntries(PARTS.map((p) => [p, 0])) as Record<Part, number>), total: 0, gcTree: 0, compileTree: 0 });

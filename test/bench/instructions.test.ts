@@ -199,7 +199,8 @@ describe('request-driven instructions', () => {
     // 2 M instructions/s idle × 10 s per 1000-request round = 20 000 per request of timers.
     expect([0, 1, 2].map((r) => roundDriven(t, 1000, r))).toEqual([470_000, 480_000, 520_000]);
     expect(requestDriven(t, 1000)).toBe(480_000); // the median: the 520 k round (a lump) does not move it
-    expect(requestDriven({ ...t, rounds: t.rounds.slice(0, 2), roundMs: t.roundMs.slice(0, 2) }, 1000)).toBe(475_000);
+    // Nearest rank, as every other median of the bench (stats.ts): of two rounds, the lower.
+    expect(requestDriven({ ...t, rounds: t.rounds.slice(0, 2), roundMs: t.roundMs.slice(0, 2) }, 1000)).toBe(470_000);
   });
 
   it('reports per target, × the floor, and before → after with the rounds where the tree was lower', () => {

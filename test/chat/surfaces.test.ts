@@ -91,4 +91,11 @@ describe.each(DIALECTS)('chat surfaces on %s', (dialect) => {
     const chunks = frames.slice(0, -1).map((x) => json<{ choices: unknown[] }>(x));
     expect(chunks.every((c) => c.choices.length === 1 && !('usage' in c))).toBe(true);
   });
+
+  it('/v1 errors carry x-request-id too (the OpenAI SDK reports it), as answers do', async () => {
+    const res = await t.req('POST', '/v1/chat/completions', { body: { model: 'no-such-model-9', messages: userMsg('x') }, headers: auth() });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.headers.get('x-request-id')).toMatch(/^req_/);
+    expect(res.headers.get('x-request-id')).toBe(res.headers.get('x-kaixu-request-id'));
+  });
 });

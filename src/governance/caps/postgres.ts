@@ -4,7 +4,7 @@ import type { RateLimiter } from '../rate-limit/limiter.ts';
 import { GroupCommit } from './group-commit.ts';
 import { PgAdmitter } from './pg-admit.ts';
 import type { CapStore, HeldReservation, ReserveInput, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
-import { EVENT_COLUMNS, perCallTotals } from './types.ts';
+import { EVENT_COLUMNS, eventRow, perCallTotals } from './types.ts';
 
 const EVENT_TYPES: Record<(typeof EVENT_COLUMNS)[number], string> = {
   created_at: 'bigint',
@@ -109,7 +109,7 @@ export class PostgresCapStore implements CapStore {
   }
 
   private async writeBatch(ws: SettleWrite[]): Promise<SettleOutput[]> {
-    const evs = ws.map((w) => w.event as Record<string, unknown>);
+    const rows = ws.map((w) => eventRow(w.event));
     // Other calls in flight may be waiting to lock this customer's rows: commit without holding
     // them through the disk flush, then wait for the flush with a barrier.
     const deferFlush = this.open.size > 0;
@@ -117,7 +117,7 @@ export class PostgresCapStore implements CapStore {
       name: 'kaixu_settle_batch',
       text: SETTLE_SQL,
       values: [
-        ...EVENT_COLUMNS.map((c) => evs.map((e) => e[c] ?? null)),
+        ...EVENT_COLUMNS.map((_, i) => rows.map((r) => r[i])),
         ws.map((w) => w.reservationId),
         ws.map((w) => w.customerId),
         ws.map((w) => w.keyId),

@@ -7,7 +7,7 @@ import { sqliteAtomic } from '../sqlite-atomic.ts';
 import { GroupCommit } from './group-commit.ts';
 import { holdBookFor, type HoldBook } from './holds.ts';
 import type { CapSnapshot, CapStore, HeldReservation, ReserveInput, ReserveResult, SettleOutput, SettleWrite } from './types.ts';
-import { capMicros, EVENT_COLUMNS, perCallTotals } from './types.ts';
+import { capMicros, EVENT_COLUMNS, eventRow, perCallTotals } from './types.ts';
 
 /**
  * The reservation's state row. Hot-path statements read rows as arrays (better-sqlite3's raw
@@ -191,7 +191,7 @@ export class SqliteCapStore implements CapStore {
   /** One call's rows, inside its transaction: the lone call's path (most calls at low concurrency). */
   private writeOne(w: SettleWrite): SettleOutput {
     const s = this.s;
-    s.insEvent.run(eventArgs(w));
+    s.insEvent.run(eventRow(w.event));
     const [cSpent, extraCents] = s.chargeCust.get(w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
     const kSpent = s.chargeKey.get(w.keyId, w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
     if (w.touchKey) s.touchKey.run(w.now, w.keyId);
@@ -205,7 +205,7 @@ export class SqliteCapStore implements CapStore {
     const keys = new Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>();
     const touch = new Map<string, number>();
     for (const w of ws) {
-      s.insEvent.run(eventArgs(w));
+      s.insEvent.run(eventRow(w.event));
       add(cust, `${w.customerId}\u0000${w.month}`, w);
       add(keys, `${w.keyId}\u0000${w.month}`, w);
       if (w.touchKey) touch.set(w.keyId, Math.max(touch.get(w.keyId) ?? 0, w.now));
@@ -259,12 +259,6 @@ export class SqliteCapStore implements CapStore {
   get batchStats() {
     return this.batcher.stats;
   }
-}
-
-/** The event's values in EVENT_COLUMNS order (missing ones as NULL), bound as one array. */
-function eventArgs(w: SettleWrite): unknown[] {
-  const ev = w.event as Record<string, unknown>;
-  return EVENT_COLUMNS.map((col) => ev[col] ?? null);
 }
 
 function add(m: Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>, id: string, w: SettleWrite) {

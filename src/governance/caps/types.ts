@@ -180,6 +180,39 @@ export const EVENT_COLUMNS = [
 ] as const satisfies readonly (keyof UsageEventInsert)[];
 
 /**
+ * A usage event's values in EVENT_COLUMNS order (a missing optional one as NULL), as both cap
+ * stores bind them. Spelled out rather than `EVENT_COLUMNS.map((c) => e[c])`: reading the event by a
+ * different key each step is a megamorphic keyed load per column, ≈ 3 k instructions per settle
+ * (bench --instructions); named reads of one object shape are not. test/governance/event-row.test.ts
+ * holds the order to EVENT_COLUMNS.
+ */
+export function eventRow(e: UsageEventInsert): unknown[] {
+  return [
+    e.created_at,
+    e.month,
+    e.request_id,
+    e.customer_id,
+    e.api_key_id,
+    e.kind,
+    e.provider,
+    e.model,
+    e.upstream_provider,
+    e.upstream_model,
+    e.input_tokens,
+    e.output_tokens,
+    e.usage_source,
+    e.cost_micros,
+    e.install_id ?? null,
+    e.app ?? null,
+    e.build ?? null,
+    e.status,
+    e.latency_ms,
+    e.ip_hash ?? null,
+    e.ua ?? null,
+  ];
+}
+
+/**
  * Per-call results of a batch of settles committed together: each call sees the totals as if the
  * batch had been applied one call after another in order (its own charge included, later ones not).
  */

@@ -29,10 +29,19 @@ async function beginV1Chat(c: Container, caller: ChatCaller, body: V1ChatBody) {
 
 /** The whole /v1 call: a chat.completion, or an SSE stream of chunks. */
 export async function v1Reply(c: Container, caller: ChatCaller, body: V1ChatBody): Promise<ChatReply> {
+  try {
+    return await v1Answer(c, caller, body);
+  } catch (e) {
+    // The OpenAI SDK reports `x-request-id` in its errors and logs: on the error response too (an
+    // answer carries it in its own headers, so it is set once either way).
+    caller.setHeader('x-request-id', caller.requestId);
+    throw e;
+  }
+}
+
+async function v1Answer(c: Container, caller: ChatCaller, body: V1ChatBody): Promise<ChatReply> {
   const { requestId } = caller;
   const { session, id, created } = await beginV1Chat(c, caller, body);
-  // The OpenAI SDK reports `x-request-id` in its errors and logs.
-  caller.setHeader('x-request-id', requestId);
   if (!body.stream) {
     const out = await session.complete();
     return { kind: 'json', body: completionBody(id, created, out), headers: { ...rateLimitHeadersOf(session), 'x-request-id': requestId } };

@@ -1,3 +1,4 @@
+import type SQLite from 'better-sqlite3';
 import type { Logger } from '../lib/logger.ts';
 import type { Storage } from '../storage/db.ts';
 import type { NewMonitorEvent } from './types.ts';
@@ -73,14 +74,16 @@ interface BatchWriter {
 function batchWriter(storage: Storage): BatchWriter {
   const raw = storage.sqlite;
   if (raw) {
-    let stmt: ReturnType<typeof raw.prepare> | undefined; // prepared on first use (after migrations)
+    let stmt: SQLite.Statement<unknown[]> | undefined; // prepared on first use (after migrations)
     const args: unknown[] = new Array(COLUMNS.length + 1);
     const insertAll = raw.transaction((batch: NewMonitorEvent[], nodeId: string) => {
       stmt ??= raw.prepare(`insert into monitor_events (${COLUMNS.join(', ')}, node_id) values (${COLUMNS.map(() => '?').join(', ')}, ?)`);
       args[COLUMNS.length] = nodeId;
       for (const e of batch) {
         for (let i = 0; i < COLUMNS.length; i++) args[i] = e[COLUMNS[i]!] ?? null;
-        stmt.run(args);
+        // As arguments, not one array: better-sqlite3 reads an array through a V8 API call per
+        // element (caps/sqlite.ts, insEvent).
+        stmt.run(...args);
       }
     });
     return { write: async (batch, nodeId) => insertAll(batch, nodeId), busy: () => raw.inTransaction };

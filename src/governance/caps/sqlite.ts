@@ -94,24 +94,26 @@ export class SqliteCapStore implements CapStore {
          where k.id = ?`,
         )
         .raw(true),
-      chargeCust: h
-        .prepare<unknown[], [spent: number, extraCents: number]>(
-          `insert into monthly_usage (customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?)
+      // The totals are read back by a second statement rather than `returning`: SQLite buffers a
+      // RETURNING statement's rows in an ephemeral table, opened and freed on every run — ≈ 5 k
+      // instructions per upsert more than the upsert and a primary-key read together (bench/README.md,
+      // "What a settle costs SQLite"). Same transaction, same connection: the same values.
+      chargeCust: h.prepare(
+        `insert into monthly_usage (customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?)
          on conflict (customer_id, month) do update set spent_micros = spent_micros + excluded.spent_micros,
            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
-           calls = calls + excluded.calls, updated_at = excluded.updated_at
-         returning spent_micros, extra_cents`,
-        )
-        .raw(true),
-      chargeKey: h
-        .prepare<unknown[], number>(
-          `insert into monthly_key_usage (api_key_id, customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)
+           calls = calls + excluded.calls, updated_at = excluded.updated_at`,
+      ),
+      custTotal: h.prepare<[string, string], [spent: number, extraCents: number]>('select spent_micros, extra_cents from monthly_usage where customer_id = ? and month = ?').raw(true),
+      chargeKey: h.prepare(
+        `insert into monthly_key_usage (api_key_id, customer_id, month, spent_micros, input_tokens, output_tokens, calls, updated_at) values (?, ?, ?, ?, ?, ?, ?, ?)
          on conflict (api_key_id, month) do update set spent_micros = spent_micros + excluded.spent_micros,
            input_tokens = input_tokens + excluded.input_tokens, output_tokens = output_tokens + excluded.output_tokens,
-           calls = calls + excluded.calls, updated_at = excluded.updated_at
-         returning spent_micros`,
-        )
-        .pluck(true),
+           calls = calls + excluded.calls, updated_at = excluded.updated_at`,
+      ),
+      keyTotal: h.prepare<[string, string], number>('select spent_micros from monthly_key_usage where api_key_id = ? and month = ?').pluck(true),
+      // Run with the values as arguments (`run(...eventRow(e))`), not as one array: better-sqlite3
+      // reads an array's elements through one V8 API call each, ≈ 8 k instructions more per event.
       insEvent: h.prepare(`insert into usage_events (${EVENT_COLUMNS.join(', ')}) values (${EVENT_COLUMNS.map(() => '?').join(', ')})`),
       touchKey: h.prepare('update api_keys set last_seen_at = ? where id = ?'),
     };
@@ -191,9 +193,11 @@ export class SqliteCapStore implements CapStore {
   /** One call's rows, inside its transaction: the lone call's path (most calls at low concurrency). */
   private writeOne(w: SettleWrite): SettleOutput {
     const s = this.s;
-    s.insEvent.run(eventRow(w.event));
-    const [cSpent, extraCents] = s.chargeCust.get(w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
-    const kSpent = s.chargeKey.get(w.keyId, w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now)!;
+    s.insEvent.run(...eventRow(w.event));
+    s.chargeCust.run(w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now);
+    s.chargeKey.run(w.keyId, w.customerId, w.month, w.cost, w.inputTokens, w.outputTokens, 1, w.now);
+    const [cSpent, extraCents] = s.custTotal.get(w.customerId, w.month)!;
+    const kSpent = s.keyTotal.get(w.keyId, w.month)!;
     if (w.touchKey) s.touchKey.run(w.now, w.keyId);
     return { cSpent: Number(cSpent), extraCents: Number(extraCents), kSpent: Number(kSpent), released: 0 };
   }
@@ -205,17 +209,21 @@ export class SqliteCapStore implements CapStore {
     const keys = new Map<string, { w: SettleWrite; cost: number; tin: number; tout: number; calls: number; now: number }>();
     const touch = new Map<string, number>();
     for (const w of ws) {
-      s.insEvent.run(eventRow(w.event));
+      s.insEvent.run(...eventRow(w.event));
       add(cust, `${w.customerId}\u0000${w.month}`, w);
       add(keys, `${w.keyId}\u0000${w.month}`, w);
       if (w.touchKey) touch.set(w.keyId, Math.max(touch.get(w.keyId) ?? 0, w.now));
     }
     const finals = { customer: new Map<string, { spent: number; extra: number }>(), key: new Map<string, number>() };
     for (const [id, a] of cust) {
-      const [spent, extra] = s.chargeCust.get(a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now)!;
+      s.chargeCust.run(a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now);
+      const [spent, extra] = s.custTotal.get(a.w.customerId, a.w.month)!;
       finals.customer.set(id, { spent: Number(spent), extra: Number(extra) });
     }
-    for (const [id, a] of keys) finals.key.set(id, Number(s.chargeKey.get(a.w.keyId, a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now)!));
+    for (const [id, a] of keys) {
+      s.chargeKey.run(a.w.keyId, a.w.customerId, a.w.month, a.cost, a.tin, a.tout, a.calls, a.now);
+      finals.key.set(id, Number(s.keyTotal.get(a.w.keyId, a.w.month)!));
+    }
     for (const [keyId, now] of touch) s.touchKey.run(now, keyId);
     return perCallTotals(ws, [], finals);
   }

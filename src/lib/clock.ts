@@ -19,10 +19,22 @@ export class ManualClock implements Clock {
   }
 }
 
-/** UTC month `YYYY-MM` of an epoch-ms time. */
+/** The month monthOf last computed, with its bounds: every call in that month returns the same string. */
+let lastMonth = { start: 0, end: 0, month: '' };
+
+/**
+ * UTC month `YYYY-MM` of an epoch-ms time. Every governed call asks for the current one; the last
+ * month is kept with its bounds, so most calls cost two comparisons and return one string object
+ * (whose hash V8 keeps, for the maps keyed by month) instead of a Date and a new string.
+ */
 export function monthOf(ms: number): string {
+  if (ms >= lastMonth.start && ms < lastMonth.end) return lastMonth.month;
   const d = new Date(ms);
-  return `${d.getUTCFullYear()}-${String(d.getUTCMonth() + 1).padStart(2, '0')}`;
+  const y = d.getUTCFullYear();
+  const m = d.getUTCMonth();
+  const month = `${y}-${String(m + 1).padStart(2, '0')}`;
+  if (Number.isFinite(ms)) lastMonth = { start: Date.UTC(y, m, 1), end: Date.UTC(y, m + 1, 1), month };
+  return month;
 }
 
 export const MONTH_RE = /^\d{4}-(0[1-9]|1[0-2])$/;

@@ -251,6 +251,9 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody, AsyncIterato
 interface Target {
   origin: string;
   path: string;
+  /** The pool the last call to this URL used, and its connect timeout (the pool's other key). */
+  pool?: Pool;
+  connectTimeoutMs?: number;
 }
 
 export class UpstreamClient {
@@ -290,7 +293,12 @@ export class UpstreamClient {
     const provider = opts.provider ?? t.origin;
     if (this.closed) throw new UpstreamError({ provider, status: 0, retryable: false, cause: 'network', message: 'upstream client closed' });
     if (opts.signal.aborted) throw new UpstreamError(classifyTransportError(null, provider, opts.signal));
-    const pool = this.pool(t.origin, opts.connectTimeoutMs);
+    // The pool is kept on the target: no `origin|timeout` key to build and hash on every call.
+    let pool = t.pool;
+    if (!pool || t.connectTimeoutMs !== opts.connectTimeoutMs) {
+      pool = t.pool = this.pool(t.origin, opts.connectTimeoutMs);
+      t.connectTimeoutMs = opts.connectTimeoutMs;
+    }
     return new Promise<UpstreamResponse>((resolve, reject) => {
       const x = new Exchange({ resolve, reject }, provider, opts.signal);
       pool.dispatch(
@@ -305,6 +313,7 @@ export class UpstreamClient {
     this.closed = true;
     const pools = [...this.pools.values()];
     this.pools.clear();
+    this.targets.clear();
     await Promise.all(pools.map((p) => p.close()));
   }
 
@@ -313,6 +322,7 @@ export class UpstreamClient {
     this.closed = true;
     const pools = [...this.pools.values()];
     this.pools.clear();
+    this.targets.clear();
     await Promise.all(pools.map((p) => p.destroy()));
   }
 }

@@ -2,33 +2,31 @@ import { resolve } from 'node:path';
 import type SQLite from 'better-sqlite3';
 import type { HeldReservation, MemoryHolds } from './types.ts';
 
-const k = (id: string, month: string) => `${id}\u0000${month}`;
-
 /**
  * Cap reservations held in process memory (SQLite: one node, see caps/sqlite.ts). Every change
  * is synchronous, so a check-and-hold against these sums is atomic on the event loop.
  */
 export class HoldBook implements MemoryHolds {
   private readonly byId = new Map<string, HeldReservation>();
-  private readonly perCustomer = new Map<string, number>();
-  private readonly perKey = new Map<string, number>();
+  private readonly perCustomer = new Sums();
+  private readonly perKey = new Sums();
 
   get size(): number {
     return this.byId.size;
   }
 
   customer(customerId: string, month: string): number {
-    return this.perCustomer.get(k(customerId, month)) ?? 0;
+    return this.perCustomer.get(customerId, month);
   }
 
   key(keyId: string, month: string): number {
-    return this.perKey.get(k(keyId, month)) ?? 0;
+    return this.perKey.get(keyId, month);
   }
 
   add(h: HeldReservation): void {
     this.byId.set(h.id, h);
-    bump(this.perCustomer, k(h.customerId, h.month), h.amount);
-    bump(this.perKey, k(h.keyId, h.month), h.amount);
+    this.perCustomer.bump(h.customerId, h.month, h.amount);
+    this.perKey.bump(h.keyId, h.month, h.amount);
   }
 
   /** Drop a hold; returns its amount (0 when it was already gone). */
@@ -36,8 +34,8 @@ export class HoldBook implements MemoryHolds {
     const h = this.byId.get(id);
     if (!h) return 0;
     this.byId.delete(id);
-    bump(this.perCustomer, k(h.customerId, h.month), -h.amount);
-    bump(this.perKey, k(h.keyId, h.month), -h.amount);
+    this.perCustomer.bump(h.customerId, h.month, -h.amount);
+    this.perKey.bump(h.keyId, h.month, -h.amount);
     return h.amount;
   }
 
@@ -55,10 +53,27 @@ export class HoldBook implements MemoryHolds {
   }
 }
 
-function bump(m: Map<string, number>, key: string, by: number) {
-  const v = (m.get(key) ?? 0) + by;
-  if (v === 0) m.delete(key);
-  else m.set(key, v);
+/**
+ * Held µ$ per id (customer or key) and month, as id → month → amount. Nested rather than keyed by
+ * one joined string: a lookup hashes the two strings the caller already holds (the id from the
+ * key's cached auth context, whose hash V8 keeps on the string) instead of building, flattening
+ * and hashing a new ~40-character key each time — six times per call. An id's entry goes when its
+ * last month does, so the book holds only what is held.
+ */
+class Sums {
+  private readonly byId = new Map<string, Map<string, number>>();
+
+  get(id: string, month: string): number {
+    return this.byId.get(id)?.get(month) ?? 0;
+  }
+
+  bump(id: string, month: string, by: number): void {
+    let months = this.byId.get(id);
+    if (!months) this.byId.set(id, (months = new Map()));
+    const v = (months.get(month) ?? 0) + by;
+    if (v !== 0) months.set(month, v);
+    else if (months.delete(month) && months.size === 0) this.byId.delete(id);
+  }
 }
 
 const byFile = new Map<string, { book: HoldBook; users: number }>();

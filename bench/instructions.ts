@@ -191,6 +191,11 @@ const MINUTE = 60_000;
 const TURN_MARGIN_MS = 2_000;
 const WARM_STEP = 100;
 
+/** When a warm-up that began at `startMs` may end: past the next multiple of `everyMs` (0: at once). */
+export function warmUntil(startMs: number, everyMs: number): number {
+  return everyMs > 0 ? (Math.floor(startMs / everyMs) + 1) * everyMs + TURN_MARGIN_MS : 0;
+}
+
 /** Warm up, count `rounds` rounds of requests and one idle window, at concurrency 1. */
 async function count(id: InstrTargetId, commit: string, root: string, c: Counted, req: RequestSpec, s: InstrSettings, log: (s: string) => void): Promise<InstrTarget> {
   const pool = new Pool(new URL(req.url).origin, { connections: 1, pipelining: 1 });
@@ -202,7 +207,7 @@ async function count(id: InstrTargetId, commit: string, root: string, c: Counted
     // windows down a path not yet run, and V8 deoptimises the admission for it (once). Natively that
     // is one call in ≈ 100 000; at ≈ 20 × the time per request it landed in a counted round.
     const every = s.turnMs ?? MINUTE;
-    const turn = every > 0 ? (Math.floor(warmStart / every) + 1) * every + TURN_MARGIN_MS : 0;
+    const turn = warmUntil(warmStart, every);
     let extra = 0;
     for (; Date.now() < turn; extra += WARM_STEP) await drive(pool, req, WARM_STEP);
     if (extra) log(`${id}: ${extra} more requests of warm-up, past a turn of the ${every === MINUTE ? 'minute' : `${every / 1000} s clock`}`);

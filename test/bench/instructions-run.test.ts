@@ -19,8 +19,8 @@ describe.skipIf(!valgrindAvailable())('instructions per request under callgrind'
     try {
       const [floor, gw] = await runInstructions({ root: ROOT, model: 'gpt-4o-mini', settings, targets: ['floor', 'gw-sqlite'], commit: 'test', log: (s) => lines.push(s), stoppers });
       expect(lines).toContain('gw-sqlite: 100 requests of warm-up (not counted)');
-      // Then on past the clock's turn (≥ 2 s after it): more requests, in steps of 100.
-      for (const id of ['floor', 'gw-sqlite']) expect(lines.some((l) => new RegExp(`^${id}: [1-9]\\d*00 more requests of warm-up, past a turn of the 3 s clock$`).test(l))).toBe(true);
+      // Then on past the clock's turn, in steps of 100, unless the warm-up itself outlasted it.
+      for (const l of lines.filter((x) => x.includes('more requests of warm-up'))) expect(l).toMatch(/^(floor|gw-sqlite): [1-9]\d*00 more requests of warm-up, past a turn of the 3 s clock$/);
       for (const t of [floor!, gw!]) {
         expect(t.rounds).toHaveLength(2);
         expect(t.roundMs.every((ms) => ms > 0)).toBe(true);

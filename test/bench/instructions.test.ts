@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classify, COMPILE_ENTRY, entryCost, GC_ENTRY, GC_WITHIN, parseCallgrind, splitParts, topFunctions } from '../../bench/callgrind.ts';
 import { renderInstructions } from '../../bench/instructions-report.ts';
-import { controlEnv, requestDriven, roundDriven, steady, type InstrTarget, type PartCounts } from '../../bench/instructions.ts';
+import { controlEnv, requestDriven, roundDriven, steady, warmUntil, type InstrTarget, type PartCounts } from '../../bench/instructions.ts';
 import { BenchUsageError, parseBenchArgs } from '../../bench/options.ts';
 import { jitAddress, parsePerfMap } from '../../bench/perf-map.ts';
 
@@ -220,6 +220,19 @@ describe('request-driven instructions', () => {
     const busy = target('gw-before', 'old5678', 130_000);
     busy.mean.compileTree = 300_000;
     expect(renderInstructions(machine, s, [target('gw-sqlite', 'new1234', 120_000), busy])).toContain('**V8 was still re-optimising much more on one side** (compilers’ call tree 300,000 → 50,000 per request)');
+  });
+});
+
+describe('warm-up past a turn of the clock', () => {
+  it('ends 2 s past the next multiple of the period after its start, never before the start; 0 turns it off', () => {
+    const min = 60_000;
+    const t = Date.UTC(2026, 11, 7, 14, 30, 0);
+    expect(warmUntil(t, min)).toBe(t + min + 2_000); // started on a turn: the next one
+    expect(warmUntil(t + 1, min)).toBe(t + min + 2_000);
+    expect(warmUntil(t + 59_999, min)).toBe(t + min + 2_000);
+    expect(warmUntil(t + 59_999, 3_000)).toBe(t + 60_000 + 2_000);
+    for (const start of [t, t + 12_345, t + 59_000]) expect(warmUntil(start, min)).toBeGreaterThan(start + 2_000);
+    expect(warmUntil(t + 30_000, 0)).toBe(0);
   });
 });
 

@@ -38,7 +38,9 @@ async function rebuild(db: MigrationDb, edit: (ddl: string) => string): Promise<
   if (ddl === table.sql) throw new Error('migration 008: usage_events has an unexpected definition');
   // Indexes SQLite made itself (sql null) come back with the table.
   const indexes = objects.rows.filter((o) => o.type === 'index' && o.sql).map((o) => o.sql!);
-  await sql.raw(ddl.replace(/^CREATE TABLE "usage_events"/i, 'CREATE TABLE "usage_events_rebuild"')).execute(db);
+  const rebuilt = ddl.replace(/^CREATE TABLE "usage_events"/i, 'CREATE TABLE "usage_events_rebuild"');
+  if (rebuilt === ddl) throw new Error('migration 008: usage_events has an unexpected definition');
+  await sql.raw(rebuilt).execute(db);
   await sql`insert into usage_events_rebuild select * from usage_events`.execute(db);
   await sql`drop table usage_events`.execute(db);
   await sql`alter table usage_events_rebuild rename to usage_events`.execute(db);

@@ -77,6 +77,16 @@ export interface InstrTarget {
 export const steady = (c: PartCounts) => c.total - c.gcTree - c.compileTree;
 
 /**
+ * The time-driven instructions per second, from the idle window: its steady count ÷ its length. A
+ * GC or compiler call tree that began before the window was zeroed can count more than the window's
+ * own total (seen once: −0.94 M/s, which then added 7 k per request instead of subtracting); a
+ * negative rate means nothing, so it is taken as 0.
+ */
+export function idleRate(idle: PartCounts, seconds: number): number {
+  return Math.max(0, steady(idle)) / seconds;
+}
+
+/**
  * What a count is compared on, per round: steady, less the time-driven work (the gateway's pollers
  * and the monitor's flush run per wall-clock interval, and a request takes ≈ 20 × longer under
  * callgrind, so they would weigh 20 × more per request than in a real run): the target's idle rate
@@ -241,7 +251,7 @@ async function count(id: InstrTargetId, commit: string, root: string, c: Counted
     const named = nameJit([...fnSum.values()], perfMap(c.child.pid, root, s.keepDir && join(s.keepDir, `${id}.perf.map`)));
     const top = (fs: typeof named) => fs.slice(0, 15).map((f) => ({ part: f.part, fn: f.fn, ob: f.ob, perRequest: f.self / n }));
     const ms = roundMs.reduce((a, b) => a + b, 0);
-    return { id, commit, rounds, roundMs, mean: scale(sum, n), msPerRequest: ms / n, idlePerSecond: steady(idle) / idleS, top: top(named), topJs: top(named.filter((f) => f.part === 'jit')) };
+    return { id, commit, rounds, roundMs, mean: scale(sum, n), msPerRequest: ms / n, idlePerSecond: idleRate(idle, idleS), top: top(named), topJs: top(named.filter((f) => f.part === 'jit')) };
   } finally {
     await pool.close();
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classify, COMPILE_ENTRY, entryCost, GC_ENTRY, GC_WITHIN, parseCallgrind, splitParts, topFunctions } from '../../bench/callgrind.ts';
 import { renderInstructions } from '../../bench/instructions-report.ts';
-import { controlEnv, requestDriven, roundDriven, steady, warmUntil, type InstrTarget, type PartCounts } from '../../bench/instructions.ts';
+import { controlEnv, idleRate, requestDriven, roundDriven, steady, warmUntil, type InstrTarget, type PartCounts } from '../../bench/instructions.ts';
 import { BenchUsageError, parseBenchArgs } from '../../bench/options.ts';
 import { jitAddress, parsePerfMap } from '../../bench/perf-map.ts';
 
@@ -220,6 +220,15 @@ describe('request-driven instructions', () => {
     const busy = target('gw-before', 'old5678', 130_000);
     busy.mean.compileTree = 300_000;
     expect(renderInstructions(machine, s, [target('gw-sqlite', 'new1234', 120_000), busy])).toContain('**V8 was still re-optimising much more on one side** (compilers’ call tree 300,000 → 50,000 per request)');
+  });
+});
+
+describe('the idle rate', () => {
+  const idle = (total: number, gcTree: number, compileTree: number): PartCounts => ({ jit: 0, runtime: total, gc: 0, compile: 0, sqlite: 0, libc: 0, other: 0, total, gcTree, compileTree });
+  it('is the idle window’s steady count per second, never below zero', () => {
+    expect(idleRate(idle(10_000_000, 1_000_000, 1_000_000), 4)).toBe(2_000_000);
+    // A call tree that began before the window was zeroed counted more than the window itself.
+    expect(idleRate(idle(3_000_000, 4_000_000, 1_000_000), 5)).toBe(0);
   });
 });
 

@@ -24,10 +24,44 @@ export interface WriterStats {
 /** A batch that failed this many times in a row is dropped (counted), so one bad row cannot wedge the queue. */
 const MAX_BATCH_FAILURES = 3;
 
-const COLUMNS = [
+export const COLUMNS = [
   'created_at', 'request_id', 'level', 'kind', 'operation', 'method', 'path', 'status', 'duration_ms', 'app', 'build', 'customer_id',
   'api_key_id', 'provider', 'model', 'upstream_status', 'error_code', 'error_message', 'body_preview', 'ip', 'user_agent', 'extra',
 ] as const satisfies readonly (keyof NewMonitorEvent)[];
+
+/**
+ * An event's values in COLUMNS order (a missing one as NULL), then the node id: one row of the
+ * insert. Spelled out, as caps/types.ts eventRow: `e[COLUMNS[i]]` is a megamorphic keyed load per
+ * column, ≈ 5 k of the ≈ 60 k instructions a row cost on SQLite (bench/README.md, "What a settle
+ * costs SQLite"). test/observability/writer.test.ts holds the order to COLUMNS.
+ */
+export function monitorRow(e: NewMonitorEvent, nodeId: string): unknown[] {
+  return [
+    e.created_at,
+    e.request_id ?? null,
+    e.level,
+    e.kind,
+    e.operation ?? null,
+    e.method ?? null,
+    e.path ?? null,
+    e.status ?? null,
+    e.duration_ms ?? null,
+    e.app ?? null,
+    e.build ?? null,
+    e.customer_id ?? null,
+    e.api_key_id ?? null,
+    e.provider ?? null,
+    e.model ?? null,
+    e.upstream_status ?? null,
+    e.error_code ?? null,
+    e.error_message ?? null,
+    e.body_preview ?? null,
+    e.ip ?? null,
+    e.user_agent ?? null,
+    e.extra ?? null,
+    nodeId,
+  ];
+}
 
 /** Column types of monitor_events (migration 005), for the PostgreSQL arrays. */
 const PG_TYPES: Record<(typeof COLUMNS)[number], 'bigint' | 'integer' | 'text'> = {
@@ -75,16 +109,11 @@ function batchWriter(storage: Storage): BatchWriter {
   const raw = storage.sqlite;
   if (raw) {
     let stmt: SQLite.Statement<unknown[]> | undefined; // prepared on first use (after migrations)
-    const args: unknown[] = new Array(COLUMNS.length + 1);
     const insertAll = raw.transaction((batch: NewMonitorEvent[], nodeId: string) => {
       stmt ??= raw.prepare(`insert into monitor_events (${COLUMNS.join(', ')}, node_id) values (${COLUMNS.map(() => '?').join(', ')}, ?)`);
-      args[COLUMNS.length] = nodeId;
-      for (const e of batch) {
-        for (let i = 0; i < COLUMNS.length; i++) args[i] = e[COLUMNS[i]!] ?? null;
-        // As arguments, not one array: better-sqlite3 reads an array through a V8 API call per
-        // element (caps/sqlite.ts, insEvent).
-        stmt.run(...args);
-      }
+      // As arguments, not one array: better-sqlite3 reads an array through a V8 API call per
+      // element (caps/sqlite.ts, insEvent).
+      for (const e of batch) stmt.run(...monitorRow(e, nodeId));
     });
     return { write: async (batch, nodeId) => insertAll(batch, nodeId), busy: () => raw.inTransaction };
   }
@@ -96,7 +125,8 @@ function batchWriter(storage: Storage): BatchWriter {
     `select *, $${COLUMNS.length + 1}::text from unnest(${COLUMNS.map((c, i) => `$${i + 1}::${PG_TYPES[c]}[]`).join(', ')})`;
   return {
     write: async (batch, nodeId) => {
-      const values: unknown[] = COLUMNS.map((c) => batch.map((e) => e[c] ?? null));
+      const rows = batch.map((e) => monitorRow(e, nodeId));
+      const values: unknown[] = COLUMNS.map((_, i) => rows.map((r) => r[i]));
       values.push(nodeId);
       await pool.query({ name: 'kaixu_monitor_insert', text, values });
     },

@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../../src/lib/logger.ts';
 import { eventFromRequest } from '../../src/monitor/events.ts';
 import type { NewMonitorEvent, ObservedRequest } from '../../src/monitor/types.ts';
-import { MonitorWriter } from '../../src/monitor/writer.ts';
+import { COLUMNS, monitorRow, MonitorWriter } from '../../src/monitor/writer.ts';
 import { DIALECTS, makeTestDb, type TestDb } from '../helpers/db.ts';
 import { until } from './util.ts';
 
@@ -21,6 +21,18 @@ const req = (i: number): ObservedRequest => ({
   info: { upstreamMs: 0, operation: 'ops.health' },
 });
 const count = async (db: TestDb) => Number((await sql<{ n: number }>`select count(*) as n from monitor_events`.execute(db.storage.db)).rows[0]!.n);
+
+describe('monitorRow: a monitor event as the writer binds it', () => {
+  it('lists the columns in COLUMNS order, a missing one as NULL, then the node id', () => {
+    const distinct = Object.fromEntries(COLUMNS.map((c, i) => [c, `v${i}`])) as unknown as NewMonitorEvent;
+    expect(monitorRow(distinct, 'node-1')).toEqual([...COLUMNS.map((_, i) => `v${i}`), 'node-1']);
+    const bare: NewMonitorEvent = { created_at: 5, level: 'info', kind: 'request' };
+    const row = monitorRow(bare, 'n');
+    expect(row).toHaveLength(COLUMNS.length + 1);
+    COLUMNS.forEach((c, i) => expect(row[i]).toBe((bare as Record<string, unknown>)[c] ?? null));
+    expect(row.filter((v) => v === null)).toHaveLength(COLUMNS.length - 3);
+  });
+});
 
 describe.each(DIALECTS)('monitor writer on %s', (dialect) => {
   let db: TestDb | undefined;

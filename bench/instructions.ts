@@ -215,7 +215,8 @@ async function count(id: InstrTargetId, commit: string, root: string, c: Counted
     await drive(pool, req, s.warmup);
     // On past a turn of the wall-clock minute: the first one a process sees rolls its rate-limit
     // windows down a path not yet run, and V8 deoptimises the admission for it (once). Natively that
-    // is one call in ≈ 100 000; at ≈ 20 × the time per request it landed in a counted round.
+    // happens once, in a process's first minute; at ≈ 20 × the time per request it landed in a
+    // counted round.
     const every = s.turnMs ?? MINUTE;
     const turn = warmUntil(warmStart, every);
     let extra = 0;

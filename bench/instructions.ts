@@ -174,7 +174,8 @@ class Counted {
   }
 }
 
-async function drive(pool: Pool, req: RequestSpec, n: number): Promise<void> {
+/** `n` requests one after another on one connection; any answer but the expected 200 throws. */
+export async function drive(pool: Pool, req: RequestSpec, n: number): Promise<void> {
   const u = new URL(req.url);
   for (let i = 0; i < n; i++) {
     const r = await pool.request({ method: 'POST', path: u.pathname, headers: req.headers, body: req.body });

@@ -33,6 +33,10 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
                        any host, for judging a change where timings are noise (several minutes)
     --instr-warmup N --instr-requests N --instr-rounds N --instr-idle MS
     --instr-keep DIR   keep each round's callgrind dump there (for callgrind_annotate, kcachegrind)
+  --ic                 list the property accesses V8's inline caches still send to its runtime on
+                       every request (gateway / SQLite under node --log-ic; and at --baseline REF):
+                       the sites where objects of many shapes cost every call (≈ 2 min)
+    --ic-warmup N --ic-requests N --ic-top N
   --help               this text
 `;
 
@@ -62,6 +66,8 @@ export interface BenchOptions {
   profile: { on: boolean; target: 'sqlite' | 'postgres'; seconds: number; concurrency: number; warmupSeconds: number };
   /** `--instructions`: the targets counted (floor, gw-sqlite among --only) and the counts. */
   instructions: { on: boolean; targets: ('floor' | 'gw-sqlite')[]; warmup: number; requests: number; rounds: number; idleMs: number; keepDir?: string };
+  /** `--ic`: IC misses per request under node --log-ic (ic.ts). */
+  ic: { on: boolean; warmup: number; requests: number; top: number };
 }
 
 type NumOption = 'window' | 'rounds' | 'warmup' | 'streams' | 'monitor-rounds' | 'monitor-window' | 'monitor-warmup' | 'steady-warmup' | 'stream-warmup';
@@ -112,6 +118,10 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         'instr-rounds': { type: 'string', default: '5' },
         'instr-idle': { type: 'string', default: '5000' },
         'instr-keep': { type: 'string' },
+        ic: { type: 'boolean', default: false },
+        'ic-warmup': { type: 'string', default: '2000' },
+        'ic-requests': { type: 'string', default: '1000' },
+        'ic-top': { type: 'string', default: '15' },
         'cap-mode': { type: 'string', default: 'hard' },
         'upstream-core': { type: 'string', default: 'load' },
       },
@@ -134,7 +144,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const str = (k: string) => v[k] as string | undefined;
   const only = list('--only', str('only'), TARGETS, 'direct,floor,gw-sqlite,gw-pg,monitor');
   const instrTargets = (['floor', 'gw-sqlite'] as const).filter((t) => only.has(t));
-  if (v.instructions === true && v.profile === true) throw new BenchUsageError('--instructions and --profile: one at a time');
+  if ([v.instructions, v.profile, v.ic].filter((x) => x === true).length > 1) throw new BenchUsageError('--instructions, --profile and --ic: one at a time');
   if (v.instructions === true && instrTargets.length === 0 && str('baseline') === undefined) throw new BenchUsageError('--instructions counts floor and gw-sqlite: --only names neither (and no --baseline)');
   return {
     help: v.help === true,
@@ -165,6 +175,12 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       rounds: count('instr-rounds', str('instr-rounds')!, 1),
       idleMs: count('instr-idle', str('instr-idle')!, 100),
       ...(str('instr-keep') !== undefined ? { keepDir: str('instr-keep') } : {}),
+    },
+    ic: {
+      on: v.ic === true,
+      warmup: count('ic-warmup', str('ic-warmup')!, 0),
+      requests: count('ic-requests', str('ic-requests')!, 1),
+      top: count('ic-top', str('ic-top')!, 1),
     },
   };
 }

@@ -11,6 +11,7 @@ import { planPinning, sleep } from './procs.ts';
 import { runProfile } from './profile-run.ts';
 import { runInstructions } from './instructions.ts';
 import { renderInstructions } from './instructions-report.ts';
+import { renderIc, runIc } from './ic.ts';
 import { ensureLocalPostgres } from './services.ts';
 import { renderReport } from './report.ts';
 import { reportPath, TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type CapMode, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
@@ -286,18 +287,34 @@ async function instructions(): Promise<void> {
   const s = { warmup: i.warmup, requests: i.requests, rounds: i.rounds, idleMs: i.idleMs, keepDir: i.keepDir };
   const targets = await runInstructions({ root: ROOT, model: settings.model, settings: s, targets: i.targets, commit: machine.commit, baseline: tree, log, stoppers });
   await cleanup();
-  const md = renderInstructions(machine, s, targets, `Run took ${Math.round((Date.now() - t0) / 1000)} s.`);
+  printAndWrite(renderInstructions(machine, s, targets, `Run took ${Math.round((Date.now() - t0) / 1000)} s.`), 'bench/results/instructions.md');
+}
+
+/** Prints a counted mode's report and writes it to `--out`, else to its default file (none with --no-write). */
+function printAndWrite(md: string, defaultPath: string): void {
   process.stdout.write(`\n${md}`);
-  if (!opts.noWrite) {
-    const out = opts.out ?? join(ROOT, 'bench/results/instructions.md');
-    mkdirSync(dirname(out), { recursive: true });
-    writeFileSync(out, md);
-    log(`written to ${out}`);
-  }
+  if (opts.noWrite) return;
+  const out = opts.out ?? join(ROOT, defaultPath);
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, md);
+  log(`written to ${out}`);
+}
+
+/** `--ic`: IC misses per request (ic.ts); written to bench/results/ic.md. */
+async function ic(): Promise<void> {
+  const machine = describeMachine(ROOT);
+  const tree = opts.baseline ? baselineTree(ROOT, opts.baseline) : undefined;
+  if (tree) stoppers.push(() => tree.remove());
+  const s = opts.ic;
+  const trees = await runIc({ root: ROOT, model: settings.model, settings: s, baseline: tree && { root: tree.dir, ref: opts.baseline! }, log, stoppers }, machine.commit);
+  await cleanup();
+  const header = `- **Machine**: ${machine.cpu} · **Node**: ${process.version} · **date**: ${new Date().toISOString()} · **commit**: ${machine.commit} · run took ${Math.round((Date.now() - t0) / 1000)} s.`;
+  printAndWrite(renderIc(trees, s, header), 'bench/results/ic.md');
 }
 
 async function main() {
   if (opts.instructions.on) return instructions();
+  if (opts.ic.on) return ic();
   if (opts.profile.on) {
     const { target, seconds, concurrency, warmupSeconds } = opts.profile;
     if (target === 'postgres') await localPostgres();

@@ -1,5 +1,6 @@
 import type { LaneTarget, Upstream } from '../lanes/types.ts';
-import type { ChatResult, ProviderAdapter, ProviderError, StreamEvent } from '../providers/types.ts';
+import type { Spelled } from '../lib/shape.ts';
+import type { ChatRequest, ChatResult, ProviderAdapter, ProviderError, StreamEvent } from '../providers/types.ts';
 import type { CallAbort } from '../upstream/abort.ts';
 import { asProviderError, type UpstreamBody, type UpstreamResponse } from '../upstream/client.ts';
 import { upstreamEvents, type UpstreamEvent } from '../upstream/events.ts';
@@ -43,10 +44,16 @@ const sendOpts = (a: AttemptInput) => ({
   provider: a.upstream.name,
 });
 
+/** The provider request for one target, field by field (lib/shape.ts: one object shape per call). */
+function chatRequest(p: ChatParams, model: string, stream: boolean): ChatRequest {
+  const req: Spelled<ChatRequest> = { model, messages: p.messages, max_tokens: p.max_tokens, temperature: p.temperature, top_p: p.top_p, stop: p.stop, stream };
+  return req;
+}
+
 /** Builds and sends the request; a non-2xx answer comes back as the adapter's ProviderError. */
 async function send(d: AttemptDeps, a: AttemptInput, stream: boolean): Promise<Attempt<{ res: UpstreamResponse; adapter: ProviderAdapter }>> {
   const adapter = d.adapterFor(a.upstream.kind);
-  const spec = adapter.buildRequest({ ...a.params, model: a.target.model, stream }, a.upstream.target);
+  const spec = adapter.buildRequest(chatRequest(a.params, a.target.model, stream), a.upstream.target);
   const res = await d.client.send(spec, sendOpts(a));
   a.info.upstreamStatus = res.status;
   if (res.status >= 200 && res.status < 300) return { ok: true, value: { res, adapter } };

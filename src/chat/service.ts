@@ -19,7 +19,7 @@ export class ChatService {
   async begin(input: BeginInput): Promise<ChatSession> {
     const { route, params } = input;
     const admission = await this.d.governance().admit(
-      { ...input.ctx, publicProvider: route.requested.provider, publicModel: route.requested.model, kind: 'chat' },
+      input.ctx,
       { targets: route.targets, inputTokensUpperBound: inputTokensUpperBound(params.messages), maxOutputTokens: params.max_tokens },
     );
     const first = route.targets[0]!;

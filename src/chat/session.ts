@@ -230,7 +230,7 @@ export class ChatSession {
       return {
         names: this.names,
         text: this.text,
-        usage: { ...usage, cost_cents: res.cost_cents },
+        usage: { input_tokens: usage.input_tokens, output_tokens: usage.output_tokens, cost_cents: res.cost_cents },
         month: res.month,
         finish_reason: openaiFinishReason(this.finishReason),
         usageSource: source,

@@ -35,7 +35,8 @@ export interface ChatParams {
 }
 
 export interface BeginInput {
-  ctx: Omit<CallContext, 'publicProvider' | 'publicModel' | 'kind'>;
+  /** The call as governance sees it (publicProvider/publicModel: the route's requested names). */
+  ctx: CallContext;
   route: Route;
   params: ChatParams;
   stream: boolean;

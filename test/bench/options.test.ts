@@ -126,6 +126,8 @@ describe('command line (bench/options.ts)', () => {
     // "none" alone: the before/after by itself.
     const b = parseBenchArgs(['--only', 'none', '--cells', 'none', '--baseline', 'HEAD~1']);
     expect([b.only.size, b.cells.size, b.baseline]).toEqual([0, 0, 'HEAD~1']);
+    expect(d.ic).toEqual({ on: false, warmup: 2000, requests: 1000, top: 15 });
+    expect(parseBenchArgs(['--ic', '--ic-warmup', '0', '--ic-requests', '50', '--ic-top', '3']).ic).toEqual({ on: true, warmup: 0, requests: 50, top: 3 });
   });
 
   it.each([
@@ -145,6 +147,9 @@ describe('command line (bench/options.ts)', () => {
     [['--cap-mode', 'off'], '--cap-mode: "off" is not hard or soft'],
     [['--upstream-core', '1'], '--upstream-core: "1" is not load or servers'],
     [['--profile-target', 'pg'], '--profile-target: "pg" is not sqlite or postgres'],
+    [['--ic', '--instructions'], '--instructions, --profile and --ic: one at a time'],
+    [['--ic', '--profile'], '--instructions, --profile and --ic: one at a time'],
+    [['--ic-requests', '0'], '--ic-requests: "0" is not a whole number ≥ 1'],
   ])('refuses %j with a one-line reason', (argv, reason) => {
     let err: unknown;
     try {

@@ -18,5 +18,6 @@ export function applyRateLimitHeaders(headers: Headers, info: RateLimitInfo | nu
 
 /** Headers for a 429: RateLimit-* plus Retry-After. */
 export function refusalHeaders(d: RateDecision): Record<string, string> {
-  return { ...rateLimitHeaders(d.info), 'Retry-After': String(d.retryAfterS) };
+  // The literal first, then the spread: one object shape for every refusal (lib/shape.ts).
+  return { 'Retry-After': String(d.retryAfterS), ...rateLimitHeaders(d.info) };
 }

@@ -2,6 +2,8 @@ import type { Context } from 'hono';
 import type { Container } from '../../../app/container.ts';
 import type { ChatParams } from '../../../chat/types.ts';
 import type { ChatSession } from '../../../chat/session.ts';
+import type { CallContext } from '../../../gateway/governance.ts';
+import type { Spelled } from '../../../lib/shape.ts';
 import type { AuthContext } from '../../../keys/auth.ts';
 import type { Route } from '../../../lanes/types.ts';
 import type { CallAbort } from '../../../upstream/abort.ts';
@@ -54,16 +56,22 @@ export function beginChat(c: Container, caller: ChatCaller, route: Route, params
   const { info } = caller;
   const timing = info.timing;
   timing?.mark('parse');
+  // The whole call context in one literal, every field named (lib/shape.ts): governance reads it
+  // on every call, and a spread's copy with fields added would be an object shape of its own each time.
+  const ctx: Spelled<CallContext> = {
+    auth: caller.auth,
+    requestId: caller.requestId,
+    publicProvider: route.requested.provider,
+    publicModel: route.requested.model,
+    installId: installIdOf(caller),
+    app: short(caller.header('x-kaixu-app'), 120),
+    build: short(caller.header('x-kaixu-build'), 120),
+    ip: caller.clientIp,
+    userAgent: short(caller.header('user-agent'), 300),
+    kind: 'chat',
+  };
   const admitted = c.chat.begin({
-    ctx: {
-      auth: caller.auth,
-      requestId: caller.requestId,
-      installId: installIdOf(caller),
-      app: short(caller.header('x-kaixu-app'), 120),
-      build: short(caller.header('x-kaixu-build'), 120),
-      ip: caller.clientIp,
-      userAgent: short(caller.header('user-agent'), 300),
-    },
+    ctx,
     route,
     params,
     stream,

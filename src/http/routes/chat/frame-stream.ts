@@ -74,12 +74,19 @@ export function frameStream(src: FrameSource, opts: FrameStreamOptions = {}, onE
   );
 }
 
-export const SSE_HEADERS = {
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache, no-transform',
-  connection: 'keep-alive',
-  'x-accel-buffering': 'no',
-} as const;
+/**
+ * An SSE answer's headers, then the route's own: a literal with them spread into it. An object
+ * that starts as a spread's copy (`{ ...a, ...b }`) would get a shape of its own per call (lib/shape.ts).
+ */
+export function sseHeaders(extra: Record<string, string>): Record<string, string> {
+  return {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache, no-transform',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+    ...extra,
+  };
+}
 
 /** @hono/node-server leaves a response with this header alone: the route wrote it itself. */
 const ALREADY_SENT = { 'x-hono-already-sent': 'true' };

@@ -6,7 +6,7 @@ import { sseFrame } from '../../../lib/sse.ts';
 import type { Container } from '../../../app/container.ts';
 import type { Clock } from '../../../lib/clock.ts';
 import { beginSeedChat, callerOf, installIdOf, rateLimitHeadersOf, replyResponse, type ChatCaller, type ChatReply } from './call.ts';
-import { SSE_HEADERS, streamFailureRecorder } from './frame-stream.ts';
+import { sseHeaders, streamFailureRecorder } from './frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from './gateway-chat.ts';
 import { SeedChatBody, seedHook } from './schemas.ts';
 import { seedStreamSource } from './seed-stream.ts';
@@ -29,7 +29,7 @@ export async function seedStreamReply(c: Container, caller: ChatCaller, body: Se
   );
   return {
     kind: 'stream',
-    headers: { ...SSE_HEADERS, ...rateLimitHeadersOf(session) },
+    headers: sseHeaders(rateLimitHeadersOf(session)),
     source,
     opts: { ping: { everyMs: c.config.STREAM_PING_MS, frame: pingFrameOf(c.clock) } },
   };

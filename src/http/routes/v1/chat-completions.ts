@@ -7,7 +7,7 @@ import type { RouteDeps } from '../../context.ts';
 import { requireKey } from '../../middleware/auth.ts';
 import { errorResponses, jsonBody } from '../../route-kit.ts';
 import { beginChat, callerOf, rateLimitHeadersOf, replyResponse, type ChatCaller, type ChatReply } from '../chat/call.ts';
-import { SSE_HEADERS, streamFailureRecorder } from '../chat/frame-stream.ts';
+import { sseHeaders, streamFailureRecorder } from '../chat/frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from '../chat/gateway-chat.ts';
 import { chatParams } from '../chat/schemas.ts';
 import { completionBody, v1Messages } from './format.ts';
@@ -44,7 +44,8 @@ async function v1Answer(c: Container, caller: ChatCaller, body: V1ChatBody): Pro
   const { session, id, created } = await beginV1Chat(c, caller, body);
   if (!body.stream) {
     const out = await session.complete();
-    return { kind: 'json', body: completionBody(id, created, out), headers: { ...rateLimitHeadersOf(session), 'x-request-id': requestId } };
+    // The literal first, then the spread (lib/shape.ts): one header object shape for every answer.
+    return { kind: 'json', body: completionBody(id, created, out), headers: { 'x-request-id': requestId, ...rateLimitHeadersOf(session) } };
   }
   // Answer once an upstream is streaming (its first event), so a call no target could serve
   // is a plain HTTP error; the role chunk goes out with the headers.
@@ -57,7 +58,7 @@ async function v1Answer(c: Container, caller: ChatCaller, body: V1ChatBody): Pro
   );
   return {
     kind: 'stream',
-    headers: { ...SSE_HEADERS, ...rateLimitHeadersOf(session), 'x-request-id': requestId },
+    headers: sseHeaders({ 'x-request-id': requestId, ...rateLimitHeadersOf(session) }),
     source,
     opts: { ping: { everyMs: c.config.STREAM_PING_MS, frame: pingFrame } },
   };

@@ -65,6 +65,8 @@ export function v1StreamSource(
 
 type StreamBase = { id: string; created: number; includeUsage: boolean; requestId: string };
 
-const headOf = (base: StreamBase, session: ChatSession) => ({ ...base, model: session.names.model });
+// Field by field, not `{ ...base, model }`: a spread's copy is an object of a shape of its own for
+// every chunk, which chunkFrame's reads then missed in V8's caches (lib/shape.ts).
+const headOf = (base: StreamBase, session: ChatSession) => ({ id: base.id, created: base.created, model: session.names.model, includeUsage: base.includeUsage });
 
 const finishFrame = (base: StreamBase, session: ChatSession, reason: string) => chunkFrame(headOf(base, session), { delta: {}, finish_reason: reason });

@@ -77,6 +77,8 @@ async function measureTree(label: string, root: string, upstream: Upstream, o: I
     const [v1, seed] = gatewayRuntimes('gw-sqlite', gw, o.model);
     const work: { label: string; req: RequestSpec; share: number }[] = [
       { label: 'POST /v1/chat/completions', req: v1!.chat, share: 1 },
+      // What many clients send: no max_tokens, temperature or stop (the gateway fills in its defaults).
+      { label: 'POST /v1/chat/completions, model and messages only', req: { ...v1!.chat, body: JSON.stringify({ model: o.model, messages: [{ role: 'user', content: 'Say hello.' }] }) }, share: 1 },
       { label: 'POST /.netlify/functions/gateway-chat', req: seed!.chat, share: 1 },
       { label: 'POST /v1/chat/completions, stream', req: v1!.stream!.req, share: STREAM_SHARE },
     ];

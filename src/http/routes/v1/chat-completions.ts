@@ -21,7 +21,9 @@ const pingFrame = () => sseComment('ping');
 async function beginV1Chat(c: Container, caller: ChatCaller, body: V1ChatBody) {
   const messages = v1Messages(body.messages);
   if (!messages.length) throw new AppError('VALIDATION_ERROR', 'messages must contain at least one non-empty message', { param: 'messages' });
-  const params = chatParams({ ...body, max_tokens: body.max_completion_tokens ?? body.max_tokens }, messages);
+  // A literal, not `{ ...body, max_tokens }`: for a body without max_tokens that copy was an object
+  // shape of its own on every call, which chatParams then read through V8's runtime (lib/shape.ts).
+  const params = chatParams({ max_tokens: body.max_completion_tokens ?? body.max_tokens, temperature: body.temperature, top_p: body.top_p, stop: body.stop }, messages);
   const route = await c.laneRouter.resolveModelName(body.model);
   const session = await beginChat(c, caller, route, params, !!body.stream);
   return { session, id: newCompletionId(), created: Math.floor(c.clock.now() / 1000) };

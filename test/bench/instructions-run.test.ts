@@ -42,7 +42,11 @@ describe.skipIf(!valgrindAvailable())('instructions per request under callgrind'
       // Compiled JavaScript named from node's perf map: the gateway's own code among it.
       expect(gw!.topJs.length).toBeGreaterThan(0);
       expect(gw!.topJs.every((f) => f.part === 'jit')).toBe(true);
-      expect(gw!.topJs.filter((f) => /^JS:/.test(f.fn)).length).toBeGreaterThan(gw!.topJs.length / 2);
+      // Named from the perf map (JS: …), at least one. Not most of them: with 100 requests of warm-up
+      // on a slow host with the whole suite beside it (stop 33; at 526f567 too) only 2–4 functions ran
+      // as compiled code in the counted rounds, and one of those was an address no perf map covers
+      // (undici's WebAssembly HTTP parser).
+      expect(gw!.topJs.some((f) => /^JS:/.test(f.fn)), JSON.stringify(gw!.topJs.map((f) => f.fn))).toBe(true);
       expect(requestDriven(gw!, settings.requests)).toBeGreaterThan(requestDriven(floor!, settings.requests));
       const md = renderInstructions({ cpu: 'x', cores: 2, memory: '1 GiB', node: process.version, os: 'Linux', date: '', commit: 'test', loadavg: '' }, settings, [floor!, gw!]);
       expect(md).toMatch(/\| gateway \/ SQLite \| test\s+\|\s+[\d,]+ \|/);

@@ -2,6 +2,7 @@ import { z } from '@hono/zod-openapi';
 import type { ZodError } from 'zod';
 import type { ChatParams } from '../../../chat/types.ts';
 import { AppError } from '../../../lib/errors.ts';
+import type { Spelled } from '../../../lib/shape.ts';
 import type { ChatMessage, ChatRole } from '../../../providers/types.ts';
 import { validationError } from '../../errors.ts';
 
@@ -73,11 +74,23 @@ export function nonEmptyMessages(messages: { role: ChatRole; content: string }[]
   return out;
 }
 
-export function chatParams(body: { max_tokens?: number | null; temperature?: number | null; top_p?: number | null; stop?: string | string[] | null }, messages: ChatMessage[]): ChatParams {
-  const p: ChatParams = { messages, max_tokens: body.max_tokens ?? DEFAULT_MAX_TOKENS };
-  if (body.temperature != null) p.temperature = body.temperature;
-  if (body.top_p != null) p.top_p = body.top_p;
-  if (body.stop != null) p.stop = typeof body.stop === 'string' ? [body.stop] : body.stop;
+/** The sampling fields of a chat body, as both surfaces send them (null: not set). */
+export interface ChatParamsInput {
+  max_tokens?: number | null;
+  temperature?: number | null;
+  top_p?: number | null;
+  stop?: string | string[] | null;
+}
+
+/** The normalized params: every field present, an unset one as undefined (one object shape, lib/shape.ts). */
+export function chatParams(body: ChatParamsInput, messages: ChatMessage[]): ChatParams {
+  const p: Spelled<ChatParams> = {
+    messages,
+    max_tokens: body.max_tokens ?? DEFAULT_MAX_TOKENS,
+    temperature: body.temperature ?? undefined,
+    top_p: body.top_p ?? undefined,
+    stop: body.stop == null ? undefined : typeof body.stop === 'string' ? [body.stop] : body.stop,
+  };
   return p;
 }
 

@@ -1,6 +1,7 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import { AppError } from '../../../lib/errors.ts';
 import { newCompletionId } from '../../../lib/ids.ts';
+import type { Spelled } from '../../../lib/shape.ts';
 import { sseComment } from '../../../lib/sse.ts';
 import type { Container } from '../../../app/container.ts';
 import type { RouteDeps } from '../../context.ts';
@@ -9,7 +10,7 @@ import { errorResponses, jsonBody } from '../../route-kit.ts';
 import { beginChat, callerOf, rateLimitHeadersOf, replyResponse, type ChatCaller, type ChatReply } from '../chat/call.ts';
 import { sseHeaders, streamFailureRecorder } from '../chat/frame-stream.ts';
 import { CHAT_ERROR_STATUSES } from '../chat/gateway-chat.ts';
-import { chatParams } from '../chat/schemas.ts';
+import { chatParams, type ChatParamsInput } from '../chat/schemas.ts';
 import { completionBody, v1Messages } from './format.ts';
 import { ChatCompletion, V1ChatBody } from './schemas.ts';
 import { v1StreamSource } from './stream.ts';
@@ -23,7 +24,8 @@ async function beginV1Chat(c: Container, caller: ChatCaller, body: V1ChatBody) {
   if (!messages.length) throw new AppError('VALIDATION_ERROR', 'messages must contain at least one non-empty message', { param: 'messages' });
   // A literal, not `{ ...body, max_tokens }`: for a body without max_tokens that copy was an object
   // shape of its own on every call, which chatParams then read through V8's runtime (lib/shape.ts).
-  const params = chatParams({ max_tokens: body.max_completion_tokens ?? body.max_tokens, temperature: body.temperature, top_p: body.top_p, stop: body.stop }, messages);
+  const input: Spelled<ChatParamsInput> = { max_tokens: body.max_completion_tokens ?? body.max_tokens, temperature: body.temperature, top_p: body.top_p, stop: body.stop };
+  const params = chatParams(input, messages);
   const route = await c.laneRouter.resolveModelName(body.model);
   const session = await beginChat(c, caller, route, params, !!body.stream);
   return { session, id: newCompletionId(), created: Math.floor(c.clock.now() / 1000) };

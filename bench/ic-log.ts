@@ -102,14 +102,11 @@ export function icSites(before: string, window: string, root?: string): IcSite[]
     const f = line.split(',');
     if (f.length < 9) continue;
     const fn = short(code.name(hex(f[1])) ?? `0x${hex(f[1]).toString(16)}`);
-    const site: IcSite = { fn, ic: f[0]!, key: f[8] ?? '', state: `${f[5]}>${f[6]}`, reason: f[10] ?? '', count: 0 };
-    const k = `${site.fn}\0${site.ic}\0${site.key}\0${site.state}\0${site.reason}`;
+    const [ic, key, state, reason] = [f[0]!, f[8] ?? '', `${f[5]}>${f[6]}`, f[10] ?? ''];
+    const k = `${fn}\0${ic}\0${key}\0${state}\0${reason}`;
     const seen = sites.get(k);
     if (seen) seen.count++;
-    else {
-      site.count = 1;
-      sites.set(k, site);
-    }
+    else sites.set(k, { fn, ic, key, state, reason, count: 1 });
   }
   return [...sites.values()].sort((a, b) => b.count - a.count || a.fn.localeCompare(b.fn));
 }
@@ -119,6 +116,9 @@ export interface IcWorkload {
   requests: number;
   sites: IcSite[];
 }
+
+/** All of a workload's misses ÷ its requests. */
+export const missesPerRequest = (w: IcWorkload): number => w.sites.reduce((s, x) => s + x.count, 0) / w.requests;
 
 /** Misses per request of one workload, and its top sites as a markdown table. */
 export function renderIcWorkload(w: IcWorkload, top: number): string {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
 import { startGateway, type Gateway } from './gateway.ts';
-import { icSites, renderIcWorkload, type IcWorkload } from './ic-log.ts';
+import { icSites, missesPerRequest, renderIcWorkload, type IcWorkload } from './ic-log.ts';
 import { drive } from './instructions.ts';
 import type { RequestSpec } from './protocol.ts';
 import { gatewayRuntimes, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
@@ -115,7 +115,7 @@ export async function runIc(o: IcOpts, thisLabel: string): Promise<IcTree[]> {
 }
 
 export function renderIc(trees: IcTree[], s: IcSettings, header: string): string {
-  const totals = trees.map((t) => `| ${t.label} | ${t.workloads.map((w) => (w.sites.reduce((n, x) => n + x.count, 0) / w.requests).toFixed(2)).join(' | ')} |`);
+  const totals = trees.map((t) => `| ${t.label} | ${t.workloads.map((w) => missesPerRequest(w).toFixed(2)).join(' | ')} |`);
   const cols = trees[0]?.workloads.map((w) => w.label) ?? [];
   return [
     '# Kaixu Gateway — IC misses per request (`node --log-ic`)',

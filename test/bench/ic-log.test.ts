@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { icSites, renderIcWorkload } from '../../bench/ic-log.ts';
+import { icSites, missesPerRequest, renderIcWorkload } from '../../bench/ic-log.ts';
 
 /** bench/ic-log.ts: V8's --log-ic lines → misses by site, with the code that holds each address. */
 
@@ -48,17 +48,16 @@ describe('IC misses by site', () => {
   });
 
   it('renders misses per request, most frequent first, with the slow-stub reason', () => {
-    const md = renderIcWorkload(
-      {
-        label: 'POST /v1/chat/completions',
-        requests: 200,
-        sites: [
-          { fn: 'admitOnce src/governance/service.ts:1:1', ic: 'LoadIC', key: 'auth', state: 'N>N', reason: '', count: 200 },
-          { fn: 'begin src/chat/service.ts:1:1', ic: 'StoreIC', key: 'kind', state: 'N>N', reason: "LookupForWrite said 'false'", count: 100 },
-        ],
-      },
-      1,
-    );
+    const w = {
+      label: 'POST /v1/chat/completions',
+      requests: 200,
+      sites: [
+        { fn: 'admitOnce src/governance/service.ts:1:1', ic: 'LoadIC', key: 'auth', state: 'N>N', reason: '', count: 200 },
+        { fn: 'begin src/chat/service.ts:1:1', ic: 'StoreIC', key: 'kind', state: 'N>N', reason: "LookupForWrite said 'false'", count: 100 },
+      ],
+    };
+    expect(missesPerRequest(w)).toBe(1.5);
+    const md = renderIcWorkload(w, 1);
     expect(md).toContain('### POST /v1/chat/completions: 1.50 IC misses per request (300 over 200 requests, 2 sites)');
     expect(md).toContain('| 1.00 | LoadIC | `auth` | N>N | admitOnce src/governance/service.ts:1:1 |');
     expect(md).not.toContain('begin src/chat');

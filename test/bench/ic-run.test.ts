@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { missesPerRequest } from '../../bench/ic-log.ts';
 import { renderIc, runIc } from '../../bench/ic.ts';
 
 /**
@@ -26,7 +27,7 @@ describe('IC misses per request under node --log-ic', () => {
       ]);
       expect(lines).toContain('this tree: POST /v1/chat/completions: 500 requests of warm-up, then 200 read off the log');
       for (const w of tree!.workloads) {
-        const perRequest = w.sites.reduce((n, s) => n + s.count, 0) / w.requests;
+        const perRequest = missesPerRequest(w);
         const worst = w.sites.slice(0, 3).map((s) => `${s.count} × ${s.ic} .${s.key} in ${s.fn}`);
         expect(perRequest, `${w.label}: ${worst.join('; ')}`).toBeLessThan(1);
         // Every site is named by the code that holds it, and counted in the window only.

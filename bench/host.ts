@@ -27,6 +27,8 @@ export interface RecordHost extends HostGauge {
   idle: IdlePolicy | null;
   /** Its back-to-back cross-core round trip, p50 µs (wake-probe.ts); null when not measured. */
   wakeP50: number | null;
+  /** Where its processes ran (settings.pinning); null when it did not say. */
+  pinning: string | null;
 }
 
 const REFERENCES = new Set(['direct', 'floor']);
@@ -60,14 +62,15 @@ export function readRecordHost(jsonPath: string): RecordHost | null {
     const idle = readIdle(r.machine.idle);
     const w = r.machine.wake?.backToBack?.p50;
     const wakeP50 = typeof w === 'number' && Number.isFinite(w) ? w : null;
-    return { ...g, commit: String(r.machine.commit), date: String(r.machine.date).slice(0, 10), cpu: String(r.machine.cpu), idle, wakeP50 };
+    const pinning = typeof r.settings?.pinning === 'string' ? r.settings.pinning : null;
+    return { ...g, commit: String(r.machine.commit), date: String(r.machine.date).slice(0, 10), cpu: String(r.machine.cpu), idle, wakeP50, pinning };
   } catch {
     return null;
   }
 }
 
 /** The report's host line; null when the run measured neither direct nor the floor under load. */
-export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'>): string | null {
+export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'> & { settings?: Pick<BenchResults['settings'], 'pinning'> }): string | null {
   const g = hostGauge(r.chat);
   if (g.directRps16 === null && g.spreadPct === null) return null;
   const parts: string[] = [];
@@ -80,7 +83,11 @@ export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'
     if (rec.spreadPct !== null) then.push(`up to ${pct(rec.spreadPct)}`);
     if (rec.directRps16 !== null) then.push(`${Math.round(rec.directRps16)} req/s`);
     line += ` The record's run (${rec.commit}, ${rec.date}, ${rec.cpu}): ${then.join(', ')}`;
-    if (g.directRps16 !== null && rec.directRps16) line += `; direct ran at ${Math.round((g.directRps16 / rec.directRps16) * 100)} % of its speed here`;
+    // Direct under load is the load generator and the fake upstream: on one core or on two, its
+    // req/s differs by a factor, whatever the host. Only the same layout says how fast the host was.
+    const otherLayout = typeof rec.pinning === 'string' && typeof r.settings?.pinning === 'string' && rec.pinning !== r.settings.pinning;
+    if (g.directRps16 !== null && rec.directRps16 && !otherLayout) line += `; direct ran at ${Math.round((g.directRps16 / rec.directRps16) * 100)} % of its speed here`;
+    if (otherLayout) line += `; **another layout** (the record's: ${rec.pinning}), so direct's req/s under load does not say how fast this host was against the record's`;
     const wake = r.machine.wake?.backToBack.p50;
     if (wake !== undefined && rec.wakeP50 !== null) line += `; a cross-core round trip took ${Math.round(wake)} µs here against ${Math.round(rec.wakeP50)} µs there`;
     line += '.';

@@ -39,12 +39,29 @@ describe('host steadiness', () => {
     expect(renderReport(r)).toContain(
       '- **Host steadiness**: between rounds, the targets no gateway change touches (direct, floor proxy; c=16 and 64) varied by up to 10.0 % (direct c=16); direct served 4000 req/s at c=16. Compare two runs',
     );
-    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: 'Record CPU', directRps16: 16000, spreadPct: 4.2, worst: 'direct c=64', idle: null, wakeP50: null };
+    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: 'Record CPU', directRps16: 16000, spreadPct: 4.2, worst: 'direct c=64', idle: null, wakeP50: null, pinning: null };
     expect(renderReport(r)).toContain("The record's run (def5678, 2026-12-01, Record CPU): up to 4.2 %, 16000 req/s; direct ran at 25 % of its speed here.");
     expect(renderReport(r)).toContain("**Another CPU model** (Test CPU here): the gateway's cost per call can differ");
     r.recordHost.cpu = r.machine.cpu;
     expect(renderReport(r)).toContain('direct ran at 25 % of its speed here. Compare two runs');
     expect(renderReport(r)).not.toContain('Another CPU model');
+  });
+
+  it('does not compare direct’s speed with a record measured in another layout', () => {
+    // Direct under load is the load generator plus the fake upstream: sharing one core (the layout
+    // since 2026-12-07) it serves a third of what it did on two, on the same host.
+    const r = withRounds(run(), { 'direct@16': [3900, 4000, 4100] });
+    const rec = (r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 12_000, spreadPct: 4.2, worst: 'direct c=64', idle: null, wakeP50: null, pinning: 'load generator on core 0, servers (upstream, proxy, gateway) on core 1 (taskset)' as string | null });
+    const line = hostLine(r)!;
+    expect(line).toContain("**another layout** (the record's: load generator on core 0, servers (upstream, proxy, gateway) on core 1 (taskset)), so direct's req/s under load does not say how fast this host was");
+    expect(line).not.toContain('% of its speed here');
+    rec.pinning = r.settings.pinning; // the same layout: the comparison stands
+    expect(hostLine(r)).toContain('direct ran at 33 % of its speed here');
+    expect(hostLine(r)).not.toContain('another layout');
+    rec.pinning = null; // a record that did not say: as before
+    expect(hostLine(r)).toContain('direct ran at 33 % of its speed here');
+    delete (rec as { pinning?: unknown }).pinning; // recordHost written by an older bench
+    expect(hostLine(r)).toContain('direct ran at 33 % of its speed here');
   });
 
   it('is left out when neither direct nor the floor ran under load', () => {
@@ -63,7 +80,7 @@ describe('host steadiness', () => {
     r.machine.date = '2026-12-06T00:22:00Z';
     const file = join(dir, 'latest.json');
     writeFileSync(file, JSON.stringify(r));
-    expect(readRecordHost(file)).toEqual({ commit: 'abc1234', date: '2026-12-06', cpu: 'Test CPU', directRps16: 4000, spreadPct: 10, worst: 'floor proxy c=16', idle: null, wakeP50: null });
+    expect(readRecordHost(file)).toEqual({ commit: 'abc1234', date: '2026-12-06', cpu: 'Test CPU', directRps16: 4000, spreadPct: 10, worst: 'floor proxy c=16', idle: null, wakeP50: null, pinning: 'pinned' });
     r.machine.idle = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 };
     writeFileSync(file, JSON.stringify(r));
     expect(readRecordHost(file)?.idle).toEqual({ driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 });
@@ -93,7 +110,7 @@ describe('host steadiness', () => {
     const r = withRounds(run(), { 'direct@16': [3800, 4000, 4200] });
     const off: IdlePolicy = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 0 };
     const on: IdlePolicy = { driver: 'haltpoll', governor: 'haltpoll', haltPollNs: 200_000 };
-    const rec = (r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: off as IdlePolicy | null, wakeP50: null });
+    const rec = (r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: off as IdlePolicy | null, wakeP50: null, pinning: null });
     r.machine.idle = on;
     expect(renderReport(r)).toContain('- **Idle cores**: cpuidle haltpoll, guest halt polling up to 200 µs (guest_halt_poll_ns=200000)\n');
     expect(hostLine(r)).toContain("**Another idle policy** (the record's: cpuidle haltpoll, guest halt polling off (guest_halt_poll_ns=0: an idle core halts at once)): every proxy's added latency");
@@ -149,7 +166,7 @@ describe('host steadiness', () => {
     expect(renderReport(r)).toContain(
       "- **Cross-core round trip**: one byte over loopback TCP and back between core 0 and core 1 (the load generator's and the servers'): p50 118 µs (p90 141 µs) back to back, 2000 times; p50 160 µs after 1 ms idle, 200 times — what one hop costs here",
     );
-    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: null, wakeP50: null };
+    r.recordHost = { commit: 'def5678', date: '2026-12-01', cpu: r.machine.cpu, directRps16: 4000, spreadPct: 4.2, worst: 'direct c=64', idle: null, wakeP50: null, pinning: null };
     expect(hostLine(r)).not.toContain('cross-core');
     r.recordHost.wakeP50 = 29.5;
     expect(hostLine(r)).toContain('direct ran at 100 % of its speed here; a cross-core round trip took 118 µs here against 30 µs there.');

@@ -70,7 +70,7 @@ export function readRecordHost(jsonPath: string): RecordHost | null {
 }
 
 /** The report's host line; null when the run measured neither direct nor the floor under load. */
-export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'> & { settings?: Pick<BenchResults['settings'], 'pinning'> }): string | null {
+export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine' | 'settings'>): string | null {
   const g = hostGauge(r.chat);
   if (g.directRps16 === null && g.spreadPct === null) return null;
   const parts: string[] = [];
@@ -85,7 +85,7 @@ export function hostLine(r: Pick<BenchResults, 'chat' | 'recordHost' | 'machine'
     line += ` The record's run (${rec.commit}, ${rec.date}, ${rec.cpu}): ${then.join(', ')}`;
     // Direct under load is the load generator and the fake upstream: on one core or on two, its
     // req/s differs by a factor, whatever the host. Only the same layout says how fast the host was.
-    const otherLayout = typeof rec.pinning === 'string' && typeof r.settings?.pinning === 'string' && rec.pinning !== r.settings.pinning;
+    const otherLayout = typeof rec.pinning === 'string' && rec.pinning !== r.settings.pinning;
     if (g.directRps16 !== null && rec.directRps16 && !otherLayout) line += `; direct ran at ${Math.round((g.directRps16 / rec.directRps16) * 100)} % of its speed here`;
     if (otherLayout) line += `; **another layout** (the record's: ${rec.pinning}), so direct's req/s under load does not say how fast this host was against the record's`;
     const wake = r.machine.wake?.backToBack.p50;

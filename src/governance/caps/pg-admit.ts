@@ -43,7 +43,8 @@ export function admitGroup(i: ReserveInput): string {
  * group (admitGroup) that arrive while one of theirs is on the wire wait for it and then go
  * together as one kaixu_admit_batch, in arrival order: the database then sees one statement per
  * round trip for a hot key instead of a queue of transactions each waiting for the previous one's
- * row locks. Each call's result is what it would have been admitted alone, one after the other.
+ * row locks. Each call's result is what it would have been admitted alone, one after the other,
+ * and the batch writes each rate-limit window and month row once, not once per call (migration 009).
  */
 export class PgAdmitter {
   private readonly groups = new Map<string, GroupCommit<ReserveInput, ReserveResult>>();

@@ -7,6 +7,7 @@ import * as m005 from './005_observability.ts';
 import * as m006 from './006_ledger_pages.ts';
 import * as m007 from './007_pg_admit_batch.ts';
 import * as m008 from './008_ledger_rowid.ts';
+import * as m009 from './009_pg_admit_batch_once.ts';
 
 /**
  * The ordered list of migrations. Each area appends its own file here
@@ -21,4 +22,5 @@ export const migrations: Record<string, Migration> = {
   '006_ledger_pages': m006,
   '007_pg_admit_batch': m007,
   '008_ledger_rowid': m008,
+  '009_pg_admit_batch_once': m009,
 };

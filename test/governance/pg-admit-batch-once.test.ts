@@ -1,5 +1,6 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as m009 from '../../src/storage/migrations/009_pg_admit_batch_once.ts';
 import { makeGovApp, type GovApp } from './helpers.ts';
 
 /**
@@ -211,5 +212,24 @@ describe('PostgreSQL batched admissions write each hot row once, with the serial
     expect(r.outcomes).toEqual(Array(4).fill('reserved'));
     expect(r.batchWrites).toEqual(r.serialWrites);
     expect(r.rows.devices.map((d) => d.install_id)).toEqual(['dev-1']); // registered by the device step
+  });
+
+  it('migration 009 down puts 007’s batch back (call by call), and up again brings this one', async () => {
+    const fns = async () =>
+      Object.fromEntries(
+        (await pool.query<{ proname: string; prosrc: string }>("select proname, prosrc from pg_proc where pronamespace = current_schema()::regnamespace and proname like 'kaixu_admit%'")).rows.map((r) => [r.proname, r.prosrc]),
+      );
+    const { p, keyUpd, custUpd } = await party({ monthly_cap_cents: 100 });
+    await m009.down(t.c.storage.db);
+    let f = await fns();
+    expect(Object.keys(f).sort()).toEqual(['kaixu_admit', 'kaixu_admit_batch']);
+    let r = await bothWays(p, calls(4, keyUpd, custUpd, rpmRpd(p, 100, 1000)));
+    expect(r.outcomes).toEqual(Array(4).fill('reserved'));
+    expect(r.batchWrites).toEqual(r.serialWrites);
+    await m009.up(t.c.storage.db);
+    f = await fns();
+    expect(Object.keys(f).sort()).toEqual(['kaixu_admit', 'kaixu_admit_batch', 'kaixu_admit_each']);
+    r = await bothWays(p, calls(4, keyUpd, custUpd, rpmRpd(p, 100, 1000)));
+    expect(r.batchWrites.monthly_usage).toBe(1 + 1);
   });
 });

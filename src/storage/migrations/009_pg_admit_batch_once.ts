@@ -163,17 +163,15 @@ const ADMIT_BATCH = `CREATE FUNCTION kaixu_admit_batch(
      END IF;
    END $fn$`;
 
-const SIGNATURE = `text[], text[], text[], text[], bigint[], text[], text[], bigint[], bigint[], bigint[], bigint[],
-  boolean[], text[], integer[], integer, text[], bigint[], bigint[], bigint[], bigint[], bigint[], bigint[]`;
-
 export async function up(db: MigrationDb): Promise<void> {
   if (!isPg(db)) return;
-  await sql.raw(`ALTER FUNCTION kaixu_admit_batch(${SIGNATURE}) RENAME TO kaixu_admit_each`).execute(db);
+  // One function of each name, so the name alone says which (as 007's down drops it).
+  await sql.raw('ALTER FUNCTION kaixu_admit_batch RENAME TO kaixu_admit_each').execute(db);
   await sql.raw(ADMIT_BATCH).execute(db);
 }
 
 export async function down(db: MigrationDb): Promise<void> {
   if (!isPg(db)) return;
-  await sql.raw(`DROP FUNCTION kaixu_admit_batch(${SIGNATURE})`).execute(db);
-  await sql.raw(`ALTER FUNCTION kaixu_admit_each(${SIGNATURE}) RENAME TO kaixu_admit_batch`).execute(db);
+  await sql.raw('DROP FUNCTION kaixu_admit_batch').execute(db);
+  await sql.raw('ALTER FUNCTION kaixu_admit_each RENAME TO kaixu_admit_batch').execute(db);
 }

@@ -140,7 +140,8 @@ describe('two nodes batching admissions and settles at once (PostgreSQL)', () =>
     // with calls of both customers and all four keys) on the wire while admissions go on. A settle
     // batch that locked the month rows out of their sorted order deadlocked against the other
     // node's in 3 of 6 runs of this test (checked with ORDER BY random() in kaixu_settle_batch): a
-    // stress test, not a proof; with the sorted order it has never retried a batch.
+    // stress test, not a proof (pg-settle-lock-order.test.ts checks the order itself); with the
+    // sorted order it has never retried a batch.
     const ROUNDS = 10;
     for (let round = 0; round < ROUNDS; round++) {
       const w = await wave(keys, true);

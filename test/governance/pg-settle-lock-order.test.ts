@@ -1,0 +1,109 @@
+import type pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { makeGovApp, type GovApp } from './helpers.ts';
+
+/**
+ * kaixu_settle_batch (migration 003) locks a batch's month rows in one global order — every
+ * customer's row sorted by id, then every key's row sorted by id — whatever order the calls came
+ * in. That order is what keeps two nodes' settle batches, whose calls arrive in any order, from
+ * deadlocking on each other (a deadlock is refused by the database and the batch retried call by
+ * call; pg-admit-two-nodes.test.ts races them). Here the order itself is checked, without a race:
+ * one session holds the row that sorts first, a settle whose calls list that row last blocks on
+ * it, and a third session proves with NOWAIT which rows the blocked settle has, and has not, locked.
+ */
+describe('PostgreSQL settle batches lock month rows in sorted order', () => {
+  let t: GovApp;
+  let pool: pg.Pool;
+  const MONTH = '2026-01';
+  beforeAll(async () => {
+    t = await makeGovApp('postgres');
+    pool = t.c.storage.pool!;
+  });
+  afterAll(async () => t?.close());
+
+  const SETTLE = 'select o_kind, o_id from kaixu_settle_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::boolean[], false)';
+  type Call = { customerId: string; keyId: string };
+  const settleArgs = (calls: Call[]) => [calls.map(() => null), calls.map((c) => c.customerId), calls.map((c) => c.keyId), calls.map(() => MONTH), calls.map(() => 100), calls.map(() => 1), calls.map(() => 1), calls.map(() => t.clock.now()), calls.map(() => false)];
+
+  /** Two customers with a key each, their month rows present, ordered as the database sorts their ids. */
+  async function twoParties(): Promise<{ first: Call; last: Call }> {
+    const parties: Call[] = [];
+    for (let i = 0; i < 2; i++) {
+      const { customer, keyId } = await t.createCustomer({ rpm_limit: 0 });
+      parties.push({ customerId: customer.id, keyId });
+    }
+    await pool.query(SETTLE, settleArgs(parties)); // creates the month rows
+    // The customers in the database's order; the keys of the test below are ordered the other way
+    // round whenever the database sorts them so, to show the two sorts are independent.
+    const sorted = await pool.query<{ id: string }>('select id from unnest($1::text[]) as x(id) order by id', [parties.map((p) => p.customerId)]);
+    const first = parties.find((p) => p.customerId === sorted.rows[0]!.id)!;
+    return { first, last: parties.find((p) => p !== first)! };
+  }
+
+  /** Resolves once the backend `pid` is waiting for a row lock. */
+  async function blockedOnLock(pid: number): Promise<void> {
+    for (let i = 0; i < 200; i++) {
+      const r = await pool.query<{ w: string | null }>('select wait_event_type as w from pg_stat_activity where pid = $1', [pid]);
+      if (r.rows[0]?.w === 'Lock') return;
+      await new Promise((res) => setTimeout(res, 10));
+    }
+    throw new Error(`backend ${pid} never waited for a lock`);
+  }
+
+  /** Whether another session can lock the row at once (FOR UPDATE NOWAIT), released again. */
+  async function free(c: pg.PoolClient, table: 'monthly_usage' | 'monthly_key_usage', id: string): Promise<boolean> {
+    const col = table === 'monthly_usage' ? 'customer_id' : 'api_key_id';
+    await c.query('begin');
+    try {
+      await c.query(`select 1 from ${table} where ${col} = $1 and month = $2 for update nowait`, [id, MONTH]);
+      return true;
+    } catch (e) {
+      if ((e as { code?: string }).code === '55P03') return false; // lock_not_available
+      throw e;
+    } finally {
+      await c.query('rollback');
+    }
+  }
+
+  /** Holds `table`'s row of `id`, runs the settle of `calls`, and probes while the settle waits for it. */
+  async function whileBlocked(hold: { table: 'monthly_usage' | 'monthly_key_usage'; id: string }, calls: Call[], probe: (c: pg.PoolClient) => Promise<void>) {
+    const [holder, settler, prober] = [await pool.connect(), await pool.connect(), await pool.connect()];
+    try {
+      await holder.query('begin');
+      expect(await free(prober, hold.table, hold.id)).toBe(true);
+      await holder.query(`select 1 from ${hold.table} where ${hold.table === 'monthly_usage' ? 'customer_id' : 'api_key_id'} = $1 and month = $2 for update`, [hold.id, MONTH]);
+      const pid = (await settler.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
+      const settled = settler.query(SETTLE, settleArgs(calls));
+      await blockedOnLock(pid);
+      await probe(prober);
+      await holder.query('rollback');
+      const rows = (await settled).rows;
+      expect(rows.filter((r) => r.o_kind === 'c')).toHaveLength(2);
+      expect(rows.filter((r) => r.o_kind === 'k')).toHaveLength(2);
+    } finally {
+      for (const c of [holder, settler, prober]) c.release();
+    }
+  }
+
+  it('customers first, in id order: a settle listing the first-sorted customer last waits for it holding nothing', async () => {
+    const { first, last } = await twoParties();
+    await whileBlocked({ table: 'monthly_usage', id: first.customerId }, [last, first], async (p) => {
+      // In input order it would already hold `last`'s customer row.
+      expect(await free(p, 'monthly_usage', last.customerId)).toBe(true);
+      expect(await free(p, 'monthly_key_usage', first.keyId)).toBe(true);
+      expect(await free(p, 'monthly_key_usage', last.keyId)).toBe(true);
+    });
+  });
+
+  it('then keys, in id order: with both customers locked, it waits for the first-sorted key holding the other one free', async () => {
+    const { first, last } = await twoParties();
+    const sorted = await pool.query<{ id: string }>('select id from unnest($1::text[]) as x(id) order by id', [[first.keyId, last.keyId]]);
+    const [kFirst, kLast] = sorted.rows.map((r) => r.id) as [string, string];
+    const byKey = (k: string) => (first.keyId === k ? first : last);
+    await whileBlocked({ table: 'monthly_key_usage', id: kFirst }, [byKey(kLast), byKey(kFirst)], async (p) => {
+      expect(await free(p, 'monthly_usage', first.customerId)).toBe(false);
+      expect(await free(p, 'monthly_usage', last.customerId)).toBe(false);
+      expect(await free(p, 'monthly_key_usage', kLast)).toBe(true);
+    });
+  });
+});

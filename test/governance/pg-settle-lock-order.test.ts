@@ -23,6 +23,8 @@ describe('PostgreSQL settle batches lock month rows in sorted order', () => {
 
   const SETTLE = 'select o_kind, o_id from kaixu_settle_batch($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::bigint[], $7::bigint[], $8::bigint[], $9::boolean[], false)';
   type Call = { customerId: string; keyId: string };
+  type MonthTable = 'monthly_usage' | 'monthly_key_usage';
+  const ID_COLUMN: Record<MonthTable, string> = { monthly_usage: 'customer_id', monthly_key_usage: 'api_key_id' };
   const settleArgs = (calls: Call[]) => [calls.map(() => null), calls.map((c) => c.customerId), calls.map((c) => c.keyId), calls.map(() => MONTH), calls.map(() => 100), calls.map(() => 1), calls.map(() => 1), calls.map(() => t.clock.now()), calls.map(() => false)];
 
   /** Two customers with a key each, their month rows present, ordered as the database sorts their ids. */
@@ -51,11 +53,10 @@ describe('PostgreSQL settle batches lock month rows in sorted order', () => {
   }
 
   /** Whether another session can lock the row at once (FOR UPDATE NOWAIT), released again. */
-  async function free(c: pg.PoolClient, table: 'monthly_usage' | 'monthly_key_usage', id: string): Promise<boolean> {
-    const col = table === 'monthly_usage' ? 'customer_id' : 'api_key_id';
+  async function free(c: pg.PoolClient, table: MonthTable, id: string): Promise<boolean> {
     await c.query('begin');
     try {
-      await c.query(`select 1 from ${table} where ${col} = $1 and month = $2 for update nowait`, [id, MONTH]);
+      await c.query(`select 1 from ${table} where ${ID_COLUMN[table]} = $1 and month = $2 for update nowait`, [id, MONTH]);
       return true;
     } catch (e) {
       if ((e as { code?: string }).code === '55P03') return false; // lock_not_available
@@ -66,12 +67,12 @@ describe('PostgreSQL settle batches lock month rows in sorted order', () => {
   }
 
   /** Holds `table`'s row of `id`, runs the settle of `calls`, and probes while the settle waits for it. */
-  async function whileBlocked(hold: { table: 'monthly_usage' | 'monthly_key_usage'; id: string }, calls: Call[], probe: (c: pg.PoolClient) => Promise<void>) {
+  async function whileBlocked(hold: { table: MonthTable; id: string }, calls: Call[], probe: (c: pg.PoolClient) => Promise<void>) {
     const [holder, settler, prober] = [await pool.connect(), await pool.connect(), await pool.connect()];
     try {
       await holder.query('begin');
       expect(await free(prober, hold.table, hold.id)).toBe(true);
-      await holder.query(`select 1 from ${hold.table} where ${hold.table === 'monthly_usage' ? 'customer_id' : 'api_key_id'} = $1 and month = $2 for update`, [hold.id, MONTH]);
+      await holder.query(`select 1 from ${hold.table} where ${ID_COLUMN[hold.table]} = $1 and month = $2 for update`, [hold.id, MONTH]);
       const pid = (await settler.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
       const settled = settler.query(SETTLE, settleArgs(calls));
       await blockedOnLock(pid);

@@ -31,6 +31,7 @@ describe('two nodes batching admissions and settles at once (PostgreSQL)', () =>
   });
   afterAll(async () => {
     await b?.close();
+    await storageB?.close(); // passed in, so node B's container does not close it
     await a?.close();
   });
 

@@ -69,12 +69,13 @@ describe('PostgreSQL settle batches lock month rows in sorted order', () => {
   /** Holds `table`'s row of `id`, runs the settle of `calls`, and probes while the settle waits for it. */
   async function whileBlocked(hold: { table: MonthTable; id: string }, calls: Call[], probe: (c: pg.PoolClient) => Promise<void>) {
     const [holder, settler, prober] = [await pool.connect(), await pool.connect(), await pool.connect()];
+    let settled: Promise<pg.QueryResult<{ o_kind: string }>> | undefined;
     try {
       await holder.query('begin');
       expect(await free(prober, hold.table, hold.id)).toBe(true);
       await holder.query(`select 1 from ${hold.table} where ${ID_COLUMN[hold.table]} = $1 and month = $2 for update`, [hold.id, MONTH]);
       const pid = (await settler.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-      const settled = settler.query(SETTLE, settleArgs(calls));
+      settled = settler.query<{ o_kind: string }>(SETTLE, settleArgs(calls));
       await blockedOnLock(pid);
       await probe(prober);
       await holder.query('rollback');
@@ -82,6 +83,10 @@ describe('PostgreSQL settle batches lock month rows in sorted order', () => {
       expect(rows.filter((r) => r.o_kind === 'c')).toHaveLength(2);
       expect(rows.filter((r) => r.o_kind === 'k')).toHaveLength(2);
     } finally {
+      // On a failed expectation the holder still has its lock: drop it, and let the settle finish,
+      // before the clients go back to the pool.
+      await holder.query('rollback').catch(() => undefined);
+      await settled?.catch(() => undefined);
       for (const c of [holder, settler, prober]) c.release();
     }
   }

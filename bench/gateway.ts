@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { request } from 'undici';
-import { freePort, pinAll, sleep, spawnNode, type Child } from './procs.ts';
+import { freePort, pinAll, schedCpuUs, sleep, spawnNode, type Child } from './procs.ts';
 import type { CapMode } from './results.ts';
 
 /**
@@ -44,6 +44,12 @@ export interface Gateway {
   installId: string;
   /** What the setup checks saw: governance refusing what it must refuse. */
   refusals: string;
+  /**
+   * PostgreSQL only: CPU time so far (µs) of each server process (backend) connected to the
+   * gateway's database, by pid; null on SQLite or when unreadable. Two readings around a window
+   * give the database's CPU for it (stats.ts dbCpuDeltaUs).
+   */
+  dbCpu?: () => Promise<Map<number, number> | null>;
   /** Monitor events this gateway recorded so far (written + queued + dropped); null when unreadable. */
   monitorRecorded(): Promise<number | null>;
   /**
@@ -82,8 +88,11 @@ interface BenchDb {
   url: string;
   /** Transactions committed and rows written (pg_stat_database; complete once the sessions ended). */
   stats(): Promise<{ commits: number; rowsWritten: number }>;
+  /** Gateway.dbCpu: the backends of this database other than the asking session. */
+  backendCpu(): Promise<Map<number, number> | null>;
   drop(): Promise<void>;
 }
+
 
 async function createDatabase(adminUrl: string): Promise<BenchDb> {
   const name = `kaixu_bench_${randomBytes(5).toString('hex')}`;
@@ -96,6 +105,15 @@ async function createDatabase(adminUrl: string): Promise<BenchDb> {
   }
   const u = new URL(adminUrl);
   u.pathname = `/${name}`;
+  // One session kept for the readings between windows (not opened and closed around each).
+  let watcher: Promise<pg.Client> | null = null;
+  const watch = () =>
+    (watcher ??= (async () => {
+      const w = new pg.Client({ connectionString: adminUrl });
+      w.on('error', () => {});
+      await w.connect();
+      return w;
+    })());
   const admin = async <T>(f: (c: pg.Client) => Promise<T>): Promise<T> => {
     const d = new pg.Client({ connectionString: adminUrl });
     await d.connect();
@@ -112,7 +130,23 @@ async function createDatabase(adminUrl: string): Promise<BenchDb> {
         const r = await d.query<{ c: string; w: string }>('SELECT xact_commit AS c, tup_inserted + tup_updated + tup_deleted AS w FROM pg_stat_database WHERE datname = $1', [name]);
         return { commits: Number(r.rows[0]?.c ?? 0), rowsWritten: Number(r.rows[0]?.w ?? 0) };
       }),
+    async backendCpu() {
+      try {
+        const w = await watch();
+        const r = await w.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+        const out = new Map<number, number>();
+        for (const { pid } of r.rows) {
+          const us = schedCpuUs(pid);
+          if (us != null) out.set(pid, us);
+        }
+        return out;
+      } catch {
+        return null;
+      }
+    },
     async drop() {
+      if (watcher) await (await watcher.catch(() => null))?.end().catch(() => {});
+      watcher = null;
       const d = new pg.Client({ connectionString: adminUrl });
       await d.connect();
       try {
@@ -232,6 +266,7 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
       key,
       installId: INSTALL_ID,
       refusals,
+      ...(db ? { dbCpu: db.backendCpu } : {}),
       monitorRecorded: async () => {
         try {
           const m = (await must('monitor stats', http('GET', `${url}/admin/api/monitor/stats`, undefined, token))) as { written: number; dropped: number; queue_depth: number };

@@ -170,6 +170,20 @@ export function cpuTimeUs(pid: number): { total: number; sys: number } | null {
   }
 }
 
+/**
+ * Time a process's threads have run on a CPU, in µs at ns resolution (/proc/<pid>/schedstat, the
+ * scheduler's own clock: a window of a few hundred ms is too short for /proc/<pid>/stat's 10 ms
+ * ticks split over a pool of database backends); null if unreadable (the process is gone).
+ */
+export function schedCpuUs(pid: number): number | null {
+  try {
+    const ns = Number(readFileSync(`/proc/${pid}/schedstat`, 'utf8').split(' ')[0]);
+    return Number.isFinite(ns) ? ns / 1000 : null;
+  } catch {
+    return null;
+  }
+}
+
 /** Resident set size in bytes, from /proc/<pid>/status; null if unreadable. */
 export function rssBytes(pid: number): number | null {
   try {

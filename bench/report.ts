@@ -79,7 +79,9 @@ function chatTable(r: BenchResults): string {
 const cpuCell = (cell: ChatCell) =>
   cell.cpuUsPerReq == null
     ? '—'
-    : `${fmtInt(cell.cpuUsPerReq)}${cell.cpuSysShare == null ? '' : ` (${Math.round(cell.cpuSysShare * 100)} % sys)`}${cell.target === 'direct' ? ' upstream' : ''}`;
+    : `${fmtInt(cell.cpuUsPerReq)}${cell.cpuSysShare == null ? '' : ` (${Math.round(cell.cpuSysShare * 100)} % sys)`}${cell.target === 'direct' ? ' upstream' : ''}${
+        cell.dbCpuUsPerReq === undefined ? '' : ` + database ${cell.dbCpuUsPerReq == null ? '?' : fmtInt(cell.dbCpuUsPerReq)}`
+      }`;
 
 function streamTable(r: BenchResults): string {
   const d = r.stream.find((s) => s.target === 'direct' && s.status.ok && s.n > 0);
@@ -316,7 +318,7 @@ export function renderReport(r: BenchResults): string {
     `- **Pinning**: ${s.pinning}`,
     `- **Method**: closed-loop load from a separate undici keep-alive process, timed with process.hrtime.bigint(); ${s.rounds} interleaved rounds × ${s.windowMs} ms per target and cell (after a ${s.warmupMs} ms warm-up; before the first cell each target served non-streaming chat at concurrency 16 for ${s.steadyWarmupMs} ms${s.streamWarmupMs ? `, and before the stream cell unpaced streams one after another for ${s.streamWarmupMs} ms` : ''}, so steady-state processes are measured), targets in a new order each round (a balanced Latin square: places and neighbours change) so machine noise hits all of them; model \`${s.model}\`; run took ${(r.durationMs / 1000).toFixed(0)} s.`,
     `- **Gateway**: one \`kaixu serve\` process, LOG_LEVEL=warn, full governance: virtual key, model allowlist, device seat (\`x-kaixu-install-id\`, install id required), RPM limit, ${capLine(s.capMode)}, usage ledger, monitor events.`,
-    '- **CPU µs/req**: user+system time of the server process (/proc/<pid>/stat, all threads) over the measured windows ÷ answered requests, with the kernel’s share; for *direct* it is the fake upstream’s own cost.',
+    '- **CPU µs/req**: user+system time of the server process (/proc/<pid>/stat, all threads) over the measured windows ÷ answered requests, with the kernel’s share; for *direct* it is the fake upstream’s own cost. *+ database* (gateway / PostgreSQL): the CPU of its database’s server processes over the same windows (/proc/<pid>/schedstat of each backend connected to it) ÷ the same requests; PostgreSQL’s shared WAL writer and checkpointer are not in it.',
     '- **Streams**: TTFB = first body byte; first token = first chunk with content; “chunks arriving alone” = share of content chunks that came in a network read of their own (not coalesced).',
     ...(host ? [host] : []),
     '',

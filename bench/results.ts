@@ -51,6 +51,8 @@ export interface ChatCell {
   cpuUsPerReq: number | null;
   /** Share of that CPU spent in the kernel (system time). */
   cpuSysShare: number | null;
+  /** Gateways on PostgreSQL: CPU of the database's backends per request, µs (null if unreadable). */
+  dbCpuUsPerReq?: number | null;
 }
 
 export interface StreamRow {

@@ -55,6 +55,20 @@ export function cpuPerRequestUs(before: number | null, after: number | null, req
   return (after - before) / requests;
 }
 
+/**
+ * The database's CPU (µs) between two readings of Gateway.dbCpu (bench/gateway.ts): each
+ * backend's growth, and all of a backend that started in between (its connection setup included).
+ * A backend that ended in between is lost with its time; the gateway's pool keeps its connections
+ * while it is busy (a connection goes after 30 s idle), so under load that does not happen. null
+ * if either reading is null.
+ */
+export function dbCpuDeltaUs(before: Map<number, number> | null, after: Map<number, number> | null): number | null {
+  if (!before || !after) return null;
+  let us = 0;
+  for (const [pid, t] of after) us += t - (before.get(pid) ?? 0);
+  return us;
+}
+
 /** Concatenate sample arrays from several rounds (interleaved measurement windows). */
 export function mergeSamples(parts: ArrayLike<number>[]): Float64Array {
   const total = parts.reduce((a, p) => a + p.length, 0);

@@ -93,6 +93,7 @@ export function gatewayRuntimes(id: 'gw-sqlite' | 'gw-pg' | 'gw-sqlite-mon' | 'g
   const headers = { ...json, authorization: `Bearer ${gw.key}`, 'x-kaixu-install-id': gw.installId };
   const url = `${gw.url}/v1/chat/completions`;
   const v1 = runtime(id, gw.child, { url, headers, body: openaiBody(model, false), expect: '"choices"' }, { url, headers, body: openaiBody(model, true), expect: '' });
+  if (gw.dbCpu) v1.dbCpu = gw.dbCpu;
   if (id !== 'gw-sqlite') return [v1];
   const seed = runtime('seed-sqlite', gw.child, { url: `${gw.url}/.netlify/functions/gateway-chat`, headers, body: seedBody(model), expect: '"output_text"' });
   return [v1, seed];

@@ -3,7 +3,7 @@ import type { ClosedLoopResult, OneStream, RequestSpec } from './protocol.ts';
 import { cpuTimeUs, rssBytes, sleep } from './procs.ts';
 import type { CellStatus, ChatCell, ManyStreamsRow, StreamRow, TargetId } from './results.ts';
 import type { StreamFormat } from './sse.ts';
-import { cpuPerRequestUs, mergeSamples, summarize } from './stats.ts';
+import { cpuPerRequestUs, dbCpuDeltaUs, mergeSamples, summarize } from './stats.ts';
 
 /**
  * The measured workloads. Every cell runs in interleaved rounds: round r visits the targets in the
@@ -20,6 +20,8 @@ export interface Runtime {
   dead(): string | null;
   chat: RequestSpec;
   stream?: { req: RequestSpec; format: StreamFormat };
+  /** The database's CPU so far, by backend (Gateway.dbCpu): gateways on PostgreSQL only. */
+  dbCpu?: () => Promise<Map<number, number> | null>;
 }
 
 export interface Phase {
@@ -94,7 +96,7 @@ export async function streamWarmup(load: LoadClient, targets: Runtime[], ms: num
 }
 
 export async function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
-  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], roundRps: [] as number[], roundP50: [] as number[], roundCpu: [] as number[], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dead: null as string | null }]));
+  const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], roundRps: [] as number[], roundP50: [] as number[], roundCpu: [] as number[], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dbCpuUs: 0, dbCpuKnown: !!t.dbCpu, dead: null as string | null }]));
   const live = () => targets.filter((t) => !acc.get(t.id)!.dead);
   const mark = (t: Runtime, why: string) => (acc.get(t.id)!.dead = why);
   for (const t of live()) {
@@ -110,6 +112,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
         continue;
       }
       const a = acc.get(t.id)!;
+      const db0 = t.dbCpu ? await t.dbCpu() : null;
       const cpu0 = cpuTimeUs(t.pid);
       let res: ClosedLoopResult;
       try {
@@ -119,6 +122,11 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
         continue;
       }
       const cpu1 = cpuTimeUs(t.pid);
+      if (t.dbCpu) {
+        const us = dbCpuDeltaUs(db0, await t.dbCpu());
+        if (us == null) a.dbCpuKnown = false;
+        else a.dbCpuUs += us;
+      }
       // One entry per window (NaN where unknown), so the rounds of two targets pair up by index.
       if (cpu0 == null || cpu1 == null) {
         a.cpuKnown = false;
@@ -153,6 +161,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       lat: summarize(lat),
       cpuUsPerReq: a.cpuKnown ? cpuPerRequestUs(0, a.cpuUs, n) : null,
       cpuSysShare: a.cpuKnown && a.cpuUs > 0 ? a.sysUs / a.cpuUs : null,
+      ...(t.dbCpu ? { dbCpuUsPerReq: a.dbCpuKnown ? cpuPerRequestUs(0, a.dbCpuUs, n) : null } : {}),
     };
     log(`  ${t.id.padEnd(12)} c=${String(concurrency).padEnd(3)} ${cell.status.ok ? `${Math.round(cell.rps)} req/s, p50 ${Math.round(cell.lat.p50 / 1000)} µs` : `FAILED ${cell.status.error.split('\n')[0].slice(0, 140)}`}`);
     return cell;

@@ -3,7 +3,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway } from '../../bench/gateway.ts';
 import { LoadClient } from '../../bench/load-client.ts';
 import { runPhases } from '../../bench/phases.ts';
+import { renderReport } from '../../bench/report.ts';
+import { dbCpuDeltaUs } from '../../bench/stats.ts';
 import { gatewayRuntimes, openaiBody } from '../../bench/targets-setup.ts';
+import { runChatCell } from '../../bench/workloads.ts';
+import { fixture } from './fixtures.ts';
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
 
 /**
@@ -15,6 +19,7 @@ import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
 
 const ROOT = new URL('../..', import.meta.url).pathname;
 const MODEL = 'gpt-4o-mini';
+const PG_ADMIN_URL = process.env.TEST_DATABASE_URL || 'postgres://postgres@127.0.0.1:5432/postgres';
 let fake: FakeUpstream;
 
 beforeAll(async () => {
@@ -72,4 +77,38 @@ describe('bench gateway setup', () => {
       await gw.stop();
     }
   }, 90_000);
+
+  it('on PostgreSQL a chat cell also charges the database: its backends’ CPU over the same windows, per request', async () => {
+    const gw = await startGateway({ kind: 'postgres', root: ROOT, cores: null, upstreamBase: fake.baseUrl, upstreamKey: fake.apiKey, model: MODEL, pgAdminUrl: PG_ADMIN_URL });
+    const load = await LoadClient.start(ROOT, null);
+    try {
+      const before = await gw.dbCpu!();
+      expect(before!.size).toBeGreaterThan(0); // the pool's sessions, found by database name
+      const [rt] = gatewayRuntimes('gw-pg', gw, MODEL);
+      const [cell] = await runChatCell(load, [rt!], 16, { windowMs: 600, warmupMs: 200, rounds: 2 }, () => {});
+      expect(cell!.status.ok).toBe(true);
+      expect(cell!.n).toBeGreaterThan(50);
+      // Every call is an admission and a share of a settle on the database: tens of µs at least,
+      // never the tens of ms per call a wrong process or a lost unit would give.
+      expect(cell!.dbCpuUsPerReq).toBeGreaterThan(10);
+      expect(cell!.dbCpuUsPerReq).toBeLessThan(20_000);
+      const row = renderReport({ ...fixture({ p50: 500, p99: 900, rps: 2000, cpu: 300, ttfb: 800, total: 111, alone: 990, rssGrowthMB: 20 }), chat: [cell!] })
+        .split('\n')
+        .find((l) => l.startsWith('| gateway / PostgreSQL'));
+      expect(row).toContain(`+ database ${Math.round(cell!.dbCpuUsPerReq!)}`);
+    } finally {
+      await load.stop();
+      await gw.stop();
+    }
+  }, 90_000);
+});
+
+describe('the database’s CPU between two readings', () => {
+  it('counts each backend’s growth, all of one that started in between, and nothing of one that ended', () => {
+    const before = new Map([[10, 1_000], [11, 5_000], [12, 700]]);
+    const after = new Map([[10, 1_400], [11, 5_050], [13, 90]]);
+    expect(dbCpuDeltaUs(before, after)).toBe(400 + 50 + 90);
+    expect(dbCpuDeltaUs(null, after)).toBeNull();
+    expect(dbCpuDeltaUs(before, null)).toBeNull();
+  });
 });

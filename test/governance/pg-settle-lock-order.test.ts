@@ -1,6 +1,7 @@
 import type pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeGovApp, type GovApp } from './helpers.ts';
+import { lockable, whileBlocked, type RowRef } from './pg-locks.ts';
 
 /**
  * kaixu_settle_batch (migration 003) locks a batch's month rows in one global order — every
@@ -42,58 +43,19 @@ describe('PostgreSQL settle batches lock month rows in sorted order', () => {
     return { first, last: parties.find((p) => p !== first)! };
   }
 
-  /** Resolves once the backend `pid` is waiting for a row lock. */
-  async function blockedOnLock(pid: number): Promise<void> {
-    for (let i = 0; i < 200; i++) {
-      const r = await pool.query<{ w: string | null }>('select wait_event_type as w from pg_stat_activity where pid = $1', [pid]);
-      if (r.rows[0]?.w === 'Lock') return;
-      await new Promise((res) => setTimeout(res, 10));
-    }
-    throw new Error(`backend ${pid} never waited for a lock`);
-  }
-
-  /** Whether another session can lock the row at once (FOR UPDATE NOWAIT), released again. */
-  async function free(c: pg.PoolClient, table: MonthTable, id: string): Promise<boolean> {
-    await c.query('begin');
-    try {
-      await c.query(`select 1 from ${table} where ${ID_COLUMN[table]} = $1 and month = $2 for update nowait`, [id, MONTH]);
-      return true;
-    } catch (e) {
-      if ((e as { code?: string }).code === '55P03') return false; // lock_not_available
-      throw e;
-    } finally {
-      await c.query('rollback');
-    }
-  }
+  const row = (table: MonthTable, id: string): RowRef => ({ table, where: { [ID_COLUMN[table]]: id, month: MONTH } });
+  const free = (c: pg.PoolClient, table: MonthTable, id: string) => lockable(c, row(table, id));
 
   /** Holds `table`'s row of `id`, runs the settle of `calls`, and probes while the settle waits for it. */
-  async function whileBlocked(hold: { table: MonthTable; id: string }, calls: Call[], probe: (c: pg.PoolClient) => Promise<void>) {
-    const [holder, settler, prober] = [await pool.connect(), await pool.connect(), await pool.connect()];
-    let settled: Promise<pg.QueryResult<{ o_kind: string }>> | undefined;
-    try {
-      await holder.query('begin');
-      expect(await free(prober, hold.table, hold.id)).toBe(true);
-      await holder.query(`select 1 from ${hold.table} where ${ID_COLUMN[hold.table]} = $1 and month = $2 for update`, [hold.id, MONTH]);
-      const pid = (await settler.query<{ pid: number }>('select pg_backend_pid() as pid')).rows[0]!.pid;
-      settled = settler.query<{ o_kind: string }>(SETTLE, settleArgs(calls));
-      await blockedOnLock(pid);
-      await probe(prober);
-      await holder.query('rollback');
-      const rows = (await settled).rows;
-      expect(rows.filter((r) => r.o_kind === 'c')).toHaveLength(2);
-      expect(rows.filter((r) => r.o_kind === 'k')).toHaveLength(2);
-    } finally {
-      // On a failed expectation the holder still has its lock: drop it, and let the settle finish,
-      // before the clients go back to the pool.
-      await holder.query('rollback').catch(() => undefined);
-      await settled?.catch(() => undefined);
-      for (const c of [holder, settler, prober]) c.release();
-    }
+  async function settleWhileBlocked(hold: { table: MonthTable; id: string }, calls: Call[], probe: (c: pg.PoolClient) => Promise<void>) {
+    const rows = (await whileBlocked(pool, row(hold.table, hold.id), (c) => c.query<{ o_kind: string }>(SETTLE, settleArgs(calls)), probe)).rows;
+    expect(rows.filter((r) => r.o_kind === 'c')).toHaveLength(2);
+    expect(rows.filter((r) => r.o_kind === 'k')).toHaveLength(2);
   }
 
   it('customers first, in id order: a settle listing the first-sorted customer last waits for it holding nothing', async () => {
     const { first, last } = await twoParties();
-    await whileBlocked({ table: 'monthly_usage', id: first.customerId }, [last, first], async (p) => {
+    await settleWhileBlocked({ table: 'monthly_usage', id: first.customerId }, [last, first], async (p) => {
       // In input order it would already hold `last`'s customer row.
       expect(await free(p, 'monthly_usage', last.customerId)).toBe(true);
       expect(await free(p, 'monthly_key_usage', first.keyId)).toBe(true);
@@ -106,7 +68,7 @@ describe('PostgreSQL settle batches lock month rows in sorted order', () => {
     const sorted = await pool.query<{ id: string }>('select id from unnest($1::text[]) as x(id) order by id', [[first.keyId, last.keyId]]);
     const [kFirst, kLast] = sorted.rows.map((r) => r.id) as [string, string];
     const byKey = (k: string) => (first.keyId === k ? first : last);
-    await whileBlocked({ table: 'monthly_key_usage', id: kFirst }, [byKey(kLast), byKey(kFirst)], async (p) => {
+    await settleWhileBlocked({ table: 'monthly_key_usage', id: kFirst }, [byKey(kLast), byKey(kFirst)], async (p) => {
       expect(await free(p, 'monthly_usage', first.customerId)).toBe(false);
       expect(await free(p, 'monthly_usage', last.customerId)).toBe(false);
       expect(await free(p, 'monthly_key_usage', kLast)).toBe(true);

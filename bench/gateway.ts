@@ -88,11 +88,10 @@ interface BenchDb {
   url: string;
   /** Transactions committed and rows written (pg_stat_database; complete once the sessions ended). */
   stats(): Promise<{ commits: number; rowsWritten: number }>;
-  /** Gateway.dbCpu: the backends of this database other than the asking session. */
+  /** Gateway.dbCpu: every backend connected to this database (the asking session is on the admin URL's). */
   backendCpu(): Promise<Map<number, number> | null>;
   drop(): Promise<void>;
 }
-
 
 async function createDatabase(adminUrl: string): Promise<BenchDb> {
   const name = `kaixu_bench_${randomBytes(5).toString('hex')}`;
@@ -133,7 +132,7 @@ async function createDatabase(adminUrl: string): Promise<BenchDb> {
     async backendCpu() {
       try {
         const w = await watch();
-        const r = await w.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [name]);
+        const r = await w.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [name]);
         const out = new Map<number, number>();
         for (const { pid } of r.rows) {
           const us = schedCpuUs(pid);

@@ -20,6 +20,9 @@ function range(t: InstrTarget, s: InstrSettings): string {
   return `${k(Math.min(...xs))} … ${k(Math.max(...xs))}`;
 }
 
+/** What is counted per: a non-streaming call, or a whole stream (`--instr-stream`). */
+const unitOf = (s: InstrSettings) => (s.streamChunks ? 'stream' : 'request');
+
 /** What the timers cost per request in this run: the idle rate × the mean wall time of a request. */
 const timers = (t: InstrTarget) => (t.idlePerSecond * t.msPerRequest) / 1000;
 
@@ -27,18 +30,22 @@ export function renderInstructions(m: Machine, s: InstrSettings, targets: InstrT
   const floor = targets.find((t) => t.id === 'floor');
   const now = targets.find((t) => t.id === 'gw-sqlite');
   const before = targets.find((t) => t.id === 'gw-before');
+  const unit = unitOf(s);
+  const workload = s.streamChunks
+    ? `streamed chat (\`POST /v1/chat/completions\` with \`stream: true\`, the timed bench's stream request; ${s.streamChunks} content chunks sent by the fake upstream back to back, each stream read to its \`[DONE]\`) — every “request” below is one whole stream`
+    : "non-streaming chat (`POST /v1/chat/completions`, the timed bench's request)";
   const lines = [
-    '# Kaixu Gateway — instructions per request (callgrind)',
+    `# Kaixu Gateway — instructions per ${unit} (callgrind)`,
     '',
     `- **Machine**: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, ${m.os} · **Node**: ${m.node} · **date**: ${m.date} · **commit**: ${m.commit}`,
-    `- **Method**: each target alone under \`valgrind --tool=callgrind\`, non-streaming chat (\`POST /v1/chat/completions\`, the timed bench's request) at concurrency 1 over one keep-alive connection; ${k(s.warmup)} requests of warm-up uncounted (and on until a turn of the wall-clock minute had passed), then ${s.rounds} counted rounds of ${k(s.requests)} requests and a ${s.idleMs / 1000} s idle window. Instructions executed in user space by every thread of the target's process (system calls' kernel work is not counted), per answered request. The gateway runs with full governance (the timed bench's setup), its key cache refreshed hourly instead of every 30 s.`,
+    `- **Method**: each target alone under \`valgrind --tool=callgrind\`, ${workload}, at concurrency 1 over one keep-alive connection; ${k(s.warmup)} requests of warm-up uncounted (and on until a turn of the wall-clock minute had passed), then ${s.rounds} counted rounds of ${k(s.requests)} requests and a ${s.idleMs / 1000} s idle window. Instructions executed in user space by every thread of the target's process (system calls' kernel work is not counted), per answered request. The gateway runs with full governance (the timed bench's setup), its key cache refreshed hourly instead of every 30 s.`,
     '- **Request-driven** = the median round’s instructions − the garbage collector’s and V8’s compilers’ call trees (their work comes in lumps: a major GC every few thousand requests, an optimisation when V8 decides; one round catches it, the next does not) − the time-driven work: the idle rate (pollers, the monitor’s flush) × the round’s wall time, as a request takes ≈ 20 × longer under callgrind than natively. This is the figure to compare across trees and hosts (bench/README.md, “Instructions per request”).',
     ...(note ? [`- ${note}`] : []),
     '',
-    '## Per request',
+    `## Per ${unit}`,
     '',
   ];
-  const header = ['target', 'commit', 'request-driven', 'rounds’ range', ...(floor ? ['× floor'] : []), 'all (mean)', 'GC (call tree)', 'V8 compilers (call tree)', 'timers', 'ms/request under callgrind', 'idle instructions/s'];
+  const header = ['target', 'commit', 'request-driven', 'rounds’ range', ...(floor ? ['× floor'] : []), 'all (mean)', 'GC (call tree)', 'V8 compilers (call tree)', 'timers', `ms/${unit} under callgrind`, 'idle instructions/s'];
   const rows = targets.map((t) => [
     LABEL[t.id],
     t.commit,
@@ -63,9 +70,9 @@ export function renderInstructions(m: Machine, s: InstrSettings, targets: InstrT
     lines.push(
       `## Where the ${LABEL[gw.id]} spends them — the 15 functions with the most own instructions`,
       '',
-      'Own instructions per request, over all rounds (trees included). Compiled JavaScript is named from the map `node --perf-basic-prof` writes (`JS:` and a tier: `*` optimised, `+` Maglev, `^` baseline, `~` interpreted); an address left as `0x…` is code the map did not cover.',
+      `Own instructions per ${unit}, over all rounds (trees included). Compiled JavaScript is named from the map \`node --perf-basic-prof\` writes (\`JS:\` and a tier: \`*\` optimised, \`+\` Maglev, \`^\` baseline, \`~\` interpreted); an address left as \`0x…\` is code the map did not cover.`,
       '',
-      mdTable(['part', 'function', 'object', 'per request'], gw.top.map((f) => [PART_LABEL[f.part], cut(f.fn), f.ob.split('/').pop() ?? f.ob, k(f.perRequest)]), ['l', 'l', 'l', 'r']),
+      mdTable(['part', 'function', 'object', `per ${unit}`], gw.top.map((f) => [PART_LABEL[f.part], cut(f.fn), f.ob.split('/').pop() ?? f.ob, k(f.perRequest)]), ['l', 'l', 'l', 'r']),
       '',
     );
     if (gw.topJs.length > 0) {
@@ -74,7 +81,7 @@ export function renderInstructions(m: Machine, s: InstrSettings, targets: InstrT
         '',
         'Inline-cache misses and other calls into V8 count as V8 + Node C++, not here.',
         '',
-        mdTable(['function', 'per request'], gw.topJs.map((f) => [cut(f.fn), k(f.perRequest)]), ['l', 'r']),
+        mdTable(['function', `per ${unit}`], gw.topJs.map((f) => [cut(f.fn), k(f.perRequest)]), ['l', 'r']),
         '',
       );
     }
@@ -94,7 +101,7 @@ function compare(before: InstrTarget, after: InstrTarget, s: InstrSettings): str
   return [
     `## Before → after: ${before.commit} → ${after.commit}`,
     '',
-    `Request-driven instructions per request ${k(rb)} → ${k(ra)} (${pct(ra, rb)}); this tree lower in ${ahead} of ${paired} rounds paired by order. The call trees and each part by name (means, timers included):`,
+    `Request-driven instructions per ${unitOf(s)} ${k(rb)} → ${k(ra)} (${pct(ra, rb)}); this tree lower in ${ahead} of ${paired} rounds paired by order. The call trees and each part by name (means, timers included):`,
     '',
     ...(churn
       ? [

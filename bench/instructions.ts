@@ -38,6 +38,12 @@ export interface InstrSettings {
   turnMs?: number;
   /** Keep each dump there as `<target>-round<N>.callgrind` / `<target>-idle.callgrind`. */
   keepDir?: string;
+  /**
+   * Count streams instead of non-streaming calls: each "request" is then one streamed chat call of
+   * this many content chunks, sent by the upstream back to back (no pacing: a count does not
+   * depend on it) and read to its end (`--instr-stream`).
+   */
+  streamChunks?: number;
 }
 
 export type PartCounts = Split;
@@ -309,7 +315,10 @@ export async function runInstructions(o: InstrOpts): Promise<InstrTarget[]> {
   o.stoppers.push(async () => rmSync(dir, { recursive: true, force: true }));
   const upstream = await startUpstream(o.root, null);
   o.stoppers.push(() => upstream.child.stop());
-  await upstream.setDefault({ kind: 'ok' });
+  const chunks = o.settings.streamChunks;
+  await upstream.setDefault(chunks ? { kind: 'ok', chunks, chunkDelayMs: 0 } : { kind: 'ok' });
+  // A stream's body is checked for its last frame: an answer cut short is an error, not a cheap stream.
+  const pick = (rt: { chat: RequestSpec; stream?: { req: RequestSpec } }): RequestSpec => (chunks ? { ...rt.stream!.req, expect: 'data: [DONE]' } : rt.chat);
   const out: InstrTarget[] = [];
   const plan: { id: InstrTargetId; root: string; commit: string }[] = [
     ...o.targets.map((id) => ({ id, root: o.root, commit: o.commit })),
@@ -325,13 +334,13 @@ export async function runInstructions(o: InstrOpts): Promise<InstrTarget[]> {
       child = floor.child;
       stop = () => floor.child.stop('SIGTERM', 30_000);
       o.stoppers.push(stop);
-      req = floorRuntime(floor, o.model).chat;
+      req = pick(floorRuntime(floor, o.model));
     } else {
       const gw = await startGateway({ kind: 'sqlite', root: t.root, cores: null, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: o.model, pgAdminUrl: '', env: INSTR_GATEWAY_ENV, wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000, nodeFlags: NODE_FLAGS });
       child = gw.child;
       stop = () => gw.stop();
       o.stoppers.push(stop);
-      req = gatewayRuntimes('gw-sqlite', gw, o.model)[0]!.chat;
+      req = pick(gatewayRuntimes('gw-sqlite', gw, o.model)[0]!);
     }
     const map = join('/tmp', `perf-${child.pid}.map`);
     o.stoppers.push(async () => rmSync(map, { force: true }));

@@ -33,6 +33,8 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
                        any host, for judging a change where timings are noise (several minutes)
     --instr-warmup N --instr-requests N --instr-rounds N --instr-idle MS
     --instr-keep DIR   keep each round's callgrind dump there (for callgrind_annotate, kcachegrind)
+    --instr-stream     count whole streams (20 chunks, unpaced) instead of non-streaming calls;
+                       written to bench/results/instructions-stream.md
   --ic                 list the property accesses V8's inline caches still send to its runtime on
                        every request (gateway / SQLite under node --log-ic; and at --baseline REF):
                        the sites where objects of many shapes cost every call (≈ 2 min)
@@ -65,7 +67,7 @@ export interface BenchOptions {
   n: Partial<Record<NumOption, number>>;
   profile: { on: boolean; target: 'sqlite' | 'postgres'; seconds: number; concurrency: number; warmupSeconds: number };
   /** `--instructions`: the targets counted (floor, gw-sqlite among --only) and the counts. */
-  instructions: { on: boolean; targets: ('floor' | 'gw-sqlite')[]; warmup: number; requests: number; rounds: number; idleMs: number; keepDir?: string };
+  instructions: { on: boolean; targets: ('floor' | 'gw-sqlite')[]; warmup: number; requests: number; rounds: number; idleMs: number; keepDir?: string; stream: boolean };
   /** `--ic`: IC misses per request under node --log-ic (ic.ts). */
   ic: { on: boolean; warmup: number; requests: number; top: number };
 }
@@ -118,6 +120,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         'instr-rounds': { type: 'string', default: '5' },
         'instr-idle': { type: 'string', default: '5000' },
         'instr-keep': { type: 'string' },
+        'instr-stream': { type: 'boolean', default: false },
         ic: { type: 'boolean', default: false },
         'ic-warmup': { type: 'string', default: '2000' },
         'ic-requests': { type: 'string', default: '1000' },
@@ -145,6 +148,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const only = list('--only', str('only'), TARGETS, 'direct,floor,gw-sqlite,gw-pg,monitor');
   const instrTargets = (['floor', 'gw-sqlite'] as const).filter((t) => only.has(t));
   if ([v.instructions, v.profile, v.ic].filter((x) => x === true).length > 1) throw new BenchUsageError('--instructions, --profile and --ic: one at a time');
+  if (v['instr-stream'] === true && v.instructions !== true) throw new BenchUsageError('--instr-stream goes with --instructions');
   if (v.instructions === true && instrTargets.length === 0 && str('baseline') === undefined) throw new BenchUsageError('--instructions counts floor and gw-sqlite: --only names neither (and no --baseline)');
   return {
     help: v.help === true,
@@ -175,6 +179,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       rounds: count('instr-rounds', str('instr-rounds')!, 1),
       idleMs: count('instr-idle', str('instr-idle')!, 100),
       ...(str('instr-keep') !== undefined ? { keepDir: str('instr-keep') } : {}),
+      stream: v['instr-stream'] === true,
     },
     ic: {
       on: v.ic === true,

@@ -41,23 +41,23 @@ export class SseReader {
     }
     const out: SseEvent[] = [];
     const n = s.length;
-    let i = start;
-    while (i < n) {
-      const c = s.charCodeAt(i);
-      if (c !== 10 && c !== 13) {
-        i++;
-        continue;
+    // Line breaks found with indexOf (native, ≈ 30 × fewer instructions than a charCodeAt loop over
+    // every character: bench/README.md, "Instructions per stream"). Each is looked for again only
+    // once the line before it is taken, so no character is scanned twice for the same one.
+    let cr = s.indexOf('\r', start);
+    let lf = s.indexOf('\n', start);
+    for (;;) {
+      if (cr !== -1 && cr < start) cr = s.indexOf('\r', start);
+      if (lf !== -1 && lf < start) lf = s.indexOf('\n', start);
+      const brk = cr === -1 ? lf : lf === -1 || cr < lf ? cr : lf;
+      if (brk === -1) break;
+      this.line(s, start, brk, out);
+      start = brk + 1;
+      if (brk === cr) {
+        // CR LF is one break; a CR that ends the text may be the first half of one.
+        if (start === n) this.skipLf = true;
+        else if (s.charCodeAt(start) === 10) start++;
       }
-      this.line(s, start, i, out);
-      if (c === 13) {
-        if (i + 1 < n) {
-          if (s.charCodeAt(i + 1) === 10) i++;
-        } else {
-          this.skipLf = true;
-        }
-      }
-      i++;
-      start = i;
     }
     this.buf = start < n ? s.slice(start) : '';
     s = '';

@@ -44,6 +44,16 @@ describe('SseReader', () => {
     expect(whole(lf.replace(/\n/g, '\r'))).toEqual(expected);
   });
 
+  it('mixes the three line endings in one stream, split anywhere', () => {
+    const text = 'event: x\rdata: 1\r\ndata: 2\n\r\ndata: 3\r\r: c\ndata: 4\n\ndata: 5\r\n\r\n';
+    const expected = [{ event: 'x', data: '1\n2' }, { data: '3' }, { data: '4' }, { data: '5' }];
+    expect(whole(text)).toEqual(expected);
+    const bytes = new TextEncoder().encode(text);
+    for (let i = 1; i < bytes.length; i++) expect(splitAt(bytes, [i])).toEqual(expected);
+    for (let i = 1; i < bytes.length; i++) for (let j = i + 1; j < bytes.length; j++) expect(splitAt(bytes, [i, j])).toEqual(expected);
+    expect(splitAt(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1))).toEqual(expected);
+  });
+
   it.each(['openai-stream.txt', 'anthropic-stream.txt', 'anthropic-error.txt', 'gemini-stream.txt'])(
     'gives the same events for %s however the bytes are split (every boundary, CRLF too)',
     (name) => {

@@ -2,7 +2,7 @@ import type { ChatSession } from '../../../chat/session.ts';
 import { AppError, isAppError } from '../../../lib/errors.ts';
 import { errorBody } from '../../errors.ts';
 import type { FrameSource } from '../chat/frame-stream.ts';
-import { chunkFrame, openaiUsage } from './format.ts';
+import { chunkFrame, chunkHead, contentFrame, openaiUsage, type ChunkHead } from './format.ts';
 
 /**
  * Chat Completions chunks for an opened session: a role chunk, one content chunk per upstream
@@ -21,6 +21,10 @@ export function v1StreamSource(
 ): FrameSource {
   let phase: 'role' | 'stream' | 'end' = 'role';
   let finishSent = false;
+  // The content chunks' shared text, made again only if the reported model changed (it does not
+  // once the session is open; the check keeps the frames right if that ever changes).
+  let head: ChunkHead | null = null;
+  let headModel = '';
   // Methods and module functions only: no named closures per stream (tsx's keepNames names each).
   return {
     async next() {
@@ -35,7 +39,13 @@ export function v1StreamSource(
           phase = 'end';
           return null;
         }
-        if (item.type === 'delta') return chunkFrame(headOf(base, session), { delta: { content: item.text }, finish_reason: null });
+        if (item.type === 'delta') {
+          if (head === null || session.names.model !== headModel) {
+            headModel = session.names.model;
+            head = chunkHead(headOf(base, session));
+          }
+          return contentFrame(head, item.text);
+        }
         if (item.type === 'finish') {
           finishSent = true;
           return finishFrame(base, session, item.finish_reason);

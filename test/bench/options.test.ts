@@ -128,8 +128,6 @@ describe('command line (bench/options.ts)', () => {
     expect([b.only.size, b.cells.size, b.baseline]).toEqual([0, 0, 'HEAD~1']);
     expect(d.ic).toEqual({ on: false, warmup: 2000, requests: 1000, top: 15 });
     expect(parseBenchArgs(['--ic', '--ic-warmup', '0', '--ic-requests', '50', '--ic-top', '3']).ic).toEqual({ on: true, warmup: 0, requests: 50, top: 3 });
-    expect(d.instructions.stream).toBe(false);
-    expect(parseBenchArgs(['--instructions', '--instr-stream']).instructions).toMatchObject({ on: true, stream: true });
   });
 
   it.each([
@@ -152,7 +150,6 @@ describe('command line (bench/options.ts)', () => {
     [['--ic', '--instructions'], '--instructions, --profile and --ic: one at a time'],
     [['--ic', '--profile'], '--instructions, --profile and --ic: one at a time'],
     [['--ic-requests', '0'], '--ic-requests: "0" is not a whole number ≥ 1'],
-    [['--instr-stream'], '--instr-stream goes with --instructions'],
   ])('refuses %j with a one-line reason', (argv, reason) => {
     let err: unknown;
     try {

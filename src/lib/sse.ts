@@ -41,9 +41,10 @@ export class SseReader {
     }
     const out: SseEvent[] = [];
     const n = s.length;
-    // Line breaks found with indexOf (native, ≈ 30 × fewer instructions than a charCodeAt loop over
-    // every character: bench/README.md, "Instructions per stream"). Each is looked for again only
-    // once the line before it is taken, so no character is scanned twice for the same one.
+    // Line breaks found with indexOf (native): a charCodeAt loop over every character took 205 k
+    // instructions per 20-chunk stream, this 12 k (bench/README.md, "Instructions per stream"). Each
+    // is looked for again only once the line before it is taken, so no character is scanned twice
+    // for the same one.
     let cr = s.indexOf('\r', start);
     let lf = s.indexOf('\n', start);
     for (;;) {

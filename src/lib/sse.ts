@@ -102,10 +102,18 @@ export class SseReader {
       return;
     }
     if (s.charCodeAt(from) === 58 /* : */) return;
-    const colon = s.indexOf(':', from);
+    // The colon within this line only: indexOf would scan on past a line without one, to the next
+    // colon anywhere after it — quadratic in a chunk of many such lines.
+    let colon = -1;
+    for (let k = from; k < to; k++) {
+      if (s.charCodeAt(k) === 58) {
+        colon = k;
+        break;
+      }
+    }
     let field: string;
     let value: string;
-    if (colon === -1 || colon >= to) {
+    if (colon === -1) {
       field = s.slice(from, to);
       value = '';
     } else {

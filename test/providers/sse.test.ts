@@ -54,6 +54,15 @@ describe('SseReader', () => {
     expect(splitAt(bytes, Array.from({ length: bytes.length - 1 }, (_, i) => i + 1))).toEqual(expected);
   });
 
+  it('reads a chunk of many lines without a colon in time linear in its length', () => {
+    // Each line's colon is looked for within the line: a search running on to the next colon in
+    // the chunk made this quadratic (3.4 s for these 1.6 MB on the AMD host, 19 ms now).
+    const text = 'foo\n'.repeat(400_000) + 'data: x\n\n';
+    const t0 = performance.now();
+    expect(whole(text)).toEqual([{ data: 'x' }]);
+    expect(performance.now() - t0).toBeLessThan(1_000);
+  });
+
   it.each(['openai-stream.txt', 'anthropic-stream.txt', 'anthropic-error.txt', 'gemini-stream.txt'])(
     'gives the same events for %s however the bytes are split (every boundary, CRLF too)',
     (name) => {

@@ -96,26 +96,31 @@ async function oneStream(pool: Pool, req: RequestSpec, format: StreamFormat, col
 
 async function stream(c: StreamCmd): Promise<StreamResult> {
   const { origin } = split(c.req);
-  const pool = poolFor(origin, 1);
+  const concurrency = c.concurrency ?? 1;
+  const pool = poolFor(origin, concurrency);
   const streams: OneStream[] = [];
   let errors = 0;
   let firstError: string | null = null;
-  const end = now() + c.durationMs * 1e6;
-  while (now() < end) {
-    try {
-      const s = await oneStream(pool, c.req, c.format, c.collectHeader);
-      if (s.complete && s.content === c.expectChunks) streams.push(s);
-      else {
+  const start = now();
+  const end = start + c.durationMs * 1e6;
+  const worker = async () => {
+    while (now() < end) {
+      try {
+        const s = await oneStream(pool, c.req, c.format, c.collectHeader);
+        if (s.complete && s.content === c.expectChunks) streams.push(s);
+        else {
+          errors++;
+          firstError ??= `incomplete stream: ${s.content}/${c.expectChunks} content chunks, terminal event ${s.complete ? 'seen' : 'missing'}`;
+        }
+      } catch (e) {
         errors++;
-        firstError ??= `incomplete stream: ${s.content}/${c.expectChunks} content chunks, terminal event ${s.complete ? 'seen' : 'missing'}`;
+        firstError ??= (e as Error).message;
+        await new Promise((r) => setTimeout(r, 5));
       }
-    } catch (e) {
-      errors++;
-      firstError ??= (e as Error).message;
-      await new Promise((r) => setTimeout(r, 5));
     }
-  }
-  return { streams, errors, firstError };
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { streams, errors, firstError, elapsedNs: now() - start };
 }
 
 async function many(c: ManyStreamsCmd): Promise<ManyStreamsResult> {

@@ -12,7 +12,8 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
   --quick              short windows (harness check, numbers not meaningful)
   --only a,b           targets among direct, floor, gw-sqlite, gw-pg (the seed row follows gw-sqlite)
                        and monitor (gateway / SQLite with the monitor on vs off)
-  --cells a,b          workloads among many, chat, stream (default all; monitor follows --only)
+  --cells a,b          workloads among many, chat, stream, unpaced (default all; monitor follows
+                       --only)
                        ("none" for either: e.g. --only none --cells none --baseline REF)
   --baseline REF       also measure the gateway / SQLite at git REF against this tree, in the same
                        rounds (before/after, with each round's own change)
@@ -21,6 +22,7 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
                        where the fake upstream runs: with the load generator (default; the servers
                        under test have their cores to themselves) or with the servers under test
   --window MS --warmup MS --steady-warmup MS --stream-warmup MS --rounds N --streams N
+  --unpaced-window MS --unpaced-concurrency N
   --monitor-window MS --monitor-warmup MS --monitor-rounds N
   --model M            the model asked for (default gpt-4o-mini)
   --pg-url URL         PostgreSQL admin URL (default $BENCH_DATABASE_URL, $TEST_DATABASE_URL, or
@@ -28,6 +30,8 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
   --out FILE           write the report there instead;  --no-write  print only
   --profile            profile the gateway with node --cpu-prof instead, print the top functions
     --profile-seconds S --profile-warmup S --profile-concurrency C --profile-target sqlite|postgres
+    --profile-stream   whole streams (20 chunks, unpaced) instead of non-streaming calls;
+                       written to bench/results/profile-<target>-stream.md (+ .svg)
   --instructions       count instructions per request under valgrind's callgrind instead (floor and
                        gateway / SQLite, and the gateway at --baseline REF): a count, repeatable on
                        any host, for judging a change where timings are noise (several minutes)
@@ -43,7 +47,7 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
 `;
 
 const TARGETS = ['direct', 'floor', 'gw-sqlite', 'gw-pg', 'monitor'] as const;
-const CELLS = ['many', 'chat', 'stream'] as const;
+const CELLS = ['many', 'chat', 'stream', 'unpaced'] as const;
 
 export interface BenchOptions {
   help: boolean;
@@ -65,16 +69,16 @@ export interface BenchOptions {
   pgUrl?: string;
   /** Numbers given on the command line (absent ones take the run's defaults). */
   n: Partial<Record<NumOption, number>>;
-  profile: { on: boolean; target: 'sqlite' | 'postgres'; seconds: number; concurrency: number; warmupSeconds: number };
+  profile: { on: boolean; target: 'sqlite' | 'postgres'; seconds: number; concurrency: number; warmupSeconds: number; stream: boolean };
   /** `--instructions`: the targets counted (floor, gw-sqlite among --only) and the counts. */
   instructions: { on: boolean; targets: ('floor' | 'gw-sqlite')[]; warmup: number; requests: number; rounds: number; idleMs: number; keepDir?: string; stream: boolean };
   /** `--ic`: IC misses per request under node --log-ic (ic.ts). */
   ic: { on: boolean; warmup: number; requests: number; top: number };
 }
 
-type NumOption = 'window' | 'rounds' | 'warmup' | 'streams' | 'monitor-rounds' | 'monitor-window' | 'monitor-warmup' | 'steady-warmup' | 'stream-warmup';
+type NumOption = 'window' | 'rounds' | 'warmup' | 'streams' | 'monitor-rounds' | 'monitor-window' | 'monitor-warmup' | 'steady-warmup' | 'stream-warmup' | 'unpaced-window' | 'unpaced-concurrency';
 /** Each numeric option with the least value it takes (counts and windows ≥ 1, warm-ups ≥ 0). */
-const NUMS: Record<NumOption, number> = { window: 1, rounds: 1, warmup: 0, streams: 1, 'monitor-rounds': 1, 'monitor-window': 1, 'monitor-warmup': 0, 'steady-warmup': 0, 'stream-warmup': 0 };
+const NUMS: Record<NumOption, number> = { window: 1, rounds: 1, warmup: 0, streams: 1, 'monitor-rounds': 1, 'monitor-window': 1, 'monitor-warmup': 0, 'steady-warmup': 0, 'stream-warmup': 0, 'unpaced-window': 1, 'unpaced-concurrency': 1 };
 
 export class BenchUsageError extends Error {}
 
@@ -113,6 +117,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         'profile-target': { type: 'string', default: 'sqlite' },
         'profile-concurrency': { type: 'string', default: '16' },
         'profile-warmup': { type: 'string', default: '5' },
+        'profile-stream': { type: 'boolean', default: false },
         'pg-url': { type: 'string' },
         instructions: { type: 'boolean', default: false },
         'instr-warmup': { type: 'string', default: '6000' },
@@ -149,12 +154,13 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const instrTargets = (['floor', 'gw-sqlite'] as const).filter((t) => only.has(t));
   if ([v.instructions, v.profile, v.ic].filter((x) => x === true).length > 1) throw new BenchUsageError('--instructions, --profile and --ic: one at a time');
   if (v['instr-stream'] === true && v.instructions !== true) throw new BenchUsageError('--instr-stream goes with --instructions');
+  if (v['profile-stream'] === true && v.profile !== true) throw new BenchUsageError('--profile-stream goes with --profile');
   if (v.instructions === true && instrTargets.length === 0 && str('baseline') === undefined) throw new BenchUsageError('--instructions counts floor and gw-sqlite: --only names neither (and no --baseline)');
   return {
     help: v.help === true,
     quick: v.quick === true,
     only,
-    cells: list('--cells', str('cells'), CELLS, 'many,chat,stream'),
+    cells: list('--cells', str('cells'), CELLS, 'many,chat,stream,unpaced'),
     partial: v.quick === true || str('only') !== undefined || str('cells') !== undefined || capMode !== 'hard' || upstreamCore !== 'load',
     baseline: str('baseline'),
     capMode,
@@ -170,6 +176,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       seconds: count('profile-seconds', str('profile-seconds')!, 1),
       concurrency: count('profile-concurrency', str('profile-concurrency')!, 1),
       warmupSeconds: count('profile-warmup', str('profile-warmup')!, 0),
+      stream: v['profile-stream'] === true,
     },
     instructions: {
       on: v.instructions === true,

@@ -27,6 +27,8 @@ export interface ProfileOpts {
   pgAdminUrl: string;
   /** The bench customer's cap mode (default hard). */
   capMode?: CapMode;
+  /** Whole streams of this many chunks from an unpaced upstream instead of non-streaming chat (`--profile-stream`). */
+  streamChunks?: number;
   log(s: string): void;
   stoppers: (() => Promise<void>)[];
 }
@@ -71,11 +73,20 @@ export async function runProfile(o: ProfileOpts): Promise<ProfileResult> {
   o.stoppers.push(() => load.stop());
   const [rt] = gatewayRuntimes(o.kind === 'sqlite' ? 'gw-sqlite' : 'gw-pg', gw, o.model);
   const warmS = o.warmupSeconds ?? 5;
-  o.log(`profiling gateway/${o.kind}: warm-up ${warmS} s, then ${o.seconds} s at concurrency ${o.concurrency ?? 16}`);
-  const warm = await load.closed({ req: rt.chat, concurrency: o.concurrency ?? 16, durationMs: warmS * 1_000 });
+  const concurrency = o.concurrency ?? 16;
+  const chunks = o.streamChunks;
+  const what = chunks ? `whole streams of ${chunks} chunks, unpaced` : 'non-streaming chat';
+  o.log(`profiling gateway/${o.kind}, ${what}: warm-up ${warmS} s, then ${o.seconds} s at concurrency ${concurrency}`);
+  if (chunks) await upstream.setDefault({ kind: 'ok', chunks, chunkDelayMs: 0 });
+  const run = async (durationMs: number) => {
+    if (!chunks) return load.closed({ req: rt.chat, concurrency, durationMs });
+    const r = await load.stream({ req: rt.stream!.req, format: rt.stream!.format, durationMs, concurrency, expectChunks: chunks });
+    return { latNs: r.streams.map((x) => x.totalNs), errors: r.errors, firstError: r.firstError, elapsedNs: r.elapsedNs };
+  };
+  const warm = await run(warmS * 1_000);
   if (warm.latNs.length === 0) throw new Error(`gateway does not answer: ${warm.firstError}`);
   const measuredFrom = Date.now();
-  const res = await load.closed({ req: rt.chat, concurrency: o.concurrency ?? 16, durationMs: o.seconds * 1_000 });
+  const res = await run(o.seconds * 1_000);
   const measuredTo = Date.now();
   await load.stop();
   await gw.child.stop('SIGTERM', 15_000); // --cpu-prof writes the profile at exit
@@ -86,11 +97,12 @@ export async function runProfile(o: ProfileOpts): Promise<ProfileResult> {
   const cut = sliceProfile(full, (measuredFrom - spawnedAt) * 1000);
   const kept = { ...cut, ...sliceTail(cut, (measuredTo - measuredFrom) * 1000) };
   await gw.stop();
-  const title = `Gateway CPU profile (${o.kind}, non-streaming chat, concurrency ${o.concurrency ?? 16}, ${o.seconds} s${o.capMode === 'soft' ? ', soft caps' : ''})`;
+  const title = `Gateway CPU profile (${o.kind}, ${what}, concurrency ${concurrency}, ${o.seconds} s${o.capMode === 'soft' ? ', soft caps' : ''})`;
+  const unit = chunks ? 'streams' : 'requests';
   const md = [
     `# ${title}`,
     '',
-    `${res.latNs.length} requests answered, ${res.errors} errors, ${Math.round(res.latNs.length / (res.elapsedNs / 1e9))} req/s under the profiler (slower than unprofiled).`,
+    `${res.latNs.length} ${unit} answered, ${res.errors} errors, ${Math.round(res.latNs.length / (res.elapsedNs / 1e9))} ${chunks ? 'streams' : 'req'}/s under the profiler (slower than unprofiled)${chunks ? '; “per request” below is per whole stream' : ''}.`,
     '',
     renderProfile(kept, { top: 30, requests: res.latNs.length }),
     '',

@@ -33,8 +33,9 @@ export interface StreamCmd {
   cmd: 'stream';
   req: RequestSpec;
   format: StreamFormat;
-  /** Sequential streams (concurrency 1) for this long. */
+  /** Streams back to back for this long, `concurrency` at a time (default 1: one after another). */
   durationMs: number;
+  concurrency?: number;
   expectChunks: number;
   /** Also return this response header of every stream (e.g. server-timing). */
   collectHeader?: string;
@@ -65,6 +66,7 @@ export interface StreamResult {
   streams: OneStream[];
   errors: number;
   firstError: string | null;
+  elapsedNs: number;
 }
 
 export interface ManyStreamsCmd {

@@ -111,6 +111,35 @@ function streamTable(r: BenchResults): string {
   );
 }
 
+/** Streams at full speed: a chat cell's figures per whole stream, with the CPU beside the floor proxy's. */
+function unpacedTable(r: BenchResults): string {
+  const cells = r.unpaced ?? [];
+  const ok = (x?: ChatCell) => !!x && x.status.ok && x.n > 0;
+  const direct = cells.find((k) => k.target === 'direct' && ok(k));
+  const floor = cells.find((k) => k.target === 'floor' && ok(k));
+  const rows = cells.map((cell) => {
+    if (!cell.status.ok) return [TARGET_LABEL[cell.target], failedNote(cell.status), '', '', '', '', '', '', ''];
+    const d = cell.target === 'direct' ? undefined : direct;
+    const vsFloor = floor?.cpuUsPerReq && cell.cpuUsPerReq != null && cell.target !== 'direct' && cell.target !== 'floor' ? fmtRatio(cell.cpuUsPerReq / floor.cpuUsPerReq) : '';
+    return [
+      TARGET_LABEL[cell.target],
+      fmtInt(cell.rps),
+      fmtInt(cell.rps * r.settings.streamChunks),
+      fmtUs(cell.lat.p50),
+      fmtUs(cell.lat.p99),
+      d ? fmtAddedUs(cell.lat.p50 - d.lat.p50) : '',
+      cpuCell(cell),
+      vsFloor,
+      `${cell.n}/${cell.errors}`,
+    ];
+  });
+  return mdTable(
+    ['target', 'streams/s', 'content chunks/s', 'stream p50 µs', 'stream p99 µs', 'added p50 µs', 'server CPU µs/stream', 'CPU ÷ floor proxy’s', 'ok/errors'],
+    rows,
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
+}
+
 function manyTable(r: BenchResults): string {
   const rows = r.many.map((m) => {
     if (!m.status.ok) return [TARGET_LABEL[m.target], failedNote(m.status), '', '', '', '', '', '', ''];
@@ -261,6 +290,22 @@ function baselineSection(r: BenchResults): string[] {
     '*Rounds*: the range of the rounds’ own changes in the column before (each round’s two windows are adjacent in time), and in how many rounds *after* was ahead (more req/s, less CPU, lower p50). A range that spans zero, or a split count, is within this machine’s noise; a tree measured against itself (`--baseline HEAD` on a clean tree) shows how wide that noise is.',
     '',
     streamLine,
+    ...unpacedBaselineLine(r),
+  ];
+}
+
+/** `--baseline`'s unpaced-streams cell in one line: streams/s, CPU per stream and a stream's p50, with each round's change. */
+function unpacedBaselineLine(r: BenchResults): string[] {
+  const cells = r.baseline?.unpaced;
+  if (!cells) return [];
+  const before = cells.find((x) => x.target === 'gw-before');
+  const after = cells.find((x) => x.target === 'gw-after');
+  const what = `Streams at full speed (${r.settings.streamChunks} chunks unpaced, ${r.settings.unpacedConcurrency} at a time, ${r.settings.monitorRounds} rounds × ${r.settings.monitorWindowMs} ms)`;
+  if (!before?.status.ok || !after?.status.ok || !before.n || !after.n) return ['', `${what}: not measured (${whyNot([before, after]) || 'no stream'}).`];
+  const sp = roundsSpread(before, after);
+  return [
+    '',
+    `${what}: streams/s ${arrow(fmtInt(before.rps), fmtInt(after.rps))} (${change(before.rps, after.rps)}; rounds ${sp.rps}), CPU µs per stream ${arrow(fmtInt(before.cpuUsPerReq), fmtInt(after.cpuUsPerReq))} (rounds ${sp.cpu}), stream p50 ${arrow(fmtUs(before.lat.p50), fmtUs(after.lat.p50))} µs (rounds ${sp.p50}) (${before.n} · ${after.n} streams).`,
   ];
 }
 
@@ -329,6 +374,16 @@ export function renderReport(r: BenchResults): string {
   // Workloads with no rows (an `--only` subset) are left out.
   if (r.chat.length) parts.push('', '## Non-streaming chat', '', chatTable(r));
   if (r.stream.length) parts.push('', `## Streaming chat — ${s.streamChunks} chunks, ${s.streamChunkDelayMs} ms apart, one stream at a time`, '', streamTable(r));
+  if (r.unpaced?.length) {
+    parts.push(
+      '',
+      `## Streams at full speed — ${s.streamChunks} chunks unpaced, ${s.unpacedConcurrency} at a time`,
+      '',
+      `Each of ${s.unpacedConcurrency} clients reads a whole stream to its terminal event and sends the next at once; the upstream sends its chunks back to back. ${s.rounds} interleaved rounds × ${s.unpacedWindowMs} ms per target (after a ${s.warmupMs} ms warm-up). A stream’s p50 is its whole duration; the CPU is the server process’s per stream (20 content chunks and the terminal events relayed, the call admitted and settled).`,
+      '',
+      unpacedTable(r),
+    );
+  }
   if (r.many.length) parts.push('', `## ${s.manyStreams} concurrent streams held open (${s.streamChunks} chunks, ${s.manyChunkDelayMs} ms apart)`, '', manyTable(r));
   if (r.monitorCost) {
     parts.push(

@@ -168,6 +168,13 @@ export interface BenchSettings {
    */
   streamWarmupMs?: number;
   /**
+   * The unpaced-streams cell: whole streams of `streamChunks` chunks from an unpaced upstream,
+   * this many at a time, in windows of `unpacedWindowMs`. Absent in results from before the cell
+   * (2026-12-07, stop 37).
+   */
+  unpacedConcurrency?: number;
+  unpacedWindowMs?: number;
+  /**
    * The bench customer's cap mode (`--cap-mode`): `hard` (the default and the targets' setting)
    * reserves the worst-case cost before each call; `soft` answers over the cap and only alerts,
    * so no reservation is held. Absent in results from before the option: hard.
@@ -196,6 +203,8 @@ export interface BaselineCompare {
   commit: string;
   cells: ChatCell[];
   stream: StreamRow[];
+  /** The unpaced-streams cell, before and after (absent when not run). */
+  unpaced?: ChatCell[];
   /** Why the comparison could not run (bad ref, a gateway that did not start), when it could not. */
   error?: string;
 }
@@ -220,6 +229,12 @@ export interface BenchResults {
   settings: BenchSettings;
   chat: ChatCell[];
   stream: StreamRow[];
+  /**
+   * Streams at full speed (workloads.ts runStreamsCell): one cell per target in a chat cell's
+   * shape, a whole stream as the answer (rps = streams/s, lat = a stream's duration, CPU per
+   * stream). Absent in results from before the cell and when it was not run.
+   */
+  unpaced?: ChatCell[];
   many: ManyStreamsRow[];
   /** Absent when the monitoring-cost cell was not run (`--only` without `monitor`). */
   monitorCost?: MonitorCost;

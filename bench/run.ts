@@ -17,7 +17,7 @@ import { renderReport } from './report.ts';
 import { reportPath, TARGET_LABEL, type BaselineCompare, type BenchResults, type BenchSettings, type CapMode, type ChatCell, type ManyStreamsRow, type PhaseRow, type StreamRow } from './results.ts';
 import { directRuntime, floorRuntime, gatewayRuntimes, smoke, startFloor, startGatewaySafe, startUpstream, UPSTREAM_KEY, type Upstream } from './targets-setup.ts';
 import { evaluateTargets } from './targets.ts';
-import { runChatCell, runMany, runStreamCell, steadyWarmup, streamWarmup, type Phase, type Runtime } from './workloads.ts';
+import { runChatCell, runMany, runStreamCell, runStreamsCell, steadyWarmup, streamWarmup, type Phase, type Runtime } from './workloads.ts';
 import { runPhases } from './phases.ts';
 import { probeWakeups } from './wake-probe.ts';
 
@@ -65,7 +65,9 @@ const settings: BenchSettings = {
   monitorWindowMs: num('monitor-window', quick ? 300 : 750),
   monitorWarmupMs: num('monitor-warmup', quick ? 300 : 2000),
   steadyWarmupMs: num('steady-warmup', quick ? 300 : 4000),
-  streamWarmupMs: num('stream-warmup', quick ? 300 : 3000),
+  streamWarmupMs: num('stream-warmup', quick ? 300 : 2000),
+  unpacedConcurrency: num('unpaced-concurrency', 16),
+  unpacedWindowMs: num('unpaced-window', quick ? 300 : 750),
   capMode,
 };
 const only = opts.only;
@@ -189,8 +191,9 @@ async function bench(): Promise<BenchResults> {
     monitorCost = { cells, written: { on: await recorded('gw-sqlite-mon'), off: await recorded('gw-sqlite-nomon') } };
   }
 
+  if (runCells.has('stream') || runCells.has('unpaced')) await warmStreams(upstream, load, runtimes);
+  const unpaced = runCells.has('unpaced') ? await unpacedStreams(upstream, load, runtimes, { windowMs: settings.unpacedWindowMs!, warmupMs: settings.warmupMs, rounds: settings.rounds }) : undefined;
   log(`streaming chat, ${settings.streamChunks} chunks ${settings.streamChunkDelayMs} ms apart`);
-  if (runCells.has('stream')) await warmStreams(upstream, load, runtimes);
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
   const stream: StreamRow[] = runCells.has('stream') ? await runStreamCell(load, runtimes, settings.streamChunks, phase, log) : [];
   for (const rt of runCells.has('stream') ? runtimes.filter((r) => r.id === 'gw-sqlite' || r.id === 'gw-pg') : []) {
@@ -215,7 +218,14 @@ async function bench(): Promise<BenchResults> {
     notes.push(overBound);
     log(overBound);
   }
-  return { machine, settings, chat, stream, many, monitorCost, baseline, phases, failures, notes, durationMs };
+  return { machine, settings, chat, stream, ...(unpaced ? { unpaced } : {}), many, monitorCost, baseline, phases, failures, notes, durationMs };
+}
+
+/** The unpaced-streams cell (workloads.ts runStreamsCell) on an unpaced upstream. */
+async function unpacedStreams(upstream: Upstream, load: LoadClient, targets: Runtime[], p: Phase): Promise<ChatCell[]> {
+  log(`streams at full speed: ${settings.streamChunks} chunks unpaced, ${settings.unpacedConcurrency} at a time`);
+  await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: 0 });
+  return runStreamsCell(load, targets, settings.unpacedConcurrency!, settings.streamChunks, p, log);
 }
 
 /** The stream warm-up (workloads.ts streamWarmup) on an unpaced upstream; the caller sets the cell's pacing after it. */
@@ -258,9 +268,10 @@ async function compareBaseline(ref: string, upstream: Upstream, load: LoadClient
     cells.push(...(await runChatCell(load, rts, c, p, log)));
   }
   await warmStreams(upstream, load, rts);
+  const unpaced = await unpacedStreams(upstream, load, rts, { windowMs: settings.monitorWindowMs, warmupMs: settings.warmupMs, rounds: settings.monitorRounds });
   await upstream.setDefault({ kind: 'ok', chunks: settings.streamChunks, chunkDelayMs: settings.streamChunkDelayMs });
   const stream = await runStreamCell(load, rts, settings.streamChunks, { windowMs: settings.windowMs, warmupMs: settings.warmupMs, rounds: settings.rounds }, log);
-  return { ref, commit: tree.commit, cells, stream };
+  return { ref, commit: tree.commit, cells, stream, unpaced };
 }
 
 /**
@@ -316,11 +327,11 @@ async function main() {
   if (opts.instructions.on) return instructions();
   if (opts.ic.on) return ic();
   if (opts.profile.on) {
-    const { target, seconds, concurrency, warmupSeconds } = opts.profile;
+    const { target, seconds, concurrency, warmupSeconds, stream } = opts.profile;
     if (target === 'postgres') await localPostgres();
-    const prof = await runProfile({ root: ROOT, pinning, model: settings.model, seconds, concurrency, warmupSeconds, kind: target, pgAdminUrl, capMode, log, stoppers });
+    const prof = await runProfile({ root: ROOT, pinning, model: settings.model, seconds, concurrency, warmupSeconds, kind: target, pgAdminUrl, capMode, ...(stream ? { streamChunks: settings.streamChunks } : {}), log, stoppers });
     await cleanup();
-    const base = `bench/results/profile-${target}${capMode === 'soft' ? '-soft' : ''}`;
+    const base = `bench/results/profile-${target}${stream ? '-stream' : ''}${capMode === 'soft' ? '-soft' : ''}`;
     const files = `Flame graph: \`${base}.svg\` (open in a browser, hover a box for its times). The measured window as a V8 profile: \`${base}.cpuprofile\` (Chrome DevTools → Performance → Load profile, or speedscope; not committed).\n`;
     const md = opts.noWrite ? prof.md : `${prof.md}\n${files}`;
     process.stdout.write(md);

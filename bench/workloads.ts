@@ -1,5 +1,5 @@
 import type { LoadClient } from './load-client.ts';
-import type { ClosedLoopResult, OneStream, RequestSpec } from './protocol.ts';
+import type { OneStream, RequestSpec } from './protocol.ts';
 import { cpuTimeUs, rssBytes, sleep } from './procs.ts';
 import type { CellStatus, ChatCell, ManyStreamsRow, StreamRow, TargetId } from './results.ts';
 import type { StreamFormat } from './sse.ts';
@@ -95,14 +95,48 @@ export async function streamWarmup(load: LoadClient, targets: Runtime[], ms: num
   for (const t of live) await load.stream({ req: t.stream!.req, format: t.stream!.format, durationMs: ms, expectChunks }).catch(() => undefined);
 }
 
-export async function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
+/** One measured window of a closed-loop cell: the latency of each answer (ns) and what failed. */
+interface Window {
+  latNs: number[];
+  errors: number;
+  firstError: string | null;
+  elapsedNs: number;
+}
+
+/** What a closed-loop cell runs on a target for one window: chat requests, or whole streams. */
+interface ClosedWorkload {
+  /** Per answer, in the log: "req/s", "streams/s". */
+  unit: string;
+  run(t: Runtime, durationMs: number): Promise<Window>;
+}
+
+/** Non-streaming chat at `concurrency`: req/s, latency, CPU per request. */
+export function runChatCell(load: LoadClient, targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
+  return runClosedCell(targets, concurrency, p, log, { unit: 'req/s', run: (t, durationMs) => load.closed({ req: t.chat, concurrency, durationMs }) });
+}
+
+/**
+ * Whole streams, `concurrency` at a time, each read to its terminal event and the next one sent at
+ * once, on an unpaced upstream (the caller sets it): what relaying many streams at full speed
+ * costs. The cell's shape is a chat cell's with a stream as the answer: streams/s, the latency of a
+ * whole stream, CPU per stream. Targets without a stream route are left out.
+ */
+export function runStreamsCell(load: LoadClient, targets: Runtime[], concurrency: number, expectChunks: number, p: Phase, log: (s: string) => void): Promise<ChatCell[]> {
+  const run = async (t: Runtime, durationMs: number): Promise<Window> => {
+    const r = await load.stream({ req: t.stream!.req, format: t.stream!.format, durationMs, concurrency, expectChunks });
+    return { latNs: r.streams.map((s) => s.totalNs), errors: r.errors, firstError: r.firstError, elapsedNs: r.elapsedNs };
+  };
+  return runClosedCell(targets.filter((t) => t.stream), concurrency, p, log, { unit: 'streams/s', run });
+}
+
+async function runClosedCell(targets: Runtime[], concurrency: number, p: Phase, log: (s: string) => void, work: ClosedWorkload): Promise<ChatCell[]> {
   const acc = new Map(targets.map((t) => [t.id, { lat: [] as number[][], roundRps: [] as number[], roundP50: [] as number[], roundCpu: [] as number[], errors: 0, firstError: null as string | null, elapsedNs: 0, cpuUs: 0, sysUs: 0, cpuKnown: true, dbCpuUs: 0, dbCpuKnown: !!t.dbCpu, dead: null as string | null }]));
   const live = () => targets.filter((t) => !acc.get(t.id)!.dead);
   const mark = (t: Runtime, why: string) => (acc.get(t.id)!.dead = why);
   for (const t of live()) {
     const why = t.dead();
     if (why) mark(t, why);
-    else await load.closed({ req: t.chat, concurrency, durationMs: p.warmupMs }).catch((e: Error) => mark(t, e.message));
+    else await work.run(t, p.warmupMs).catch((e: Error) => mark(t, e.message));
   }
   for (let r = 0; r < p.rounds; r++) {
     for (const t of roundOrder(live(), r)) {
@@ -114,9 +148,9 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       const a = acc.get(t.id)!;
       const db0 = t.dbCpu ? await t.dbCpu() : null;
       const cpu0 = cpuTimeUs(t.pid);
-      let res: ClosedLoopResult;
+      let res: Window;
       try {
-        res = await load.closed({ req: t.chat, concurrency, durationMs: p.windowMs });
+        res = await work.run(t, p.windowMs);
       } catch (e) {
         mark(t, (e as Error).message);
         continue;
@@ -163,7 +197,7 @@ export async function runChatCell(load: LoadClient, targets: Runtime[], concurre
       cpuSysShare: a.cpuKnown && a.cpuUs > 0 ? a.sysUs / a.cpuUs : null,
       ...(t.dbCpu ? { dbCpuUsPerReq: a.dbCpuKnown ? cpuPerRequestUs(0, a.dbCpuUs, n) : null } : {}),
     };
-    log(`  ${t.id.padEnd(12)} c=${String(concurrency).padEnd(3)} ${cell.status.ok ? `${Math.round(cell.rps)} req/s, p50 ${Math.round(cell.lat.p50 / 1000)} µs` : `FAILED ${cell.status.error.split('\n')[0].slice(0, 140)}`}`);
+    log(`  ${t.id.padEnd(12)} c=${String(concurrency).padEnd(3)} ${cell.status.ok ? `${Math.round(cell.rps)} ${work.unit}, p50 ${Math.round(cell.lat.p50 / 1000)} µs` : `FAILED ${cell.status.error.split('\n')[0].slice(0, 140)}`}`);
     return cell;
   });
 }

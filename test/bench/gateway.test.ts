@@ -6,7 +6,8 @@ import { runPhases } from '../../bench/phases.ts';
 import { renderReport } from '../../bench/report.ts';
 import { dbCpuDeltaUs } from '../../bench/stats.ts';
 import { gatewayRuntimes, openaiBody } from '../../bench/targets-setup.ts';
-import { runChatCell } from '../../bench/workloads.ts';
+import { runChatCell, runStreamsCell } from '../../bench/workloads.ts';
+import { runProfile } from '../../bench/profile-run.ts';
 import { fixture } from './fixtures.ts';
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
 
@@ -71,6 +72,13 @@ describe('bench gateway setup', () => {
       expect(m.get('settle')).toBeGreaterThan(0);
       // Each stream's = its relay + settle + close, so its median is at least the relay's.
       expect(m.get('stream')).toBeGreaterThanOrEqual(m.get('relay')!);
+      // The unpaced cell on the same gateway: whole streams, 4 at a time, through full governance.
+      fake.setDefault({ kind: 'ok', chunks: 3, chunkDelayMs: 0 });
+      const [cell] = await runStreamsCell(load, [rt!], 4, 3, { windowMs: 400, warmupMs: 100, rounds: 2 }, () => {});
+      expect(cell).toMatchObject({ target: 'gw-sqlite', status: { ok: true }, errors: 0 });
+      expect(cell!.n).toBeGreaterThan(8);
+      expect(cell!.cpuUsPerReq).toBeGreaterThan(0);
+      expect(await gw.finish()).toMatch(/, 0 ¢ still reserved/);
     } finally {
       fake.setDefault({ kind: 'ok' });
       await load.stop();
@@ -99,6 +107,24 @@ describe('bench gateway setup', () => {
     } finally {
       await load.stop();
       await gw.stop();
+    }
+  }, 90_000);
+});
+
+describe('--profile --profile-stream', () => {
+  it('profiles a gateway serving whole streams, per stream', async () => {
+    const stoppers: (() => Promise<void>)[] = [];
+    const pinning = { load: null, servers: null, upstream: null, note: 'unpinned' };
+    try {
+      const prof = await runProfile({ root: ROOT, pinning, model: MODEL, seconds: 1, concurrency: 4, warmupSeconds: 1, kind: 'sqlite', pgAdminUrl: '', streamChunks: 5, log: () => {}, stoppers });
+      expect(prof.md).toContain('# Gateway CPU profile (sqlite, whole streams of 5 chunks, unpaced, concurrency 4, 1 s)');
+      expect(prof.md).toMatch(/\n\d+ streams answered, 0 errors, \d+ streams\/s under the profiler/);
+      expect(prof.md).toContain('“per request” below is per whole stream');
+      expect(prof.profile.samples.length).toBeGreaterThan(50);
+      // The stream path ran under the profiler (a chat profile never enters /v1's stream source).
+      expect(prof.profile.nodes.some((n) => n.callFrame.url.endsWith('src/http/routes/v1/stream.ts'))).toBe(true);
+    } finally {
+      for (const stop of stoppers.reverse()) await stop().catch(() => undefined);
     }
   }, 90_000);
 });

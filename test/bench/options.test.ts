@@ -116,11 +116,11 @@ describe('command line (bench/options.ts)', () => {
     expect(o.capMode).toBe('soft');
     expect(o.upstreamCore).toBe('load');
     expect(parseBenchArgs(['--upstream-core', 'servers']).upstreamCore).toBe('servers');
-    expect(o.profile).toEqual({ on: false, target: 'postgres', seconds: 10, concurrency: 16, warmupSeconds: 5 });
+    expect(o.profile).toEqual({ on: false, target: 'postgres', seconds: 10, concurrency: 16, warmupSeconds: 5, stream: false });
     expect(o.partial).toBe(true);
     const d = parseBenchArgs([]);
     expect([...d.only]).toEqual(['direct', 'floor', 'gw-sqlite', 'gw-pg', 'monitor']);
-    expect([...d.cells]).toEqual(['many', 'chat', 'stream']);
+    expect([...d.cells]).toEqual(['many', 'chat', 'stream', 'unpaced']);
     expect(d.n).toEqual({});
     expect(d.partial).toBe(false);
     // "none" alone: the before/after by itself.
@@ -128,6 +128,9 @@ describe('command line (bench/options.ts)', () => {
     expect([b.only.size, b.cells.size, b.baseline]).toEqual([0, 0, 'HEAD~1']);
     expect(d.ic).toEqual({ on: false, warmup: 2000, requests: 1000, top: 15 });
     expect(parseBenchArgs(['--ic', '--ic-warmup', '0', '--ic-requests', '50', '--ic-top', '3']).ic).toEqual({ on: true, warmup: 0, requests: 50, top: 3 });
+    const u = parseBenchArgs(['--cells', 'unpaced', '--unpaced-window', '500', '--unpaced-concurrency', '32']);
+    expect([[...u.cells], u.n]).toEqual([['unpaced'], { 'unpaced-window': 500, 'unpaced-concurrency': 32 }]);
+    expect(parseBenchArgs(['--profile', '--profile-stream']).profile).toMatchObject({ on: true, stream: true });
   });
 
   it.each([
@@ -150,6 +153,8 @@ describe('command line (bench/options.ts)', () => {
     [['--ic', '--instructions'], '--instructions, --profile and --ic: one at a time'],
     [['--ic', '--profile'], '--instructions, --profile and --ic: one at a time'],
     [['--ic-requests', '0'], '--ic-requests: "0" is not a whole number ≥ 1'],
+    [['--unpaced-concurrency', '0'], '--unpaced-concurrency: "0" is not a whole number ≥ 1'],
+    [['--profile-stream'], '--profile-stream goes with --profile'],
   ])('refuses %j with a one-line reason', (argv, reason) => {
     let err: unknown;
     try {

@@ -1,9 +1,9 @@
 import type { LaneTarget, Upstream } from '../lanes/types.ts';
 import type { Spelled } from '../lib/shape.ts';
-import type { ChatRequest, ChatResult, ProviderAdapter, ProviderError, StreamEvent } from '../providers/types.ts';
+import type { ChatRequest, ChatResult, ProviderAdapter, ProviderError } from '../providers/types.ts';
 import type { CallAbort } from '../upstream/abort.ts';
 import { asProviderError, type UpstreamBody, type UpstreamResponse } from '../upstream/client.ts';
-import { upstreamEvents, type UpstreamEvent } from '../upstream/events.ts';
+import { upstreamBatches, type UpstreamEvent } from '../upstream/events.ts';
 import type { AdapterLookup, CallInfo, ChatParams, UpstreamPort } from './types.ts';
 
 export interface AttemptDeps {
@@ -21,10 +21,14 @@ export interface AttemptInput {
 
 /** An upstream stream that has reached the point where the caller commits to it (see openOnce). */
 export interface OpenStream {
-  events: AsyncGenerator<UpstreamEvent>;
+  /** The rest of the stream, a network read's events at a time (upstreamBatches). */
+  batches: AsyncGenerator<UpstreamEvent[]>;
   body: UpstreamBody;
-  /** Events read while opening (usage, the first delta or finish), not yet processed. */
-  pending: StreamEvent[];
+  /**
+   * Events read but not yet processed, in order: those read while opening (usage, the first delta
+   * or finish, and whatever came in the same read after it), then each later batch in turn.
+   */
+  pending: UpstreamEvent[];
 }
 
 /**
@@ -93,20 +97,23 @@ export function openOnce(d: AttemptDeps, a: AttemptInput, commitAt: CommitPoint)
     const sent = await send(d, a, true);
     if (!sent.ok) return sent;
     const { res, adapter } = sent.value;
-    const events = upstreamEvents(res.body, adapter.createStreamParser(a.upstream.target), a.upstream.name, a.signal);
-    const pending: StreamEvent[] = [];
-    for (;;) {
-      const r = await events.next();
+    const batches = upstreamBatches(res.body, adapter.createStreamParser(a.upstream.target), a.upstream.name, a.signal);
+    const pending: UpstreamEvent[] = [];
+    let committed = false;
+    while (!committed) {
+      const r = await batches.next();
       if (r.done) break;
-      const ev = r.value;
-      if (ev.type === 'error') return { ok: false, error: ev.error.cause === 'cut' ? { ...ev.error, retryable: true } : ev.error };
-      if (ev.type === 'open') {
-        if (commitAt === 'event') break;
-        continue;
+      for (const ev of r.value) {
+        // Past the commit point the rest of the read is the caller's, an error included.
+        if (committed) pending.push(ev);
+        else if (ev.type === 'error') return { ok: false, error: ev.error.cause === 'cut' ? { ...ev.error, retryable: true } : ev.error };
+        else if (ev.type === 'open') committed = commitAt === 'event';
+        else {
+          pending.push(ev);
+          committed = ev.type === 'delta' || ev.type === 'finish';
+        }
       }
-      pending.push(ev);
-      if (ev.type === 'delta' || ev.type === 'finish') break;
     }
-    return { ok: true, value: { events, body: res.body, pending } };
+    return { ok: true, value: { batches, body: res.body, pending } };
   });
 }

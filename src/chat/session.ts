@@ -106,25 +106,11 @@ export class ChatSession {
     const s = this.stream;
     if (!s || this.closed) return null;
     for (;;) {
-      let ev = s.pending.shift();
-      if (!ev) {
-        const r = await s.events.next();
-        if (r.done) return { type: 'done', outcome: await this.settle('ok', true) };
-        if (r.value.type === 'open') continue;
-        ev = r.value;
-      }
-      if (ev.type === 'delta') {
-        this.text += ev.text;
-        return { type: 'delta', text: ev.text };
-      }
-      if (ev.type === 'usage') {
-        if (ev.usage.input_tokens !== undefined) this.usage.input_tokens = ev.usage.input_tokens;
-        if (ev.usage.output_tokens !== undefined) this.usage.output_tokens = ev.usage.output_tokens;
-      } else if (ev.type === 'finish') {
-        const first = this.finishReason === null;
-        this.finishReason = ev.finish_reason;
-        if (first && ev.finish_reason !== null) return { type: 'finish', finish_reason: openaiFinishReason(ev.finish_reason) };
-      } else {
+      const item = this.take();
+      if (item) return item;
+      // Nothing buffered, or an error next (take leaves those here).
+      const ev = s.pending.shift();
+      if (ev?.type === 'error') {
         if (this.ac.aborted) {
           await this.endEarly('client_disconnect');
           return null;
@@ -136,7 +122,40 @@ export class ChatSession {
         await this.endEarly('upstream_cut');
         throw upstreamAppError(ev.error, this.shownProvider(ev.error.provider));
       }
+      const r = await s.batches.next();
+      if (r.done) return { type: 'done', outcome: await this.settle('ok', true) };
+      s.pending = r.value;
     }
+  }
+
+  /**
+   * The next delta or finish among the events already read from the upstream, without waiting:
+   * what arrived in the same network read as the one `next()` returned, for the caller to send on
+   * in the same write. Usage on the way is recorded. Undefined when nothing is buffered, when an
+   * error is next (`next()` handles it), or once the call has ended.
+   */
+  take(): Extract<ChatStreamItem, { type: 'delta' | 'finish' }> | undefined {
+    const s = this.stream;
+    if (!s || this.closed) return undefined;
+    const p = s.pending;
+    while (p.length > 0) {
+      const ev = p[0]!;
+      if (ev.type === 'error') return undefined;
+      p.shift();
+      if (ev.type === 'delta') {
+        this.text += ev.text;
+        return { type: 'delta', text: ev.text };
+      }
+      if (ev.type === 'usage') {
+        if (ev.usage.input_tokens !== undefined) this.usage.input_tokens = ev.usage.input_tokens;
+        if (ev.usage.output_tokens !== undefined) this.usage.output_tokens = ev.usage.output_tokens;
+      } else if (ev.type === 'finish') {
+        const first = this.finishReason === null;
+        this.finishReason = ev.finish_reason;
+        if (first && ev.finish_reason !== null) return { type: 'finish', finish_reason: openaiFinishReason(ev.finish_reason) };
+      }
+    }
+    return undefined;
   }
 
   /** The client went away: stop the upstream now and bill what was generated (or release). */

@@ -25,6 +25,12 @@ export interface SendOptions {
 }
 
 export interface UpstreamBody extends AsyncIterable<Uint8Array> {
+  /**
+   * The next chunk already received, without waiting; undefined when none is queued. undici hands
+   * over a chunked body one HTTP chunk at a time, so what one socket read brought can be several:
+   * after an awaited chunk, this drains the rest of them.
+   */
+  readNow(): Uint8Array | undefined;
   /** Stop reading and close the upstream socket (idempotent). */
   cancel(): void;
   /** Read the whole body as UTF-8 (non-stream responses and error bodies). */
@@ -219,13 +225,18 @@ class Exchange implements Dispatcher.DispatchHandler, UpstreamBody, AsyncIterato
     return Promise.resolve(DONE);
   }
 
-  next(): Promise<IteratorResult<Uint8Array>> {
+  readNow(): Uint8Array | undefined {
     const chunk = this.queue.shift();
     if (chunk) {
       this.queued -= chunk.length;
       if (this.controller?.paused && this.queued <= HIGH_WATER / 2) this.controller.resume();
-      return Promise.resolve({ done: false, value: chunk });
     }
+    return chunk;
+  }
+
+  next(): Promise<IteratorResult<Uint8Array>> {
+    const chunk = this.readNow();
+    if (chunk) return Promise.resolve({ done: false, value: chunk });
     if (this.state === 'ended') return Promise.resolve(DONE);
     if (this.state === 'failed') return Promise.reject(this.failure);
     return new Promise((resolve, reject) => (this.reader = { resolve, reject }));

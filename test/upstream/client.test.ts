@@ -7,7 +7,7 @@ import { openaiAdapter } from '../../src/providers/index.ts';
 import type { ChatRequest, StreamEvent } from '../../src/providers/types.ts';
 import { CallAbort } from '../../src/upstream/abort.ts';
 import { isUpstreamError, UpstreamClient, type UpstreamError } from '../../src/upstream/client.ts';
-import { upstreamEvents } from '../../src/upstream/events.ts';
+import { upstreamEvents } from './flat-events.ts';
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
 
 const TIMEOUTS = { connectTimeoutMs: 500, firstByteTimeoutMs: 300, idleTimeoutMs: 300 };
@@ -60,6 +60,27 @@ describe('UpstreamClient against the fake OpenAI', () => {
     for await (const _ of res.body) arrivals.push(Date.now());
     expect(arrivals.length).toBeGreaterThanOrEqual(5);
     expect(arrivals[arrivals.length - 1] - arrivals[0]).toBeGreaterThanOrEqual(80);
+  });
+
+  it('readNow hands over the chunks already received without waiting, and nothing when none is', async () => {
+    // All frames written at once: one socket read on loopback, one HTTP chunk each for undici.
+    fake.enqueue({ kind: 'ok', chunks: 20, chunkDelayMs: 0, firstByteDelayMs: 50 });
+    const res = await send(true);
+    const it = res.body[Symbol.asyncIterator]();
+    const first = await it.next();
+    const dec = new TextDecoder();
+    let text = dec.decode(first.value as Uint8Array, { stream: true });
+    let together = 1;
+    for (let c = res.body.readNow(); c !== undefined; c = res.body.readNow()) {
+      together++;
+      text += dec.decode(c, { stream: true });
+    }
+    expect(together).toBeGreaterThan(5);
+    expect(res.body.readNow()).toBeUndefined();
+    for (let r = await it.next(); !r.done; r = await it.next()) text += dec.decode(r.value, { stream: true });
+    // Nothing lost or reordered between the two ways of reading.
+    expect(text.split('\n\n').filter((f) => f.startsWith('data: {')).length).toBe(23);
+    expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
   });
 
   it('first-byte timeout: a hanging upstream → cause first_byte, socket closed', async () => {

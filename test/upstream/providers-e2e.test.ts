@@ -3,7 +3,7 @@ import { adapterFor } from '../../src/providers/index.ts';
 import type { ChatRequest, ChatResult, ProviderError, ProviderKind, StreamEvent, UpstreamTarget } from '../../src/providers/types.ts';
 import { inputTokensUpperBound } from '../../src/providers/tokens.ts';
 import { UpstreamClient } from '../../src/upstream/client.ts';
-import { upstreamEvents } from '../../src/upstream/events.ts';
+import { upstreamEvents } from './flat-events.ts';
 import { type FakeBehavior, type FakeUpstream, startFakeAnthropic, startFakeGemini, startFakeOpenAI } from '../fakes/index.ts';
 import { summarize } from '../providers/helpers.ts';
 

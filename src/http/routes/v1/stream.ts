@@ -7,7 +7,9 @@ import { chunkFrame, chunkHead, contentFrame, openaiUsage, type ChunkHead } from
 /**
  * Chat Completions chunks for an opened session: a role chunk, one content chunk per upstream
  * delta, the finish chunk as soon as the upstream reports its finish reason, then (after the
- * settle) the usage chunk (`choices: []`) when include_usage and `data: [DONE]`. A failure after
+ * settle) the usage chunk (`choices: []`) when include_usage and `data: [DONE]`. The chunks of
+ * deltas that arrived in one upstream read are returned together (ChatSession.take), so they leave
+ * in one write as they came; none waits for a later read. A failure after
  * the headers sends one `{"error": …}` chunk (the SDK raises it) and ends the stream without
  * [DONE], so no client mistakes a cut answer for a complete one; the failure also goes to
  * `onFailed`, for the request's monitor event and access log. (An upstream lost after its finish
@@ -39,16 +41,22 @@ export function v1StreamSource(
           phase = 'end';
           return null;
         }
-        if (item.type === 'delta') {
-          if (head === null || session.names.model !== headModel) {
-            headModel = session.names.model;
-            head = chunkHead(headOf(base, session));
+        if (item.type !== 'done') {
+          // This item's chunk, and those of the items that came in the same upstream read: one write.
+          let out = '';
+          for (let it: typeof item | undefined = item; it !== undefined; it = session.take()) {
+            if (it.type === 'delta') {
+              if (head === null || session.names.model !== headModel) {
+                headModel = session.names.model;
+                head = chunkHead(headOf(base, session));
+              }
+              out += contentFrame(head, it.text);
+            } else {
+              finishSent = true;
+              out += finishFrame(base, session, it.finish_reason);
+            }
           }
-          return contentFrame(head, item.text);
-        }
-        if (item.type === 'finish') {
-          finishSent = true;
-          return finishFrame(base, session, item.finish_reason);
+          return out;
         }
         phase = 'end';
         const o = item.outcome;

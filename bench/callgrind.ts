@@ -135,9 +135,12 @@ export const COMPILE_ENTRY =
 
 const GC = /Scaveng|MarkCompact|Marking|Sweep|Evacuat|Compactor|heap::base|cppgc|MinorMS|GCTracer|RememberedSet|SlotSet|TypedSlot|ArrayBufferSweeper|WeakObjects|Heap::(Collect|Scavenge|MarkCompact|Perform|GarbageCollection|Iterate|Evacuate|Shrink|Sweep)/;
 const COMPILE =
-  /compiler::|maglev::|Maglev|turboshaft::|interpreter::Bytecode(Generator|ArrayBuilder|ArrayWriter|RegisterOptimizer)|Parser|Scanner|baseline::|Baseline(Batch)?Compiler|v8::internal::Compiler::|OptimizedCompilationJob|Deoptimizer|v8::internal::Zone|AstValueFactory|RegExp(Compiler|Parser|BytecodeGenerator|MacroAssembler)|CodeGenerator|Assembler::|SourcePositionTable/;
+  /compiler::|maglev::|Maglev|turboshaft::|interpreter::Bytecode(Generator|ArrayBuilder|ArrayWriter|RegisterOptimizer)|(?<!Json)Parser|(?<!Json)Scanner|baseline::|Baseline(Batch)?Compiler|v8::internal::Compiler::|OptimizedCompilationJob|Deoptimizer|v8::internal::Zone|AstValueFactory|RegExp(Compiler|Parser|BytecodeGenerator|MacroAssembler)|CodeGenerator|Assembler::|SourcePositionTable/;
 
-/** Which part of the process a function belongs to, from its object file and name. */
+/**
+ * Which part of the process a function belongs to, from its object file and name. JSON.parse's
+ * `JsonParser` is the runtime's (it parses data, not code), not a compiler's parser.
+ */
 export function classify(ob: string, fn: string): Part {
   if (/better_sqlite3\.node$/.test(ob)) return 'sqlite';
   if (ob === '???' || /^0x[0-9a-f]+$/i.test(fn)) return 'jit';

@@ -1,5 +1,6 @@
 import type { SseEvent, StreamEvent, StreamParser, UpstreamTarget } from '../types.ts';
 import { cut, inBodyError, isRecord, malformed, str, tryJson } from '../shared/errors.ts';
+import { ContentTemplate } from './chunk-template.ts';
 import { openAIErrorParts, openAIUsage } from './response.ts';
 
 /**
@@ -10,9 +11,15 @@ import { openAIErrorParts, openAIUsage } from './response.ts';
 export function createOpenAIStreamParser(target: UpstreamTarget): StreamParser {
   let done = false;
   let failed = false;
+  // The stream's content chunks read from their text alone once one was parsed whole (chunk-template.ts).
+  const template = new ContentTemplate();
   return {
     feed(ev: SseEvent): StreamEvent[] {
       if (done || failed) return [];
+      if (ev.event === undefined) {
+        const text = template.match(ev.data);
+        if (text !== undefined) return text ? [{ type: 'delta', text }] : [];
+      }
       if (ev.data === '[DONE]') {
         done = true;
         return [];
@@ -43,6 +50,8 @@ export function createOpenAIStreamParser(target: UpstreamTarget): StreamParser {
       }
       const usage = openAIUsage(chunk.usage);
       if (usage) out.push({ type: 'usage', usage });
+      const only = out.length === 1 ? out[0]! : undefined;
+      if (only?.type === 'delta' && ev.event === undefined && (choices as unknown[]).length === 1) template.learn(ev.data, only.text);
       return out;
     },
     end(): StreamEvent[] {

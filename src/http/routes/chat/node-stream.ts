@@ -32,10 +32,11 @@ function send(res: ServerResponse, head: Head, frame: string): boolean {
 /**
  * Streams frames straight onto the Node response, without a web ReadableStream and
  * @hono/node-server's reader loop in between. The status line and headers leave in the same write
- * as the first frame (no separate header packet, nothing held back), every later frame in a write
- * of its own as soon as the source has it. The next frame is asked for only once the socket took
- * the previous one (`drain`), so a slow client slows the upstream read instead of growing a
- * buffer; a response that closes early cancels the source.
+ * as the first frame (no separate header packet, nothing held back), every later `next()` (a frame,
+ * or the frames of events that arrived together) in a write of its own as soon as the source has
+ * it. The next frames are asked for only once the socket took the previous ones (`drain`), so a
+ * slow client slows the upstream read instead of growing a buffer; a response that closes early
+ * cancels the source.
  *
  * `beforeHead` runs right before the headers go out (late headers such as x-kaixu-overhead-ms),
  * `beforeEnd` right before the end of a stream that ran its course (trailers), not when the

@@ -19,6 +19,11 @@ const content = (text: string) => `${head}${JSON.stringify(text)}${tail}`;
 const rawContent = (body: string) => `${head}"${body}"${tail}`;
 
 const fresh = (ev: SseEvent) => openaiAdapter.createStreamParser(openai).feed(ev);
+/** The whole parse's one delta text, as the parser hands it to ContentTemplate.learn. */
+const reads = (data: string) => {
+  const out = fresh({ data });
+  return out.length === 1 && out[0]!.type === 'delta' ? out[0]!.text : undefined;
+};
 
 /**
  * Each of `events` fed to a parser that has read `first` (which teaches it the shape) must give
@@ -116,21 +121,24 @@ describe('OpenAI content-chunk template', () => {
     expect(p.feed({ data: content('late') })).toEqual([]);
   });
 
-  it('learns only from a chunk of one choice whose text sits where the marker is; never from the role chunk', () => {
+  it('learns the text’s place from the first marker when the parse reads it there; never from the role chunk', () => {
     const t = new ContentTemplate();
-    t.learn(content('Hi'), 'Hi');
+    t.learn(content('Hi'), 'Hi', reads);
     expect(t.match(content('there'))).toBe('there');
     expect(t.match(content('x').replace('chatcmpl-123', 'chatcmpl-9'))).toBeUndefined();
     // A text with escapes teaches the same template (its closing quote found past the escaped ones).
-    t.learn(content('say "hi" \\'), 'say "hi" \\');
+    t.learn(content('say "hi" \\'), 'say "hi" \\', reads);
     expect(t.match(content('there'))).toBe('there');
-    // The marker twice (two choices with text): no template.
-    const two = content('a').replace('"choices":[{', '"choices":[{"index":1,"delta":{"content":"a"},"logprobs":null,"finish_reason":null},{');
-    t.learn(two, 'a');
+    // Two choices: the template sits on the first's text, the one the parse reads.
+    const two = (a: string, b: string) => content(b).replace('"choices":[{', `"choices":[{"index":1,"delta":{"content":"${a}"},"logprobs":null,"finish_reason":null},{`);
+    t.learn(two('a', 'b'), 'a', reads);
+    expect(t.match(two('changed', 'b'))).toBe('changed');
+    expect(t.match(two('a', 'changed'))).toBeUndefined();
     expect(t.match(content('there'))).toBeUndefined();
-    // A text that does not read back as the parse's: no template.
-    t.learn(content('Hi'), 'Ho');
-    expect(t.match(content('there'))).toBeUndefined();
+    // A text that does not read back as the parse's: no template (a template of its own, with tries left).
+    const u = new ContentTemplate();
+    u.learn(content('Hi'), 'Ho', reads);
+    expect(u.match(content('there'))).toBeUndefined();
     // The role chunk's empty content yields no delta, so the parser never learns from it.
     const p = openaiAdapter.createStreamParser(openai);
     const role = content('').replace('"delta":{"content":', '"delta":{"role":"assistant","content":');
@@ -138,17 +146,38 @@ describe('OpenAI content-chunk template', () => {
     expect(p.feed({ data: content('a') })).toEqual([{ type: 'delta', text: 'a' }]);
   });
 
-  it('keeps no template when the marker occurs twice, even in a chunk of one choice', () => {
+  it('keeps no template when the marker’s first place is not the field the parse reads (marker twice, one choice)', () => {
     // The first marker is not the delta the parse reads: a template there would read the wrong text.
     const twice = (x: string, text: string) => `{"id":"c","choices":[{"index":0,"extra":{"delta":{"content":"${x}"}},"delta":{"content":"${text}"}}]}`;
     sameAsWhole(twice('a', 'a'), [{ data: twice('zzz', 'a') }, { data: twice('a', 'b') }]);
   });
 
-  it('learns only from a chunk of one choice: with two, the marker may sit in the choice the parse does not read', () => {
+  it('keeps no template when the marker sits in a choice the parse does not read', () => {
     // The parse reads choice 0 (its role key first, so no marker there); the marker is in choice 1.
     const two = (a: string, b: string) =>
       `{"id":"c","choices":[{"index":0,"delta":{"role":"assistant","content":"${a}"},"finish_reason":null},{"index":1,"delta":{"content":"${b}"},"finish_reason":null}]}`;
     sameAsWhole(two('a', 'a'), [{ data: two('a', 'zzz') }]);
+  });
+
+  it('keeps no template where the marker is not the field the parse reads, even in one choice', () => {
+    // One choice; its delta has role first (no marker there), and a nested object carries the marker
+    // with the same text: the probe read through the whole parse tells the two apart.
+    const nested = (x: string, text: string) => `{"id":"c","choices":[{"index":0,"extra":{"delta":{"content":"${x}"}},"delta":{"role":"assistant","content":"${text}"},"finish_reason":null}]}`;
+    sameAsWhole(nested('a', 'a'), [{ data: nested('zzz', 'a') }, { data: nested('a', 'b') }]);
+  });
+
+  it('stops trying to learn after three chunks of no common shape (an obfuscation value in each)', () => {
+    const obf = (text: string, o: string) => content(text).replace('"usage":null}', `"usage":null,"obfuscation":"${o}"}`);
+    const p = openaiAdapter.createStreamParser(openai);
+    for (const [t, o] of [['a', 'o1'], ['b', 'o2'], ['c', 'o3'], ['d', 'same']]) expect(p.feed({ data: obf(t, o) })).toEqual([{ type: 'delta', text: t }]);
+    const parse = vi.spyOn(JSON, 'parse');
+    try {
+      // Had it learned from the fourth, this one would match it; it is parsed whole, once.
+      expect(p.feed({ data: obf('e', 'same') })).toEqual([{ type: 'delta', text: 'e' }]);
+      expect(parse.mock.calls).toEqual([[obf('e', 'same')]]);
+    } finally {
+      parse.mockRestore();
+    }
   });
 
   it('is per stream: a parser never uses another stream’s template', () => {

@@ -3,10 +3,12 @@
  * chunk of a stream with the same id, created, model and fingerprint, in the same key order, and the
  * delta's text is the one value that changes. A ContentTemplate learns that shape from a chunk the
  * full parse read as exactly one content delta: the bytes before its text (`prefix`, ending just
- * inside the text's opening quote) and after it (`suffix`, from its closing quote). A later chunk
- * that is `prefix + raw + suffix`, where `raw` is a valid JSON string body, is the same object
- * with another text — JSON's grammar gives it no other reading, as `raw` cannot close the string
- * early — so its text is read from `raw` alone instead of parsing the whole chunk. Anything else
+ * inside the text's opening quote) and after it (`suffix`, from its closing quote), kept only if
+ * the whole parse of `prefix + PROBE + suffix` reads PROBE as its one delta: the place is the field
+ * the parse takes the text from. A later chunk that is `prefix + raw + suffix`, where `raw` is a
+ * valid JSON string body, is the same object with another value in that field — JSON's grammar gives
+ * it no other reading, as `raw` cannot close the string early — so its text is read from `raw` alone
+ * instead of parsing the whole chunk. Anything else
  * (another id, a finish reason, an `obfuscation` value per chunk, a usage chunk, spaces in other
  * places) does not match and is parsed whole, as before.
  *
@@ -43,9 +45,15 @@ function closingQuote(s: string, from: number): number {
   return -1;
 }
 
+/** The text a learned template's slot is tried with: the parse of the probe chunk must read exactly it. */
+const PROBE = 'kaixu-template-probe';
+/** Tries to learn per stream: a stream whose chunks never share a shape (an `obfuscation` value in each) stops trying. */
+const MAX_TRIES = 3;
+
 export class ContentTemplate {
   private prefix = '';
   private suffix = '';
+  private tries = 0;
 
   /** The delta text of a chunk of the learned shape; undefined when `data` is not one (parse it whole). */
   match(data: string): string | undefined {
@@ -59,18 +67,25 @@ export class ContentTemplate {
   }
 
   /**
-   * Learns the shape from `data`, a chunk whose full parse was exactly one choice with one content
-   * delta, `text`. The text must sit at the one place MARKER occurs and read back as `text`;
-   * otherwise no template is kept and every chunk is parsed whole.
+   * Learns the shape from `data`, a chunk the whole parse read as exactly one content delta,
+   * `text`. The text must sit where MARKER first occurs and read back as `text`; and `reads`
+   * (the whole parse: the one delta's text of a chunk, else undefined) must read PROBE from the
+   * chunk with PROBE in that place — so the place is the very field the parse takes the text from,
+   * whatever else the chunk holds. Otherwise no template is kept, and every chunk is parsed whole.
    */
-  learn(data: string, text: string): void {
+  learn(data: string, text: string, reads: (data: string) => string | undefined): void {
     this.prefix = this.suffix = '';
+    if (this.tries >= MAX_TRIES) return;
+    this.tries++;
     const at = data.indexOf(MARKER);
-    if (at < 0 || data.indexOf(MARKER, at + 1) >= 0) return;
+    if (at < 0) return;
     const start = at + MARKER.length;
     const close = closingQuote(data, start);
     if (close < 0 || decodeBody(data.slice(start, close)) !== text) return;
-    this.prefix = data.slice(0, start);
-    this.suffix = data.slice(close);
+    const prefix = data.slice(0, start);
+    const suffix = data.slice(close);
+    if (reads(prefix + PROBE + suffix) !== PROBE) return;
+    this.prefix = prefix;
+    this.suffix = suffix;
   }
 }

@@ -34,24 +34,9 @@ export function createOpenAIStreamParser(target: UpstreamTarget): StreamParser {
         failed = true;
         return [{ type: 'error', error: malformed(target, 'stream chunk') }];
       }
-      const out: StreamEvent[] = [];
-      const choices = chunk.choices;
-      if (Array.isArray(choices) && choices.length > 0) {
-        const c: unknown = choices[0];
-        if (isRecord(c)) {
-          const delta = c.delta;
-          if (isRecord(delta)) {
-            const text = str(delta.content);
-            if (text) out.push({ type: 'delta', text });
-          }
-          const finish = str(c.finish_reason);
-          if (finish) out.push({ type: 'finish', finish_reason: finish });
-        }
-      }
-      const usage = openAIUsage(chunk.usage);
-      if (usage) out.push({ type: 'usage', usage });
+      const out = chunkEvents(chunk);
       const only = out.length === 1 ? out[0]! : undefined;
-      if (only?.type === 'delta' && ev.event === undefined && (choices as unknown[]).length === 1) template.learn(ev.data, only.text);
+      if (only?.type === 'delta' && ev.event === undefined) template.learn(ev.data, only.text, deltaTextOf);
       return out;
     },
     end(): StreamEvent[] {
@@ -60,4 +45,33 @@ export function createOpenAIStreamParser(target: UpstreamTarget): StreamParser {
       return [{ type: 'error', error: cut(target) }];
     },
   };
+}
+
+/** What a chunk (not an error) says: its first choice's text and finish reason, and usage. */
+function chunkEvents(chunk: Record<string, unknown>): StreamEvent[] {
+  const out: StreamEvent[] = [];
+  const choices = chunk.choices;
+  if (Array.isArray(choices) && choices.length > 0) {
+    const c: unknown = choices[0];
+    if (isRecord(c)) {
+      const delta = c.delta;
+      if (isRecord(delta)) {
+        const text = str(delta.content);
+        if (text) out.push({ type: 'delta', text });
+      }
+      const finish = str(c.finish_reason);
+      if (finish) out.push({ type: 'finish', finish_reason: finish });
+    }
+  }
+  const usage = openAIUsage(chunk.usage);
+  if (usage) out.push({ type: 'usage', usage });
+  return out;
+}
+
+/** The text of a chunk that is exactly one content delta, parsed whole; undefined for any other (ContentTemplate's check). */
+function deltaTextOf(data: string): string | undefined {
+  const chunk = tryJson(data);
+  if (!isRecord(chunk) || (chunk.error !== undefined && chunk.error !== null)) return undefined;
+  const out = chunkEvents(chunk);
+  return out.length === 1 && out[0]!.type === 'delta' ? out[0]!.text : undefined;
 }

@@ -57,6 +57,8 @@ export interface FakeChatCall {
   stream: boolean;
   /** OpenAI: stream_options.include_usage. Others: always true. */
   includeUsage: boolean;
+  /** OpenAI: stream obfuscation, on unless stream_options.include_obfuscation is false. Others: never. */
+  obfuscate?: boolean;
 }
 
 export interface FakeReply {

@@ -64,6 +64,21 @@ describe('fake OpenAI with the official openai SDK', () => {
     expect(viaB64.usage.prompt_tokens).toBe(2 + 1); // ceil(5/4) + ceil(4/4)
   });
 
+  it('obfuscates streamed chunks unless asked not to (stream_options.include_obfuscation: false), as OpenAI does', async () => {
+    const chunks = async (streamOptions: Record<string, boolean>) => {
+      const s = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x y z' }], stream: true, stream_options: streamOptions });
+      const out: Record<string, unknown>[] = [];
+      for await (const c of s) out.push(c as unknown as Record<string, unknown>);
+      return out;
+    };
+    const on = await chunks({ include_usage: true });
+    expect(on.length).toBeGreaterThan(3);
+    for (const c of on) expect(c.obfuscation).toMatch(/^[A-Za-z0-9_-]{1,16}$/);
+    expect(new Set(on.map((c) => c.obfuscation)).size).toBeGreaterThan(1);
+    const off = await chunks({ include_usage: true, include_obfuscation: false });
+    expect(off.every((c) => !('obfuscation' in c))).toBe(true);
+  });
+
   it('a paced stream keeps its own clock: a stall in this process does not push the later frames back', async () => {
     fake.enqueue({ kind: 'ok', chunks: 8, chunkDelayMs: 40 });
     const s = await sdk.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'x' }], stream: true });

@@ -35,6 +35,12 @@ function text(content: unknown): string | undefined {
 }
 
 const hex = (n: number) => randomBytes(n).toString('hex');
+/** Random characters for stream obfuscation, 1–16 of them: a slice of a fixed random string, cheap per chunk (the bench's upstream makes thousands a second). */
+const OBF_POOL = randomBytes(48).toString('base64url');
+const obfuscation = () => {
+  const start = Math.floor(Math.random() * 32);
+  return OBF_POOL.slice(start, start + 1 + Math.floor(Math.random() * 16));
+};
 
 export const openaiDialect: FakeDialect = {
   name: 'openai',
@@ -79,8 +85,8 @@ export const openaiDialect: FakeDialect = {
     }
     if (typeof b.temperature === 'number' && (b.temperature < 0 || b.temperature > 2)) return invalid('Invalid temperature', 'temperature');
     const max = typeof b.max_completion_tokens === 'number' ? b.max_completion_tokens : typeof b.max_tokens === 'number' ? b.max_tokens : 4096;
-    const so = b.stream_options as { include_usage?: unknown } | undefined;
-    return { model: b.model, messages, maxTokens: max, stream, includeUsage: stream && so?.include_usage === true };
+    const so = b.stream_options as { include_usage?: unknown; include_obfuscation?: unknown } | undefined;
+    return { model: b.model, messages, maxTokens: max, stream, includeUsage: stream && so?.include_usage === true, obfuscate: stream && so?.include_obfuscation !== false };
   },
   chatBody(call, reply) {
     return JSON.stringify({
@@ -98,13 +104,16 @@ export const openaiDialect: FakeDialect = {
     const id = `chatcmpl-${hex(12)}`;
     const created = Math.floor(Date.now() / 1000);
     const u = call.includeUsage ? { usage: null } : {};
+    // Stream obfuscation (on by default): random characters of varying length in a last field of
+    // every chunk, so chunk sizes do not reveal the text's length.
+    const obf = () => (call.obfuscate ? { obfuscation: obfuscation() } : {});
     const chunk = (delta: Record<string, unknown>, finish: string | null) =>
-      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: call.model, system_fingerprint: 'fp_fake', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...u })}\n\n`;
+      `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: call.model, system_fingerprint: 'fp_fake', choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }], ...u, ...obf() })}\n\n`;
     const frames = [chunk({ role: 'assistant', content: '', refusal: null }, null)];
     for (const p of reply.pieces) frames.push(chunk({ content: p }, null));
     frames.push(chunk({}, reply.truncated ? 'length' : 'stop'));
     if (call.includeUsage) {
-      frames.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: call.model, system_fingerprint: 'fp_fake', choices: [], usage: usage(reply) })}\n\n`);
+      frames.push(`data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created, model: call.model, system_fingerprint: 'fp_fake', choices: [], usage: usage(reply), ...obf() })}\n\n`);
     }
     frames.push('data: [DONE]\n\n');
     return { frames, terminal: 1 };

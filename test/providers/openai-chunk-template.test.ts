@@ -166,18 +166,53 @@ describe('OpenAI content-chunk template', () => {
     sameAsWhole(nested('a', 'a'), [{ data: nested('zzz', 'a') }, { data: nested('a', 'b') }]);
   });
 
-  it('stops trying to learn after three chunks of no common shape (an obfuscation value in each)', () => {
-    const obf = (text: string, o: string) => content(text).replace('"usage":null}', `"usage":null,"obfuscation":"${o}"}`);
+  it('stops trying to learn after three chunks of no common shape (another id in each)', () => {
+    const other = (text: string, id: string) => content(text).replace('chatcmpl-123', id);
     const p = openaiAdapter.createStreamParser(openai);
-    for (const [t, o] of [['a', 'o1'], ['b', 'o2'], ['c', 'o3'], ['d', 'same']]) expect(p.feed({ data: obf(t, o) })).toEqual([{ type: 'delta', text: t }]);
+    for (const [t, id] of [['a', 'x1'], ['b', 'x2'], ['c', 'x3'], ['d', 'same']]) expect(p.feed({ data: other(t, id) })).toEqual([{ type: 'delta', text: t }]);
     const parse = vi.spyOn(JSON, 'parse');
     try {
       // Had it learned from the fourth, this one would match it; it is parsed whole, once.
-      expect(p.feed({ data: obf('e', 'same') })).toEqual([{ type: 'delta', text: 'e' }]);
-      expect(parse.mock.calls).toEqual([[obf('e', 'same')]]);
+      expect(p.feed({ data: other('e', 'same') })).toEqual([{ type: 'delta', text: 'e' }]);
+      expect(parse.mock.calls).toEqual([[other('e', 'same')]]);
     } finally {
       parse.mockRestore();
     }
+  });
+
+  describe('with OpenAI’s stream obfuscation (a last `obfuscation` field, another value in every chunk)', () => {
+    const obf = (text: string, o: string) => content(text).replace('"usage":null}', `"usage":null,"obfuscation":"${o}"}`);
+
+    it('reads the text alone whatever the obfuscation value, without parsing the chunk', () => {
+      const p = openaiAdapter.createStreamParser(openai);
+      p.feed({ data: obf('first', 'Qx7a') });
+      const parse = vi.spyOn(JSON, 'parse');
+      try {
+        expect(p.feed({ data: obf('second', 'zzzzzzzzzzzz') })).toEqual([{ type: 'delta', text: 'second' }]);
+        expect(p.feed({ data: obf('', 'k') })).toEqual([]);
+        expect(parse).not.toHaveBeenCalled();
+      } finally {
+        parse.mockRestore();
+      }
+    });
+
+    it('gives what the whole parse gives for every text and obfuscation value, valid or not, and without the field', () => {
+      const events: SseEvent[] = [
+        ...TEXTS.map((t, i) => ({ data: obf(t, `o${i}`) })),
+        { data: obf('x', 'has \\"escaped\\" quotes') },
+        { data: obf('x', 'un"escaped') },
+        { data: obf('x', 'raw\ncontrol') },
+        { data: obf('x', '') },
+        { data: content('no obfuscation field') },
+        { data: obf('x', 'o').replace('"finish_reason":null', '"finish_reason":"ok"') },
+        { data: obf('x', 'o').replace('"model":', '"error":') },
+        { data: `${obf('x', 'o').slice(0, -1)},"later":1}` },
+        { data: `${obf('x', 'o').slice(0, -1)}]` },
+      ];
+      sameAsWhole(obf('first', 'Qx7a'), events);
+      // And a template learned without the field does not take chunks with it.
+      sameAsWhole(content('first'), [{ data: obf('x', 'o') }, { data: obf('y', 'p') }]);
+    });
   });
 
   it('is per stream: a parser never uses another stream’s template', () => {

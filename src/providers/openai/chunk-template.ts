@@ -8,9 +8,9 @@
  * the parse takes the text from. A later chunk that is `prefix + raw + suffix`, where `raw` is a
  * valid JSON string body, is the same object with another value in that field — JSON's grammar gives
  * it no other reading, as `raw` cannot close the string early — so its text is read from `raw` alone
- * instead of parsing the whole chunk. Anything else
- * (another id, a finish reason, an `obfuscation` value per chunk, a usage chunk, spaces in other
- * places) does not match and is parsed whole, as before.
+ * instead of parsing the whole chunk; a last `obfuscation` field may hold another value too (OBF).
+ * Anything else (another id, a finish reason, a usage chunk, spaces in other places) does not match
+ * and is parsed whole, as before.
  *
  * Pure per stream: one template per stream parser, never shared between streams.
  */
@@ -47,22 +47,39 @@ function closingQuote(s: string, from: number): number {
 
 /** The text a learned template's slot is tried with: the parse of the probe chunk must read exactly it. */
 const PROBE = 'kaixu-template-probe';
-/** Tries to learn per stream: a stream whose chunks never share a shape (an `obfuscation` value in each) stops trying. */
+/** Tries to learn per stream: a stream whose chunks never share a shape stops trying. */
 const MAX_TRIES = 3;
+/**
+ * OpenAI's stream obfuscation (on unless the request sets `include_obfuscation: false`): random
+ * characters in a last top-level `obfuscation` field of every chunk, to even out sizes. The parse
+ * never reads it, so a template whose chunk ends with it lets that value vary too.
+ */
+const OBF = ',"obfuscation":"';
+const END = '"}';
 
 export class ContentTemplate {
   private prefix = '';
+  /** The bytes from the text's closing quote to the end, or (`obf`) to the obfuscation field. */
   private suffix = '';
+  private obf = false;
   private tries = 0;
 
   /** The delta text of a chunk of the learned shape; undefined when `data` is not one (parse it whole). */
   match(data: string): string | undefined {
     const p = this.prefix;
     if (p.length === 0) return undefined;
-    const end = data.length - this.suffix.length;
-    // Slices compared with ===: a native comparison of the characters. An optimised startsWith
-    // compiled to a loop in JavaScript that cost ≈ 70 instructions a character (sliced strings).
-    if (end < p.length || data.slice(0, p.length) !== p || data.slice(end) !== this.suffix) return undefined;
+    // Where the suffix ends: the data's end, or the obfuscation field, whose value must be a valid
+    // string body closing the object. Slices compared with ===: a native comparison of the
+    // characters (an optimised startsWith compiled to a JavaScript loop of ≈ 70 instructions a
+    // character of a sliced string).
+    let tail = data.length;
+    if (this.obf) {
+      tail = data.lastIndexOf(OBF);
+      if (tail < 0 || data.slice(data.length - END.length) !== END) return undefined;
+      if (decodeBody(data.slice(tail + OBF.length, data.length - END.length)) === undefined) return undefined;
+    }
+    const end = tail - this.suffix.length;
+    if (end < p.length || data.slice(0, p.length) !== p || data.slice(end, tail) !== this.suffix) return undefined;
     return decodeBody(data.slice(p.length, end));
   }
 
@@ -70,8 +87,9 @@ export class ContentTemplate {
    * Learns the shape from `data`, a chunk the whole parse read as exactly one content delta,
    * `text`. The text must sit where MARKER first occurs and read back as `text`; and `reads`
    * (the whole parse: the one delta's text of a chunk, else undefined) must read PROBE from the
-   * chunk with PROBE in that place — so the place is the very field the parse takes the text from,
-   * whatever else the chunk holds. Otherwise no template is kept, and every chunk is parsed whole.
+   * chunk with PROBE in that place (and another obfuscation value) — so the place is the very field
+   * the parse takes the text from, whatever else the chunk holds. Otherwise no template is kept,
+   * and every chunk is parsed whole.
    */
   learn(data: string, text: string, reads: (data: string) => string | undefined): void {
     this.prefix = this.suffix = '';
@@ -82,10 +100,13 @@ export class ContentTemplate {
     const start = at + MARKER.length;
     const close = closingQuote(data, start);
     if (close < 0 || decodeBody(data.slice(start, close)) !== text) return;
+    const o = data.lastIndexOf(OBF);
+    const obf = o > close && data.endsWith(END) && decodeBody(data.slice(o + OBF.length, data.length - END.length)) !== undefined;
     const prefix = data.slice(0, start);
-    const suffix = data.slice(close);
-    if (reads(prefix + PROBE + suffix) !== PROBE) return;
+    const suffix = data.slice(close, obf ? o : data.length);
+    if (reads(prefix + PROBE + suffix + (obf ? `${OBF}${PROBE}${END}` : '')) !== PROBE) return;
     this.prefix = prefix;
     this.suffix = suffix;
+    this.obf = obf;
   }
 }

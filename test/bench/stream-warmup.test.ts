@@ -1,13 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { LoadClient } from '../../bench/load-client.ts';
 import { openaiBody } from '../../bench/targets-setup.ts';
-import { runStreamCell, streamWarmup, type Runtime } from '../../bench/workloads.ts';
+import { runStreamCell, runStreamsCell, streamWarmup, type Runtime } from '../../bench/workloads.ts';
 import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
 
 /**
- * The stream warm-up (bench/workloads.ts) end to end: the bench's own load generator process
- * drives real streams at the fake OpenAI upstream, one after another, for the time asked; targets
- * that do not stream, or are dead, get none.
+ * The stream warm-up and the unpaced-streams cell (bench/workloads.ts) end to end: the bench's own
+ * load generator process drives real streams at the fake OpenAI upstream, one after another (the
+ * warm-up) or many at a time (the cell), for the time asked; targets that do not stream, or are
+ * dead, get none.
  */
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -97,5 +98,36 @@ describe('stream warm-up (bench/workloads.ts)', () => {
     } finally {
       fake.setDefault({ kind: 'ok', chunks: CHUNKS, chunkDelayMs: 0 });
     }
+  });
+});
+
+describe('streams at full speed (bench/workloads.ts runStreamsCell)', () => {
+  it('keeps `concurrency` whole streams in flight, each read to its end, and measures them as a chat cell does', async () => {
+    // 20 chunks 2 ms apart: a stream takes ≥ 38 ms, so one stream at a time fits ≤ 8 in a 300 ms window.
+    fake.setDefault({ kind: 'ok', chunks: CHUNKS, chunkDelayMs: 2 });
+    fake.requests.length = 0;
+    const lines: string[] = [];
+    const [row, ...rest] = await runStreamsCell(load, [target('direct'), target('floor', { stream: false })], 8, CHUNKS, { windowMs: 300, warmupMs: 50, rounds: 2 }, (s) => lines.push(s));
+    expect(rest).toEqual([]); // the target without a stream route is left out
+    expect(row).toMatchObject({ target: 'direct', concurrency: 8, status: { ok: true }, errors: 0 });
+    expect(row!.n).toBeGreaterThan(2 * 8 * 2); // far more than one at a time could finish in two windows
+    expect(row!.lat.p50).toBeGreaterThanOrEqual(38e6); // a sample is a whole stream
+    expect(row!.rps).toBeGreaterThan(60);
+    expect(row!.roundRps).toHaveLength(2);
+    expect(row!.cpuUsPerReq).toBeGreaterThan(0);
+    const streams = fake.requests.filter((r) => (r.body as { stream?: boolean }).stream === true);
+    expect(streams.length).toBe(fake.requests.length);
+    expect(streams.every((r) => r.completed)).toBe(true);
+    expect(lines).toEqual([expect.stringMatching(/^ {2}direct +c=8 +\d+ streams\/s, p50 \d+ µs$/)]);
+    fake.setDefault({ kind: 'ok', chunks: CHUNKS, chunkDelayMs: 0 });
+  });
+
+  it('counts an incomplete stream as an error, not as a stream', async () => {
+    fake.setDefault({ kind: 'cut', afterFrames: 3, chunks: CHUNKS });
+    const [row] = await runStreamsCell(load, [target('direct')], 4, CHUNKS, { windowMs: 100, warmupMs: 0, rounds: 1 }, () => undefined);
+    expect(row!.n).toBe(0);
+    expect(row!.status.ok).toBe(false);
+    expect(row!.errors).toBeGreaterThan(0);
+    fake.setDefault({ kind: 'ok', chunks: CHUNKS, chunkDelayMs: 0 });
   });
 });

@@ -1,73 +1,14 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LoadClient } from '../../bench/load-client.ts';
+import { describe, expect, it } from 'vitest';
 import { renderReport } from '../../bench/report.ts';
-import { openaiBody } from '../../bench/targets-setup.ts';
 import { evaluateTargets } from '../../bench/targets.ts';
-import { runStreamsCell, type Runtime } from '../../bench/workloads.ts';
-import { startFakeOpenAI, type FakeUpstream } from '../fakes/index.ts';
 import { cell, fixture } from './fixtures.ts';
 
 /**
- * The unpaced-streams cell (bench/workloads.ts runStreamsCell): whole streams, many at a time, each
- * read to its end by the bench's own load generator process against the fake OpenAI upstream; its
- * table, its place in the CPU target and its line in `--baseline`'s section.
+ * The unpaced-streams cell in the report: its table, its place in the CPU target and its line in
+ * `--baseline`'s section (its load, end to end, is in stream-warmup.test.ts).
  */
 
-const ROOT = new URL('../..', import.meta.url).pathname;
-const CHUNKS = 20;
-let fake: FakeUpstream;
-let load: LoadClient;
-
-beforeAll(async () => {
-  fake = await startFakeOpenAI();
-  load = await LoadClient.start(ROOT, null);
-});
-afterAll(async () => {
-  await load.stop();
-  await fake.close();
-});
-
-function target(id: Runtime['id'], opts: { stream?: boolean } = {}): Runtime {
-  const req = (stream: boolean) => ({
-    url: `${fake.baseUrl}/chat/completions`,
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${fake.apiKey}` },
-    body: openaiBody('gpt-4o-mini', stream),
-    expect: '',
-  });
-  return { id, pid: process.pid, dead: () => null, chat: req(false), ...(opts.stream === false ? {} : { stream: { req: req(true), format: 'openai' as const } }) };
-}
-
 const good = { p50: 500, p99: 2000, rps: 2000, cpu: 500, ttfb: 600, total: 110.5, alone: 985, rssGrowthMB: 80 };
-
-describe('streams at full speed (bench/workloads.ts runStreamsCell)', () => {
-  it('keeps `concurrency` whole streams in flight, each read to its end, and measures them as a chat cell does', async () => {
-    // 20 chunks 2 ms apart: a stream takes ≥ 38 ms, so one stream at a time fits ≤ 8 in a 300 ms window.
-    fake.setDefault({ kind: 'ok', chunks: CHUNKS, chunkDelayMs: 2 });
-    fake.requests.length = 0;
-    const lines: string[] = [];
-    const [row, ...rest] = await runStreamsCell(load, [target('direct'), target('floor', { stream: false })], 8, CHUNKS, { windowMs: 300, warmupMs: 50, rounds: 2 }, (s) => lines.push(s));
-    expect(rest).toEqual([]); // the target without a stream route is left out
-    expect(row).toMatchObject({ target: 'direct', concurrency: 8, status: { ok: true }, errors: 0 });
-    expect(row!.n).toBeGreaterThan(2 * 8 * 2); // far more than one at a time could finish in two windows
-    expect(row!.lat.p50).toBeGreaterThanOrEqual(38e6); // a sample is a whole stream
-    expect(row!.rps).toBeGreaterThan(60);
-    expect(row!.roundRps).toHaveLength(2);
-    expect(row!.cpuUsPerReq).toBeGreaterThan(0);
-    const streams = fake.requests.filter((r) => (r.body as { stream?: boolean }).stream === true);
-    expect(streams.length).toBe(fake.requests.length);
-    expect(streams.every((r) => r.completed)).toBe(true);
-    expect(lines).toEqual([expect.stringMatching(/^ {2}direct +c=8 +\d+ streams\/s, p50 \d+ µs$/)]);
-  });
-
-  it('counts an incomplete stream as an error, not as a stream', async () => {
-    fake.setDefault({ kind: 'cut', afterFrames: 3, chunks: CHUNKS });
-    const [row] = await runStreamsCell(load, [target('direct')], 4, CHUNKS, { windowMs: 100, warmupMs: 0, rounds: 1 }, () => undefined);
-    expect(row!.n).toBe(0);
-    expect(row!.status.ok).toBe(false);
-    expect(row!.errors).toBeGreaterThan(0);
-    fake.setDefault({ kind: 'ok' });
-  });
-});
 
 describe('streams at full speed in the report', () => {
   const withUnpaced = (gwCpu: number) => {

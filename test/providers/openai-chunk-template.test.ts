@@ -1,16 +1,18 @@
 import { describe, expect, it, vi } from 'vitest';
-import { ContentTemplate } from '../../src/providers/openai/chunk-template.ts';
+import { ContentTemplate } from '../../src/providers/shared/chunk-template.ts';
 import { openaiAdapter } from '../../src/providers/index.ts';
 import type { SseEvent } from '../../src/providers/types.ts';
+import { sameAsWhole as sameAsWholeFor, TEXTS } from './template-equivalence.ts';
 
 /**
- * The content-chunk template of the OpenAI stream parser (src/providers/openai/chunk-template.ts):
+ * The content-chunk template of the OpenAI stream parser (src/providers/shared/chunk-template.ts):
  * whatever a chunk holds, reading it through the template must give exactly what parsing it whole
  * gives. The reference is a fresh parser per chunk, which has learned nothing and parses every
  * chunk whole.
  */
 
 const openai = { kind: 'openai' as const, provider: 'openai', baseUrl: 'http://x' };
+const MARKER = '"delta":{"content":"';
 const head = '{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-4o-mini","system_fingerprint":"fp_44709d6fcb","choices":[{"index":0,"delta":{"content":';
 const tail = '},"logprobs":null,"finish_reason":null}],"usage":null}';
 /** A content chunk as OpenAI writes it, the text JSON-encoded by JSON.stringify. */
@@ -25,42 +27,8 @@ const reads = (data: string) => {
   return out.length === 1 && out[0]!.type === 'delta' ? out[0]!.text : undefined;
 };
 
-/**
- * Each of `events` fed to a parser that has read `first` (which teaches it the shape) must give
- * what a fresh parser gives. One taught parser per event: an error ends a parser's stream.
- */
-function sameAsWhole(first: string, events: SseEvent[]): void {
-  for (const ev of events) {
-    const p = openaiAdapter.createStreamParser(openai);
-    expect(p.feed({ data: first })).toEqual(fresh({ data: first }));
-    expect({ ev, out: p.feed(ev) }).toEqual({ ev, out: fresh(ev) });
-  }
-  // And in one stream, one after another, as long as none of them is an error.
-  const p = openaiAdapter.createStreamParser(openai);
-  p.feed({ data: first });
-  for (const ev of events) {
-    const whole = fresh(ev);
-    if (whole.some((e) => e.type === 'error')) break;
-    expect({ ev, out: p.feed(ev) }).toEqual({ ev, out: whole });
-  }
-}
-
-const TEXTS = [
-  'Hello',
-  ' world',
-  '',
-  'say "hi"',
-  'back\\slash',
-  'ends with a backslash \\',
-  'line\nbreak\r\ttab',
-  '\u0000\u001f controls',
-  'é ü 漢字 🙂',
-  '\u2028\u2029 separators',
-  '</script>',
-  '"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":1}} injected',
-  '\\"',
-  '"',
-];
+/** sameAsWhole on this parser, taught by a chunk given as its data. */
+const sameAsWhole = (first: string, events: SseEvent[]) => sameAsWholeFor(() => openaiAdapter.createStreamParser(openai), { data: first }, events);
 
 describe('OpenAI content-chunk template', () => {
   it('reads every text a content chunk can carry exactly as the whole parse does', () => {
@@ -122,7 +90,7 @@ describe('OpenAI content-chunk template', () => {
   });
 
   it('learns the text’s place from the first marker when the parse reads it there; never from the role chunk', () => {
-    const t = new ContentTemplate();
+    const t = new ContentTemplate(MARKER);
     t.learn(content('Hi'), 'Hi', reads);
     expect(t.match(content('there'))).toBe('there');
     expect(t.match(content('x').replace('chatcmpl-123', 'chatcmpl-9'))).toBeUndefined();
@@ -136,7 +104,7 @@ describe('OpenAI content-chunk template', () => {
     expect(t.match(two('a', 'changed'))).toBeUndefined();
     expect(t.match(content('there'))).toBeUndefined();
     // A text that does not read back as the parse's: no template (a template of its own, with tries left).
-    const u = new ContentTemplate();
+    const u = new ContentTemplate(MARKER);
     u.learn(content('Hi'), 'Ho', reads);
     expect(u.match(content('there'))).toBeUndefined();
     // The role chunk's empty content yields no delta, so the parser never learns from it.

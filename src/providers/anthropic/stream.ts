@@ -1,5 +1,6 @@
 import type { SseEvent, StreamEvent, StreamParser, UpstreamTarget } from '../types.ts';
 import { cut, inBodyError, isRecord, malformed, str, tryJson } from '../shared/errors.ts';
+import { ContentTemplate } from '../shared/chunk-template.ts';
 import { anthropicErrorParts, anthropicUsage } from './response.ts';
 
 /**
@@ -11,6 +12,8 @@ import { anthropicErrorParts, anthropicUsage } from './response.ts';
 export function createAnthropicStreamParser(target: UpstreamTarget): StreamParser {
   let done = false;
   let failed = false;
+  // A block's text deltas read from their text alone once one was parsed whole (shared/chunk-template.ts).
+  const template = new ContentTemplate(TEXT_MARKER);
   const fail = (events: StreamEvent[]): StreamEvent[] => {
     failed = true;
     return events;
@@ -19,6 +22,10 @@ export function createAnthropicStreamParser(target: UpstreamTarget): StreamParse
     feed(ev: SseEvent): StreamEvent[] {
       if (done || failed) return [];
       if (ev.event === 'ping') return [];
+      if (ev.event === 'content_block_delta') {
+        const text = template.match(ev.data);
+        if (text !== undefined) return text ? [{ type: 'delta', text }] : [];
+      }
       const data = tryJson(ev.data);
       if (!isRecord(data)) {
         if (ev.event === 'error') return fail([{ type: 'error', error: inBodyError(target, undefined, ev.data) }]);
@@ -32,12 +39,10 @@ export function createAnthropicStreamParser(target: UpstreamTarget): StreamParse
           return usage ? [{ type: 'usage', usage }] : [];
         }
         case 'content_block_delta': {
-          const delta = data.delta;
-          if (isRecord(delta) && delta.type === 'text_delta') {
-            const text = str(delta.text);
-            if (text) return [{ type: 'delta', text }];
-          }
-          return [];
+          const text = textOf(data);
+          if (!text) return [];
+          if (ev.event === 'content_block_delta') template.learn(ev.data, text, textDeltaOf);
+          return [{ type: 'delta', text }];
         }
         case 'message_delta': {
           const out: StreamEvent[] = [];
@@ -65,4 +70,19 @@ export function createAnthropicStreamParser(target: UpstreamTarget): StreamParse
       return [{ type: 'error', error: cut(target) }];
     },
   };
+}
+
+/** Where a text delta's text starts in Anthropic's serialization of `content_block_delta`. */
+const TEXT_MARKER = '"delta":{"type":"text_delta","text":"';
+
+/** The text of a `content_block_delta` event's data: its delta's, when that is a text delta. */
+function textOf(data: Record<string, unknown>): string | undefined {
+  const delta = data.delta;
+  return isRecord(delta) && delta.type === 'text_delta' ? str(delta.text) : undefined;
+}
+
+/** The text of a `content_block_delta` event's data parsed whole, when it is a non-empty text delta (ContentTemplate's check). */
+function textDeltaOf(raw: string): string | undefined {
+  const data = tryJson(raw);
+  return isRecord(data) ? textOf(data) || undefined : undefined;
 }

@@ -1,6 +1,6 @@
 import type { SseEvent, StreamEvent, StreamParser, UpstreamTarget } from '../types.ts';
 import { cut, inBodyError, isRecord, malformed, str, tryJson } from '../shared/errors.ts';
-import { ContentTemplate } from './chunk-template.ts';
+import { ContentTemplate } from '../shared/chunk-template.ts';
 import { openAIErrorParts, openAIUsage } from './response.ts';
 
 /**
@@ -12,7 +12,7 @@ export function createOpenAIStreamParser(target: UpstreamTarget): StreamParser {
   let done = false;
   let failed = false;
   // The stream's content chunks read from their text alone once one was parsed whole (chunk-template.ts).
-  const template = new ContentTemplate();
+  const template = new ContentTemplate('"delta":{"content":"');
   return {
     feed(ev: SseEvent): StreamEvent[] {
       if (done || failed) return [];

@@ -1,22 +1,21 @@
 /**
- * The content chunks of one Chat Completions stream differ only in their text: OpenAI writes every
- * chunk of a stream with the same id, created, model and fingerprint, in the same key order, and the
- * delta's text is the one value that changes. A ContentTemplate learns that shape from a chunk the
- * full parse read as exactly one content delta: the bytes before its text (`prefix`, ending just
- * inside the text's opening quote) and after it (`suffix`, from its closing quote), kept only if
- * the whole parse of `prefix + PROBE + suffix` reads PROBE as its one delta: the place is the field
- * the parse takes the text from. A later chunk that is `prefix + raw + suffix`, where `raw` is a
- * valid JSON string body, is the same object with another value in that field — JSON's grammar gives
- * it no other reading, as `raw` cannot close the string early — so its text is read from `raw` alone
- * instead of parsing the whole chunk; a last `obfuscation` field may hold another value too (OBF).
- * Anything else (another id, a finish reason, a usage chunk, spaces in other places) does not match
- * and is parsed whole, as before.
+ * The text chunks of one stream differ only in their text. OpenAI writes every Chat Completions
+ * chunk of a stream with the same id, created, model and fingerprint, in the same key order;
+ * Anthropic every `content_block_delta` of a block alike (`{"type":…,"index":…,"delta":{…,"text":…}}`).
+ * A ContentTemplate learns that shape from a chunk the full parse read as exactly one text delta:
+ * the bytes before its text (`prefix`, ending just inside the text's opening quote) and after it
+ * (`suffix`, from its closing quote), kept only if the whole parse of `prefix + PROBE + suffix`
+ * reads PROBE as its one delta: the place is the field the parse takes the text from. A later chunk
+ * that is `prefix + raw + suffix`, where `raw` is a valid JSON string body, is the same object with
+ * another value in that field — JSON's grammar gives it no other reading, as `raw` cannot close the
+ * string early — so its text is read from `raw` alone instead of parsing the whole chunk; a last
+ * `obfuscation` field (OpenAI's, OBF) may hold another value too. Anything else (another id or
+ * block, a finish reason, a usage chunk, spaces in other places) does not match and is parsed
+ * whole, as before.
  *
  * Pure per stream: one template per stream parser, never shared between streams.
  */
 
-/** Where the text starts in OpenAI's serialization; a chunk with its delta's keys in another order is parsed whole. */
-const MARKER = '"delta":{"content":"';
 
 /**
  * A JSON string body holding none of these is its own value: nothing to unescape, nothing invalid.
@@ -58,6 +57,12 @@ const OBF = ',"obfuscation":"';
 const END = '"}';
 
 export class ContentTemplate {
+  /**
+   * `marker`: where the text starts in the provider's serialization, e.g. OpenAI's
+   * `"delta":{"content":"`; a chunk with its keys in another order is parsed whole.
+   */
+  constructor(private readonly marker: string) {}
+
   private prefix = '';
   /** The bytes from the text's closing quote to the end, or (`obf`) to the obfuscation field. */
   private suffix = '';
@@ -85,7 +90,7 @@ export class ContentTemplate {
 
   /**
    * Learns the shape from `data`, a chunk the whole parse read as exactly one content delta,
-   * `text`. The text must sit where MARKER first occurs and read back as `text`; and `reads`
+   * `text`. The text must sit where the marker first occurs and read back as `text`; and `reads`
    * (the whole parse: the one delta's text of a chunk, else undefined) must read PROBE from the
    * chunk with PROBE in that place (and another obfuscation value) — so the place is the very field
    * the parse takes the text from, whatever else the chunk holds. Otherwise no template is kept,
@@ -95,9 +100,9 @@ export class ContentTemplate {
     this.prefix = this.suffix = '';
     if (this.tries >= MAX_TRIES) return;
     this.tries++;
-    const at = data.indexOf(MARKER);
+    const at = data.indexOf(this.marker);
     if (at < 0) return;
-    const start = at + MARKER.length;
+    const start = at + this.marker.length;
     const close = closingQuote(data, start);
     if (close < 0 || decodeBody(data.slice(start, close)) !== text) return;
     const o = data.lastIndexOf(OBF);

@@ -182,15 +182,20 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
   });
 
   it.each([
-    ['all at once', 0],
-    ['40 ms apart', 40],
-  ] as const)('v1, upstream chunks %s: the chunks of one upstream read leave in one write, each on its own otherwise', async (_n, chunkDelayMs) => {
+    ['v1', 'all at once', 0],
+    ['v1', '40 ms apart', 40],
+    ['seed', 'all at once', 0],
+    ['seed', '40 ms apart', 40],
+  ] as const)('%s, upstream chunks %s: the chunks of one upstream read leave in one write, each on its own otherwise', async (route, _n, chunkDelayMs) => {
     f.openai.setDefault({ kind: 'ok', chunks: 12, chunkDelayMs });
     const write = vi.spyOn(ServerResponse.prototype, 'write');
     const seen: [ServerResponse, string][] = [];
     let st;
     try {
-      st = await postStream(s.url, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('batch'), stream: true }, auth());
+      st =
+        route === 'v1'
+          ? await postStream(s.url, '/v1/chat/completions', { model: 'gpt-4o-mini', messages: userMsg('batch'), stream: true }, auth())
+          : await postStream(s.url, '/api/gateway-stream', seedBody, auth());
       await st.ended;
     } finally {
       write.mock.calls.forEach((args, i) => seen.push([write.mock.contexts[i] as ServerResponse, typeof args[0] === 'string' ? args[0] : '']));
@@ -198,13 +203,17 @@ describe.each(DIALECTS)('streaming over real sockets on %s', (dialect) => {
     }
     const requestId = st.res.headers['x-kaixu-request-id'];
     const writes = seen.filter(([res]) => res.getHeader('x-kaixu-request-id') === requestId).map(([, text]) => text);
-    const contentIn = (w: string) => w.split('\n\n').filter((fr) => /"content":"[^"]/.test(fr)).length;
+    const isText = route === 'v1' ? (fr: string) => /"content":"[^"]/.test(fr) : (fr: string) => fr.startsWith('event: delta');
+    const contentIn = (w: string) => w.split('\n\n').filter(isText).length;
     const perWrite = writes.map(contentIn).filter((n) => n > 0);
     expect(perWrite.reduce((a, b) => a + b, 0)).toBe(12);
     if (chunkDelayMs === 0) expect(perWrite.length).toBeLessThan(12); // came together, left together
     else expect(perWrite).toEqual(Array(12).fill(1)); // each when it came
     // Whole and in order whichever way they left: the client's text is every chunk once.
-    const texts = st.frames().filter((x) => x.data.startsWith('{')).map((x) => json<{ choices: { delta: { content?: string } }[] }>(x).choices[0]?.delta.content ?? '');
+    const texts =
+      route === 'v1'
+        ? st.frames().filter((x) => x.data.startsWith('{')).map((x) => json<{ choices: { delta: { content?: string } }[] }>(x).choices[0]?.delta.content ?? '')
+        : st.frames().filter((x) => x.event === 'delta').map((x) => json<{ text: string }>(x).text);
     expect(texts.join('')).toBe(Array.from({ length: 12 }, (_, i) => `t${i} `).join(''));
   });
 

@@ -56,7 +56,12 @@ class SeedStreamSource implements FrameSource {
         this.phase = 'end';
         return null;
       }
-      if (item.type === 'delta') return frame('delta', { text: item.text });
+      if (item.type === 'delta') {
+        // With the deltas that came in the same upstream read (ChatSession.take): one write.
+        let out = frame('delta', { text: item.text });
+        for (let it = session.take(); it !== undefined; it = session.take()) if (it.type === 'delta') out += frame('delta', { text: it.text });
+        return out;
+      }
       this.phase = 'end';
       const o = item.outcome;
       return frame('done', { usage: o.usage, month: o.month, provider: o.names.provider, model: o.names.model, ...requestedOf(session) });

@@ -18,8 +18,11 @@ export interface GatewayOpts {
   root: string;
   /** Where it runs once set up (all its threads); it boots on every core. null = not pinned. */
   cores: string | null;
+  /** The fake upstream's base URL as the gateway's configuration takes it (OpenAI: `…/v1`; Anthropic: its origin). */
   upstreamBase: string;
   upstreamKey: string;
+  /** Which vendor the upstream is (default openai): its base URL and key settings, and the customer's allowlist. */
+  provider?: 'openai' | 'anthropic';
   model: string;
   /** Base URL used only to create/drop the throwaway database. */
   pgAdminUrl: string;
@@ -195,6 +198,7 @@ async function auditLine(url: string, token: string, customerId: string, child: 
 export async function startGateway(o: GatewayOpts): Promise<Gateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'kaixu-bench-'));
   const capMode = o.capMode ?? 'hard';
+  const provider = o.provider ?? 'openai';
   let db: BenchDb | undefined;
   let child: Child | undefined;
   const cleanup = async () => {
@@ -215,8 +219,7 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       ADMIN_PASSWORD: password,
-      OPENAI_BASE_URL: o.upstreamBase,
-      OPENAI_API_KEY: o.upstreamKey,
+      ...(o.provider === 'anthropic' ? { ANTHROPIC_BASE_URL: o.upstreamBase, ANTHROPIC_API_KEY: o.upstreamKey } : { OPENAI_BASE_URL: o.upstreamBase, OPENAI_API_KEY: o.upstreamKey }),
       ...(db ? { DATABASE_URL: db.url } : {}),
       ...o.env,
     };
@@ -244,8 +247,8 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
           cap_mode: capMode,
           require_install_id: true,
           max_devices_per_key: 5,
-          allowed_providers: ['openai'],
-          allowed_models: { openai: [o.model] },
+          allowed_providers: [provider],
+          allowed_models: { [provider]: [o.model] },
           rpm_limit: 10_000_000,
         },
         token,

@@ -31,15 +31,20 @@ export function renderInstructions(m: Machine, s: InstrSettings, targets: InstrT
   const now = targets.find((t) => t.id === 'gw-sqlite');
   const before = targets.find((t) => t.id === 'gw-before');
   const unit = unitOf(s);
+  const anthropic = s.provider === 'anthropic';
   const workload = s.streamChunks
     ? `streamed chat (\`POST /v1/chat/completions\` with \`stream: true\`, the timed bench's stream request; ${s.streamChunks} content chunks sent by the fake upstream back to back, each stream read to its \`[DONE]\`) — every “request” below is one whole stream`
     : "non-streaming chat (`POST /v1/chat/completions`, the timed bench's request)";
+  const upstream = anthropic
+    ? `- **Upstream**: the fake **Anthropic** Messages API (\`--instr-provider anthropic\`). The gateway is asked the same \`/v1\` request for a Claude model and translates ${s.streamChunks ? 'the named events of its stream' : 'its answer'}; the floor proxy passes an Anthropic request (\`POST /v1/messages\`${s.streamChunks ? ', read to its `message_stop`' : ''}) through to the same fake.`
+    : undefined;
   const lines = [
     `# Kaixu Gateway — instructions per ${unit} (callgrind)`,
     '',
     `- **Machine**: ${m.cpu}, ${m.cores} cores, ${m.memory} RAM, ${m.os} · **Node**: ${m.node} · **date**: ${m.date} · **commit**: ${m.commit}`,
     `- **Method**: each target alone under \`valgrind --tool=callgrind\`, ${workload}, at concurrency 1 over one keep-alive connection; ${k(s.warmup)} requests of warm-up uncounted (and on until a turn of the wall-clock minute had passed), then ${s.rounds} counted rounds of ${k(s.requests)} requests and a ${s.idleMs / 1000} s idle window. Instructions executed in user space by every thread of the target's process (system calls' kernel work is not counted), per answered request. The gateway runs with full governance (the timed bench's setup), its key cache refreshed hourly instead of every 30 s.`,
     '- **Request-driven** = the median round’s instructions − the garbage collector’s and V8’s compilers’ call trees (their work comes in lumps: a major GC every few thousand requests, an optimisation when V8 decides; one round catches it, the next does not) − the time-driven work: the idle rate (pollers, the monitor’s flush) × the round’s wall time, as a request takes ≈ 20 × longer under callgrind than natively. This is the figure to compare across trees and hosts (bench/README.md, “Instructions per request”).',
+    ...(upstream ? [upstream] : []),
     ...(note ? [`- ${note}`] : []),
     '',
     `## Per ${unit}`,

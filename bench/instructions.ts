@@ -10,7 +10,8 @@ import { jitAddress, parsePerfMap, type PerfMap } from './perf-map.ts';
 import { sleep, type Child } from './procs.ts';
 import { percentile } from './stats.ts';
 import type { RequestSpec } from './protocol.ts';
-import { floorRuntime, gatewayRuntimes, startFloor, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
+import type { BenchProvider } from './options.ts';
+import { anthropicRequest, floorRuntime, gatewayRuntimes, startFloor, startUpstream, UPSTREAM_KEY } from './targets-setup.ts';
 
 /**
  * `npm run bench -- --instructions`: instructions executed per request, counted by valgrind's
@@ -44,6 +45,13 @@ export interface InstrSettings {
    * depend on it) and read to its end (`--instr-stream`).
    */
   streamChunks?: number;
+  /**
+   * The upstream's vendor (`--instr-provider`; default openai). With anthropic the gateway is asked
+   * the same `/v1` request for a Claude model and translates the fake Anthropic upstream's Messages
+   * API (its stream's named events, read by the provider's own parser); the floor proxy passes an
+   * Anthropic request through to the same fake, as a client of the vendor would send it.
+   */
+  provider?: BenchProvider;
 }
 
 export type PartCounts = Split;
@@ -313,7 +321,8 @@ export async function runInstructions(o: InstrOpts): Promise<InstrTarget[]> {
   if (!valgrindAvailable()) throw new Error('--instructions needs valgrind with callgrind_control (Debian: apt-get install valgrind)');
   const dir = mkdtempSync(join(tmpdir(), 'kaixu-instr-'));
   o.stoppers.push(async () => rmSync(dir, { recursive: true, force: true }));
-  const upstream = await startUpstream(o.root, null);
+  const provider = o.settings.provider ?? 'openai';
+  const upstream = await startUpstream(o.root, null, provider);
   o.stoppers.push(() => upstream.child.stop());
   const chunks = o.settings.streamChunks;
   await upstream.setDefault(chunks ? { kind: 'ok', chunks, chunkDelayMs: 0 } : { kind: 'ok' });
@@ -334,9 +343,10 @@ export async function runInstructions(o: InstrOpts): Promise<InstrTarget[]> {
       child = floor.child;
       stop = () => floor.child.stop('SIGTERM', 30_000);
       o.stoppers.push(stop);
-      req = pick(floorRuntime(floor, o.model));
+      req = provider === 'anthropic' ? anthropicRequest(floor.url, o.model, Boolean(chunks)) : pick(floorRuntime(floor, o.model));
     } else {
-      const gw = await startGateway({ kind: 'sqlite', root: t.root, cores: null, upstreamBase: `${upstream.url}/v1`, upstreamKey: UPSTREAM_KEY, model: o.model, pgAdminUrl: '', env: INSTR_GATEWAY_ENV, wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000, nodeFlags: NODE_FLAGS });
+      const upstreamBase = provider === 'anthropic' ? upstream.url : `${upstream.url}/v1`;
+      const gw = await startGateway({ kind: 'sqlite', root: t.root, cores: null, upstreamBase, upstreamKey: UPSTREAM_KEY, provider, model: o.model, pgAdminUrl: '', env: INSTR_GATEWAY_ENV, wrapper: Counted.wrapper(dir), startTimeoutMs: 300_000, nodeFlags: NODE_FLAGS });
       child = gw.child;
       stop = () => gw.stop();
       o.stoppers.push(stop);

@@ -4,6 +4,12 @@ import type { CapMode } from './results.ts';
 
 /** `npm run bench` options: parsed and checked once, before anything starts. */
 
+/** The upstream vendor the fake speaks (bench/upstream.ts): OpenAI, or Anthropic for `--instr-provider`. */
+export type BenchProvider = 'openai' | 'anthropic';
+
+/** The model asked for when `--model` names none: one the vendor's fake answers and the gateway prices. */
+export const DEFAULT_MODEL: Record<BenchProvider, string> = { openai: 'gpt-4o-mini', anthropic: 'claude-haiku-4-5' };
+
 export const USAGE = `npm run bench [-- options]
 
 Direct call vs floor proxy vs gateway (SQLite, PostgreSQL), interleaved in one run (< 4 min).
@@ -24,7 +30,7 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
   --window MS --warmup MS --steady-warmup MS --stream-warmup MS --rounds N --streams N
   --unpaced-window MS --unpaced-concurrency N
   --monitor-window MS --monitor-warmup MS --monitor-rounds N
-  --model M            the model asked for (default gpt-4o-mini)
+  --model M            the model asked for (default gpt-4o-mini; claude-haiku-4-5 with --instr-provider anthropic)
   --pg-url URL         PostgreSQL admin URL (default $BENCH_DATABASE_URL, $TEST_DATABASE_URL, or
                        postgres://postgres@127.0.0.1:5432/postgres)
   --out FILE           write the report there instead;  --no-write  print only
@@ -39,6 +45,9 @@ Writes bench/results/latest.md (+ .json) for a full run, partial.md for a partia
     --instr-keep DIR   keep each round's callgrind dump there (for callgrind_annotate, kcachegrind)
     --instr-stream     count whole streams (20 chunks, unpaced) instead of non-streaming calls;
                        written to bench/results/instructions-stream.md
+    --instr-provider P the upstream's vendor: openai (default) or anthropic (the gateway translates
+                       the fake Anthropic Messages API; model claude-haiku-4-5 unless --model);
+                       written to instructions-anthropic.md / instructions-stream-anthropic.md
   --ic                 list the property accesses V8's inline caches still send to its runtime on
                        every request (gateway / SQLite under node --log-ic; and at --baseline REF):
                        the sites where objects of many shapes cost every call (≈ 2 min)
@@ -71,7 +80,7 @@ export interface BenchOptions {
   n: Partial<Record<NumOption, number>>;
   profile: { on: boolean; target: 'sqlite' | 'postgres'; seconds: number; concurrency: number; warmupSeconds: number; stream: boolean };
   /** `--instructions`: the targets counted (floor, gw-sqlite among --only) and the counts. */
-  instructions: { on: boolean; targets: ('floor' | 'gw-sqlite')[]; warmup: number; requests: number; rounds: number; idleMs: number; keepDir?: string; stream: boolean };
+  instructions: { on: boolean; targets: ('floor' | 'gw-sqlite')[]; warmup: number; requests: number; rounds: number; idleMs: number; keepDir?: string; stream: boolean; provider: BenchProvider };
   /** `--ic`: IC misses per request under node --log-ic (ic.ts). */
   ic: { on: boolean; warmup: number; requests: number; top: number };
 }
@@ -109,7 +118,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         cells: { type: 'string' },
         baseline: { type: 'string' },
         ...(Object.fromEntries(Object.keys(NUMS).map((k) => [k, { type: 'string' }])) as Record<NumOption, { type: 'string' }>),
-        model: { type: 'string', default: 'gpt-4o-mini' },
+        model: { type: 'string' },
         out: { type: 'string' },
         'no-write': { type: 'boolean', default: false },
         profile: { type: 'boolean', default: false },
@@ -126,6 +135,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
         'instr-idle': { type: 'string', default: '5000' },
         'instr-keep': { type: 'string' },
         'instr-stream': { type: 'boolean', default: false },
+        'instr-provider': { type: 'string', default: 'openai' },
         ic: { type: 'boolean', default: false },
         'ic-warmup': { type: 'string', default: '2000' },
         'ic-requests': { type: 'string', default: '1000' },
@@ -154,6 +164,9 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
   const instrTargets = (['floor', 'gw-sqlite'] as const).filter((t) => only.has(t));
   if ([v.instructions, v.profile, v.ic].filter((x) => x === true).length > 1) throw new BenchUsageError('--instructions, --profile and --ic: one at a time');
   if (v['instr-stream'] === true && v.instructions !== true) throw new BenchUsageError('--instr-stream goes with --instructions');
+  const provider = v['instr-provider'];
+  if (provider !== 'openai' && provider !== 'anthropic') throw new BenchUsageError(`--instr-provider: "${provider}" is not openai or anthropic`);
+  if (provider !== 'openai' && v.instructions !== true) throw new BenchUsageError('--instr-provider goes with --instructions');
   if (v['profile-stream'] === true && v.profile !== true) throw new BenchUsageError('--profile-stream goes with --profile');
   if (v.instructions === true && instrTargets.length === 0 && str('baseline') === undefined) throw new BenchUsageError('--instructions counts floor and gw-sqlite: --only names neither (and no --baseline)');
   return {
@@ -165,7 +178,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
     baseline: str('baseline'),
     capMode,
     upstreamCore,
-    model: str('model')!,
+    model: str('model') ?? DEFAULT_MODEL[provider],
     out: str('out'),
     noWrite: v['no-write'] === true,
     pgUrl: str('pg-url'),
@@ -187,6 +200,7 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
       idleMs: count('instr-idle', str('instr-idle')!, 100),
       ...(str('instr-keep') !== undefined ? { keepDir: str('instr-keep') } : {}),
       stream: v['instr-stream'] === true,
+      provider,
     },
     ic: {
       on: v.ic === true,

@@ -289,16 +289,20 @@ async function localPostgres(): Promise<string | null> {
   return null;
 }
 
-/** `--instructions`: counted, not timed (instructions.ts); written to bench/results/instructions.md (streams: instructions-stream.md). */
+/**
+ * `--instructions`: counted, not timed (instructions.ts); written to bench/results/instructions.md
+ * (streams: instructions-stream.md; an Anthropic upstream: instructions-anthropic.md, instructions-stream-anthropic.md).
+ */
 async function instructions(): Promise<void> {
   const i = opts.instructions;
   const machine = describeMachine(ROOT);
   const tree = opts.baseline ? baselineTree(ROOT, opts.baseline) : undefined;
   if (tree) stoppers.push(() => tree.remove());
-  const s = { warmup: i.warmup, requests: i.requests, rounds: i.rounds, idleMs: i.idleMs, keepDir: i.keepDir, ...(i.stream ? { streamChunks: settings.streamChunks } : {}) };
+  const s = { warmup: i.warmup, requests: i.requests, rounds: i.rounds, idleMs: i.idleMs, keepDir: i.keepDir, ...(i.stream ? { streamChunks: settings.streamChunks } : {}), ...(i.provider !== 'openai' ? { provider: i.provider } : {}) };
   const targets = await runInstructions({ root: ROOT, model: settings.model, settings: s, targets: i.targets, commit: machine.commit, baseline: tree, log, stoppers });
   await cleanup();
-  printAndWrite(renderInstructions(machine, s, targets, `Run took ${Math.round((Date.now() - t0) / 1000)} s.`), i.stream ? 'bench/results/instructions-stream.md' : 'bench/results/instructions.md');
+  const file = `instructions${i.stream ? '-stream' : ''}${i.provider !== 'openai' ? `-${i.provider}` : ''}.md`;
+  printAndWrite(renderInstructions(machine, s, targets, `Run took ${Math.round((Date.now() - t0) / 1000)} s.`), `bench/results/${file}`);
 }
 
 /** Prints a counted mode's report and writes it to `--out`, else to its default file (none with --no-write). */

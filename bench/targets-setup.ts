@@ -1,6 +1,7 @@
 import type { FakeBehavior } from '../test/fakes/behavior.ts';
 import { startGateway, type Gateway, type GatewayOpts } from './gateway.ts';
 import type { LoadClient } from './load-client.ts';
+import type { BenchProvider } from './options.ts';
 import { spawnNode, waitMessage, type Child } from './procs.ts';
 import type { RequestSpec } from './protocol.ts';
 import type { TargetId } from './results.ts';
@@ -10,6 +11,7 @@ import type { Runtime } from './workloads.ts';
 
 export const UPSTREAM_KEY = 'sk-bench-fake-upstream-key';
 const PROMPT = [{ role: 'user', content: 'Benchmark: say hello.' }];
+const json = { 'content-type': 'application/json' };
 
 export const openaiBody = (model: string, stream: boolean) =>
   JSON.stringify({ model, messages: PROMPT, max_tokens: 32, ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}) });
@@ -21,8 +23,22 @@ export interface Upstream {
   setDefault(b: FakeBehavior): Promise<void>;
 }
 
-export async function startUpstream(root: string, cores: string | null): Promise<Upstream> {
-  const child = spawnNode('bench/upstream.ts', [UPSTREAM_KEY], { cores, cwd: root, ipc: true });
+/**
+ * The same prompt as an Anthropic Messages request (`POST /v1/messages`), for the floor proxy in
+ * front of the fake Anthropic upstream: what a client of the vendor sends, passed through as is.
+ */
+export function anthropicRequest(origin: string, model: string, stream: boolean): RequestSpec {
+  return {
+    url: `${origin}/v1/messages`,
+    headers: { ...json, 'x-api-key': UPSTREAM_KEY, 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ model, messages: PROMPT, max_tokens: 32, ...(stream ? { stream: true } : {}) }),
+    // The end of a whole stream; the content of a whole answer.
+    expect: stream ? 'event: message_stop' : '"content"',
+  };
+}
+
+export async function startUpstream(root: string, cores: string | null, provider: BenchProvider = 'openai'): Promise<Upstream> {
+  const child = spawnNode('bench/upstream.ts', [UPSTREAM_KEY, provider], { cores, cwd: root, ipc: true });
   const ready = await waitMessage(
     child,
     (m) => {
@@ -30,7 +46,7 @@ export async function startUpstream(root: string, cores: string | null): Promise
       return x.ready ? { url: x.ready } : x.failed ? { failed: x.failed } : undefined;
     },
     60_000,
-    'fake upstream',
+    `fake ${provider} upstream`,
   );
   if ('failed' in ready) {
     await child.stop();
@@ -64,7 +80,6 @@ export async function startGatewaySafe(o: GatewayOpts): Promise<Gateway | Error>
   }
 }
 
-const json = { 'content-type': 'application/json' };
 
 function runtime(id: TargetId, child: Child, chat: RequestSpec, stream?: RequestSpec): Runtime & { smokeFailure?: string } {
   const rt: Runtime & { smokeFailure?: string } = {

@@ -1,6 +1,8 @@
 /**
  * Runs the project's fake OpenAI upstream (test/fakes/openai.ts) as its own process so it can be
- * pinned with the other servers and its CPU measured. The orchestrator switches its default
+ * pinned with the other servers and its CPU measured; with `anthropic` as its second argument, the
+ * fake Anthropic Messages upstream instead (test/fakes/anthropic.ts, `--instructions
+ * --instr-provider anthropic`). The orchestrator switches its default
  * behaviour between workloads over IPC ({ setDefault, seq } → { ack: seq }): plain answers (the
  * fake precomputes those bodies) for non-streaming chat, paced 20-chunk streams for the
  * streaming workloads.
@@ -12,8 +14,11 @@ if (!process.send) {
   process.exit(2);
 }
 try {
-  const { startFakeOpenAI } = await import('../test/fakes/openai.ts');
-  const fake = await startFakeOpenAI({ apiKey: process.argv[2], record: false });
+  const fakeOpts = { apiKey: process.argv[2], record: false };
+  const fake =
+    process.argv[3] === 'anthropic'
+      ? await (await import('../test/fakes/anthropic.ts')).startFakeAnthropic(fakeOpts)
+      : await (await import('../test/fakes/openai.ts')).startFakeOpenAI(fakeOpts);
   process.on('message', (m: { setDefault: FakeBehavior; seq: number }) => {
     fake.setDefault(m.setDefault);
     process.send!({ ack: m.seq });

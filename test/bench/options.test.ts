@@ -131,6 +131,11 @@ describe('command line (bench/options.ts)', () => {
     const u = parseBenchArgs(['--cells', 'unpaced', '--unpaced-window', '500', '--unpaced-concurrency', '32']);
     expect([[...u.cells], u.n]).toEqual([['unpaced'], { 'unpaced-window': 500, 'unpaced-concurrency': 32 }]);
     expect(parseBenchArgs(['--profile', '--profile-stream']).profile).toMatchObject({ on: true, stream: true });
+    // The upstream's vendor for a count, and the model that goes with it unless one is named.
+    expect([d.instructions.provider, d.model]).toEqual(['openai', 'gpt-4o-mini']);
+    const a = parseBenchArgs(['--instructions', '--instr-stream', '--instr-provider', 'anthropic']);
+    expect([a.instructions.provider, a.instructions.stream, a.model]).toEqual(['anthropic', true, 'claude-haiku-4-5']);
+    expect(parseBenchArgs(['--instructions', '--instr-provider', 'anthropic', '--model', 'claude-sonnet-4-5']).model).toBe('claude-sonnet-4-5');
   });
 
   it.each([
@@ -155,6 +160,8 @@ describe('command line (bench/options.ts)', () => {
     [['--ic-requests', '0'], '--ic-requests: "0" is not a whole number ≥ 1'],
     [['--unpaced-concurrency', '0'], '--unpaced-concurrency: "0" is not a whole number ≥ 1'],
     [['--profile-stream'], '--profile-stream goes with --profile'],
+    [['--instructions', '--instr-provider', 'gemini'], '--instr-provider: "gemini" is not openai or anthropic'],
+    [['--instr-provider', 'anthropic'], '--instr-provider goes with --instructions'],
   ])('refuses %j with a one-line reason', (argv, reason) => {
     let err: unknown;
     try {

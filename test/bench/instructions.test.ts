@@ -275,7 +275,7 @@ describe('naming JIT code (node --perf-basic-prof)', () => {
 describe('options', () => {
   it('--instructions counts the floor and the gateway unless --only narrows it', () => {
     const o = parseBenchArgs(['--instructions']);
-    expect(o.instructions).toEqual({ on: true, targets: ['floor', 'gw-sqlite'], warmup: 6000, requests: 1000, rounds: 5, idleMs: 5000, stream: false });
+    expect(o.instructions).toEqual({ on: true, targets: ['floor', 'gw-sqlite'], warmup: 6000, requests: 1000, rounds: 5, idleMs: 5000, stream: false, provider: 'openai' });
     expect(parseBenchArgs(['--instructions', '--instr-stream']).instructions).toMatchObject({ on: true, stream: true });
     expect(parseBenchArgs(['--instructions', '--only', 'gw-sqlite', '--instr-requests', '200', '--instr-idle', '100']).instructions).toMatchObject({ targets: ['gw-sqlite'], requests: 200, idleMs: 100 });
     expect(parseBenchArgs([]).instructions.on).toBe(false);

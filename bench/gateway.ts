@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { request } from 'undici';
 import { freePort, pinAll, schedCpuUs, sleep, spawnNode, type Child } from './procs.ts';
+import type { BenchProvider } from './options.ts';
 import type { CapMode } from './results.ts';
 
 /**
@@ -22,7 +23,7 @@ export interface GatewayOpts {
   upstreamBase: string;
   upstreamKey: string;
   /** Which vendor the upstream is (default openai): its base URL and key settings, and the customer's allowlist. */
-  provider?: 'openai' | 'anthropic';
+  provider?: BenchProvider;
   model: string;
   /** Base URL used only to create/drop the throwaway database. */
   pgAdminUrl: string;
@@ -219,7 +220,7 @@ export async function startGateway(o: GatewayOpts): Promise<Gateway> {
       DATA_DIR: dataDir,
       LOG_LEVEL: 'warn',
       ADMIN_PASSWORD: password,
-      ...(o.provider === 'anthropic' ? { ANTHROPIC_BASE_URL: o.upstreamBase, ANTHROPIC_API_KEY: o.upstreamKey } : { OPENAI_BASE_URL: o.upstreamBase, OPENAI_API_KEY: o.upstreamKey }),
+      ...(provider === 'anthropic' ? { ANTHROPIC_BASE_URL: o.upstreamBase, ANTHROPIC_API_KEY: o.upstreamKey } : { OPENAI_BASE_URL: o.upstreamBase, OPENAI_API_KEY: o.upstreamKey }),
       ...(db ? { DATABASE_URL: db.url } : {}),
       ...o.env,
     };

@@ -31,3 +31,6 @@ export function fixture(gw: { p50: number; p99: number; rps: number; cpu: number
     durationMs: 100_000,
   };
 }
+
+/** A machine description for rendering reports in tests. */
+export const TEST_MACHINE = { cpu: 'x', cores: 2, memory: '1 GiB', node: process.version, os: 'Linux', date: '', commit: 'test', loadavg: '' };

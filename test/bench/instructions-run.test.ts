@@ -1,11 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { renderInstructions } from '../../bench/instructions-report.ts';
 import { requestDriven, runInstructions, valgrindAvailable } from '../../bench/instructions.ts';
+import { TEST_MACHINE } from './fixtures.ts';
 
 /**
  * `npm run bench -- --instructions` end to end, with small counts: the floor proxy and a real
  * `kaixu serve` on SQLite (full governance) under callgrind, counted from outside with
- * callgrind_control. Skipped only where valgrind is not installed.
+ * callgrind_control. Skipped only where valgrind is not installed. The streaming and Anthropic
+ * runs are in instructions-run-stream.test.ts and instructions-run-anthropic.test.ts: one
+ * callgrind run per file, so the suite's two workers share them.
  */
 
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -48,51 +51,8 @@ describe.skipIf(!valgrindAvailable())('instructions per request under callgrind'
       // (undici's WebAssembly HTTP parser).
       expect(gw!.topJs.some((f) => /^JS:/.test(f.fn)), JSON.stringify(gw!.topJs.map((f) => f.fn))).toBe(true);
       expect(requestDriven(gw!, settings.requests)).toBeGreaterThan(requestDriven(floor!, settings.requests));
-      const md = renderInstructions({ cpu: 'x', cores: 2, memory: '1 GiB', node: process.version, os: 'Linux', date: '', commit: 'test', loadavg: '' }, settings, [floor!, gw!]);
+      const md = renderInstructions(TEST_MACHINE, settings, [floor!, gw!]);
       expect(md).toMatch(/\| gateway \/ SQLite \| test\s+\|\s+[\d,]+ \|/);
-    } finally {
-      for (const s of stoppers.reverse()) await s().catch(() => {});
-    }
-  });
-
-  it('--instr-stream counts whole streams: each counted request a stream read to its [DONE]', { timeout: 300_000 }, async () => {
-    const stoppers: (() => Promise<void>)[] = [];
-    const settings = { warmup: 60, requests: 30, rounds: 1, idleMs: 200, turnMs: 3_000, streamChunks: 3 };
-    try {
-      // drive() refuses any answer without `data: [DONE]`: a non-streaming reply would throw here.
-      const [gw] = await runInstructions({ root: ROOT, model: 'gpt-4o-mini', settings, targets: ['gw-sqlite'], commit: 'test', log: () => {}, stoppers });
-      expect(gw!.rounds).toHaveLength(1);
-      // A stream is at least what a non-streaming call costs (its bound in the test above) and more:
-      // seven frames read, parsed and written again.
-      expect(requestDriven(gw!, settings.requests)).toBeGreaterThan(300_000);
-      expect(requestDriven(gw!, settings.requests)).toBeLessThan(40_000_000);
-      const md = renderInstructions({ cpu: 'x', cores: 2, memory: '1 GiB', node: process.version, os: 'Linux', date: '', commit: 'test', loadavg: '' }, settings, [gw!]);
-      expect(md.split('\n')[0]).toBe('# Kaixu Gateway — instructions per stream (callgrind)');
-      expect(md).toContain('3 content chunks sent by the fake upstream back to back');
-      expect(md).toContain('## Per stream');
-      expect(md).not.toContain('Anthropic');
-    } finally {
-      for (const s of stoppers.reverse()) await s().catch(() => {});
-    }
-  });
-
-  it('--instr-provider anthropic: the gateway translates the fake Anthropic upstream’s streams, the floor passes its Messages API through', { timeout: 300_000 }, async () => {
-    const stoppers: (() => Promise<void>)[] = [];
-    const settings = { warmup: 60, requests: 30, rounds: 1, idleMs: 200, turnMs: 3_000, streamChunks: 3, provider: 'anthropic' as const };
-    try {
-      // Each answer must hold its end: the floor's an Anthropic `message_stop` (the fake answers
-      // /v1/messages only as Anthropic), the gateway's `data: [DONE]` (a Claude model it routes to
-      // the Anthropic base URL only). Anything else, or the OpenAI fake, fails drive().
-      const [floor, gw] = await runInstructions({ root: ROOT, model: 'claude-haiku-4-5', settings, targets: ['floor', 'gw-sqlite'], commit: 'test', log: () => {}, stoppers });
-      for (const t of [floor!, gw!]) {
-        expect(t.rounds).toHaveLength(1);
-        expect(requestDriven(t, settings.requests)).toBeGreaterThan(150_000);
-        expect(requestDriven(t, settings.requests)).toBeLessThan(40_000_000);
-      }
-      expect(requestDriven(gw!, settings.requests)).toBeGreaterThan(requestDriven(floor!, settings.requests));
-      const md = renderInstructions({ cpu: 'x', cores: 2, memory: '1 GiB', node: process.version, os: 'Linux', date: '', commit: 'test', loadavg: '' }, settings, [floor!, gw!]);
-      expect(md).toContain('- **Upstream**: the fake **Anthropic** Messages API (`--instr-provider anthropic`)');
-      expect(md).toContain('read to its `message_stop`');
     } finally {
       for (const s of stoppers.reverse()) await s().catch(() => {});
     }

@@ -18,7 +18,7 @@ describe.skipIf(!valgrindAvailable())('instructions per stream under callgrind',
       // drive() refuses any answer without `data: [DONE]`: a non-streaming reply would throw here.
       const [gw] = await runInstructions({ root: ROOT, model: 'gpt-4o-mini', settings, targets: ['gw-sqlite'], commit: 'test', log: () => {}, stoppers });
       expect(gw!.rounds).toHaveLength(1);
-      // A stream is at least what a non-streaming call costs (its bound in the test above) and more:
+      // A stream is at least what a non-streaming call costs (its bound in instructions-run.test.ts) and more:
       // seven frames read, parsed and written again.
       expect(requestDriven(gw!, settings.requests)).toBeGreaterThan(300_000);
       expect(requestDriven(gw!, settings.requests)).toBeLessThan(40_000_000);
